@@ -1,0 +1,269 @@
+"""Approximate STDP (aSTDP) in plain torch: the network, settling, targets and the rule.
+
+No Lightning, Hydra, W&B or autograd here. One network does everything: the visible
+layer holds the pixels *and* the label units, so classification (clamp the image, read
+the labels), generation (clamp a label, read the pixels) and in-painting (clamp part of
+the image) are the same settling with different units clamped.
+
+Learning per mini-batch is two "plays" (image clamped, label clamped). Each play:
+  1. free phase: settle a few steps under its clamping, keep drives ``u`` and activities ``a``;
+  2. target phase: clamp the whole visible layer to the data; every hidden neuron jumps to
+     ``t = a + rho'(u) * du`` where ``du`` is the change of its own input drive and
+     ``rho'`` is estimated numerically by the neuron itself;
+  3. STDP: every synapse changes by ``pre * (t_post - a_post)`` (see :func:`stdp`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "sigmoid": torch.sigmoid,
+    "tanh": lambda u: 0.5 * (torch.tanh(u) + 1.0),  # rescaled to (0, 1) like pixels
+    "hardsigmoid": lambda u: torch.clamp(0.25 * u + 0.5, 0.0, 1.0),
+}
+
+N_PIXELS, N_LABELS = 784, 10
+PIXELS = slice(0, N_PIXELS)
+LABELS = slice(N_PIXELS, N_PIXELS + N_LABELS)
+
+
+def stdp(pre: Tensor, post: Tensor, target: Tensor) -> Tensor:
+    """The learning rule, rate form of STDP, batch-averaged.
+
+    ``dw[i, j] = mean_batch pre_i * (target_j - post_j)``: a synapse grows when its
+    postsynaptic neuron's activity rises (towards its target) right after the
+    presynaptic neuron was active. It sees only its own two neurons.
+    """
+    return pre.T @ (target - post) / pre.shape[0]
+
+
+@dataclass
+class State:
+    """Drive ``u`` and activity ``a`` of every layer (index 0 is the visible layer)."""
+
+    u: list[Tensor]
+    a: list[Tensor]
+
+
+class ASTDPNet(nn.Module):
+    """Layers ``v, h1..hL`` joined by untied bottom-up ``W`` and top-down ``V`` weights.
+
+    Parameters never require grad: they change only through :meth:`weight_changes`.
+    """
+
+    def __init__(
+        self,
+        hidden: Sequence[int] = (500,),
+        activation: str = "sigmoid",
+        label_gain: float = 6.0,
+        eps: float = 0.01,
+        n_pixels: int = N_PIXELS,
+        n_labels: int = N_LABELS,
+        init_scale: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+        self.rho = ACTIVATIONS[activation]
+        self.eps = eps
+        self.n_pixels, self.n_labels = n_pixels, n_labels
+        sizes = [n_pixels + n_labels, *hidden]
+        self.sizes = sizes
+
+        def init(n_in: int, n_out: int) -> nn.Parameter:
+            w = torch.randn(n_in, n_out, generator=generator) * (init_scale / n_in**0.5)
+            return nn.Parameter(w, requires_grad=False)
+
+        # W[l] carries layer l up to l+1, V[l] carries layer l+1 down to l, b[l] is layer l's bias.
+        self.W = nn.ParameterList(init(sizes[l], sizes[l + 1]) for l in range(len(hidden)))
+        self.V = nn.ParameterList(init(sizes[l + 1], sizes[l]) for l in range(len(hidden)))
+        self.b = nn.ParameterList(nn.Parameter(torch.zeros(n), requires_grad=False) for n in sizes)
+        # Label units reach h1 with a gain so that 10 of them are not drowned by 784 pixels.
+        gain = torch.ones(sizes[0])
+        gain[n_pixels:] = label_gain
+        self.register_buffer("gain", gain)
+
+    @property
+    def depth(self) -> int:
+        return len(self.W)
+
+    # ------------------------------------------------------------------ settling
+    def _up(self, a: list[Tensor], l: int) -> Tensor:
+        """Bottom-up plus top-down drive into hidden layer ``l`` (1-based)."""
+        below = a[0] * self.gain if l == 1 else a[l - 1]
+        u = torch.addmm(self.b[l], below, self.W[l - 1])
+        if l < self.depth:
+            u = torch.addmm(u, a[l + 1], self.V[l])
+        return u
+
+    def _down(self, a: list[Tensor], free: slice | Tensor) -> Tensor:
+        """Top-down drive into the free visible units (all visible units for a mask)."""
+        if isinstance(free, slice):
+            return torch.addmm(self.b[0][free], a[1], self.V[0][:, free])
+        return torch.addmm(self.b[0], a[1], self.V[0])
+
+    def settle(
+        self,
+        v: Tensor,
+        free: slice | Tensor,
+        steps: int,
+        noise: float = 0.0,
+        momentum: float = 0.0,
+        generator: torch.Generator | None = None,
+        warm: bool = False,
+    ) -> State:
+        """Settle with the visible units outside ``free`` clamped to ``v``.
+
+        ``free`` is a slice of visible units (fast path: only those are computed) or a
+        boolean mask shaped like ``v``. Free visible units start at 0 (at ``v`` if
+        ``warm``, as in recirculation: data up, reconstruction down); hidden layers start
+        from one bottom-up pass. Each step updates the visible layer from h1, then every
+        hidden layer from its neighbours, in that order. ``noise`` adds Gaussian noise to
+        the free units' drives (stochastic sampling); ``momentum`` mixes the previous
+        activity in, as MSTDP did.
+        """
+        if warm:
+            vis = v
+        elif isinstance(free, slice):
+            vis = v.clone()
+            vis[:, free] = 0.0
+        else:
+            vis = torch.where(free, torch.zeros_like(v), v)
+        a: list[Tensor] = [vis]
+        u: list[Tensor] = [torch.zeros_like(vis)]
+        for l in range(1, self.depth + 1):  # bottom-up initial guess, no top-down yet
+            below = a[0] * self.gain if l == 1 else a[l - 1]
+            u.append(torch.addmm(self.b[l], below, self.W[l - 1]))
+            a.append(self.rho(u[l]))
+
+        def update(old: Tensor, drive: Tensor) -> Tensor:
+            if noise > 0:
+                drive = drive + noise * torch.randn(drive.shape, generator=generator, device=drive.device)
+            new = self.rho(drive)
+            return torch.lerp(new, old, momentum) if momentum > 0 else new
+
+        for _ in range(steps):
+            drive = self._down(a, free)
+            if isinstance(free, slice):
+                a[0] = a[0].clone()
+                u[0] = u[0].clone()
+                u[0][:, free] = drive
+                a[0][:, free] = update(a[0][:, free], drive)
+            else:
+                u[0] = drive
+                a[0] = torch.where(free, update(a[0], drive), v)
+            for l in range(1, self.depth + 1):
+                u[l] = self._up(a, l)
+                a[l] = update(a[l], u[l])
+        return State(u, a)
+
+    # ------------------------------------------------------------------ learning
+    def rho_prime(self, u: Tensor) -> Tensor:
+        """Each neuron's own numerical estimate of its slope, no autograd."""
+        return (self.rho(u + self.eps) - self.rho(u)) / self.eps
+
+    def targets(self, v: Tensor, state: State, free: slice | Tensor) -> list[Tensor]:
+        """Target phase: clamp all visible units to ``v``; hidden targets ``a + rho'(u) du``."""
+        t = [v]
+        change = v - state.a[0]
+        for l in range(1, self.depth + 1):
+            if l == 1 and isinstance(free, slice):  # only the free visible units changed
+                du = (change[:, free] * self.gain[free]) @ self.W[0][free]
+            else:
+                du = (change * self.gain if l == 1 else change) @ self.W[l - 1]
+            t.append(state.a[l] + self.rho_prime(state.u[l]) * du)
+            change = t[l] - state.a[l]
+        return t
+
+    def play(self, v: Tensor, free: slice | Tensor, steps: int, **settle_kw) -> tuple[list[Tensor], State]:
+        """One play: free phase, target phase, STDP on every synapse.
+
+        Returns the weight changes in the order of :meth:`parameters` and the free state.
+        """
+        s = self.settle(v, free, steps, **settle_kw)
+        t = self.targets(v, s, free)
+        dW = [stdp(s.a[0] * self.gain if l == 0 else s.a[l], s.a[l + 1], t[l + 1]) for l in range(self.depth)]
+        dV = []
+        for l in range(self.depth):
+            if l == 0 and isinstance(free, slice):  # clamped visible units have no error
+                d = torch.zeros_like(self.V[0])
+                d[:, free] = stdp(s.a[1], s.a[0][:, free], t[0][:, free])
+            else:
+                d = stdp(s.a[l + 1], s.a[l], t[l])
+            dV.append(d)
+        db = [(t[l] - s.a[l]).mean(0) for l in range(self.depth + 1)]
+        return [*dW, *dV, *db], s
+
+    def weight_changes(
+        self, x: Tensor, y: Tensor, plays: Sequence[str] = ("classify", "generate"), steps: int = 2, **settle_kw
+    ) -> tuple[list[Tensor], Tensor | None]:
+        """Summed weight changes of the requested plays for a batch.
+
+        ``x``: pixels in [0, 1], shape (B, 784); ``y``: one-hot labels (B, 10).
+        Plays: ``classify`` clamps the image (labels free), ``generate`` clamps the
+        label (pixels free), ``reconstruct`` needs no label (unsupervised): the pixels
+        start at the image and settle freely, so the net learns to reproduce it.
+        Also returns the label activity of the ``classify`` play (free training accuracy).
+        """
+        v = torch.cat([x, y], dim=1)
+        total: list[Tensor] | None = None
+        label_activity = None
+        for name in plays:
+            if name == "classify":
+                changes, s = self.play(v, LABELS, steps, **settle_kw)
+                label_activity = s.a[0][:, LABELS]
+            elif name == "generate":
+                changes, _ = self.play(v, PIXELS, steps, **settle_kw)
+            elif name == "reconstruct":
+                v_img = torch.cat([x, torch.zeros_like(y)], 1)
+                changes, _ = self.play(v_img, PIXELS, steps, warm=True, **settle_kw)
+            else:
+                raise ValueError(f"unknown play {name!r}; choose from classify, generate, reconstruct")
+            total = changes if total is None else [t.add_(c) for t, c in zip(total, changes)]
+        assert total is not None, "at least one play is needed"
+        return total, label_activity
+
+    # ------------------------------------------------------------------ use
+    def _visible(self, x: Tensor | None, y: Tensor | None, batch: int) -> Tensor:
+        ref = self.b[0]
+        x = x if x is not None else ref.new_zeros(batch, self.n_pixels)
+        y = y if y is not None else ref.new_zeros(batch, self.n_labels)
+        return torch.cat([x, y], dim=1)
+
+    def _partial(self, x: Tensor, known: Tensor | None, steps: int) -> State:
+        """Settle with the known pixels clamped (all of them if ``known`` is None), labels free."""
+        v = self._visible(x, None, x.shape[0])
+        if known is None:
+            return self.settle(v, LABELS, steps)
+        labels_free = known.new_ones(known.shape[0], self.n_labels)
+        return self.settle(v, torch.cat([~known, labels_free], 1), steps)
+
+    def classify(self, x: Tensor, steps: int = 3, known: Tensor | None = None) -> Tensor:
+        """Class indices: clamp the image (only its ``known`` pixels if given), read the labels."""
+        return self._partial(x, known, steps).a[0][:, LABELS].argmax(1)
+
+    def reconstruct(self, x: Tensor, known: Tensor, steps: int = 5) -> Tensor:
+        """Fill in the pixels where ``known`` is False; the known ones stay clamped."""
+        return self._partial(x, known, steps).a[0][:, PIXELS]
+
+    def generate(
+        self, labels: Tensor, steps: int = 5, noise: float = 0.0, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Images for the given class indices: clamp the label, read the pixels."""
+        y = torch.nn.functional.one_hot(labels, self.n_labels).to(self.b[0].dtype)
+        v = self._visible(None, y, labels.shape[0])
+        return self.settle(v, PIXELS, steps, noise=noise, generator=generator).a[0][:, PIXELS]
+
+    def predict_pixels(self, x: Tensor, steps: int = 3) -> Tensor:
+        """Top-down prediction of a clamped image from its settled hidden code."""
+        s = self.settle(self._visible(x, None, x.shape[0]), LABELS, steps)
+        return self.rho(torch.addmm(self.b[0][PIXELS], s.a[1], self.V[0][:, PIXELS]))
+
+    def hidden_code(self, x: Tensor, steps: int = 3) -> Tensor:
+        """Top hidden layer's activity with the image clamped (for linear read-outs)."""
+        return self.settle(self._visible(x, None, x.shape[0]), LABELS, steps).a[-1]

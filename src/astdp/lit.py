@@ -1,0 +1,132 @@
+"""Lightning drivers: the aSTDP network trained by local updates, and the backprop baseline."""
+from __future__ import annotations
+
+import math
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from astdp.core import PIXELS, ASTDPNet
+
+
+class DivergenceError(RuntimeError):
+    """Activities or weights stopped being finite."""
+
+
+def _lr_lambda(schedule: str, epochs: int):
+    if schedule == "cosine":
+        return lambda e: 0.5 * (1 + math.cos(math.pi * min(e, epochs) / max(epochs, 1)))
+    return lambda e: 1.0
+
+
+class ASTDPModule(pl.LightningModule):
+    """Drives :class:`astdp.core.ASTDPNet` with manual optimization.
+
+    The core returns each parameter's STDP change; it reaches the optimizer as a
+    pseudo-gradient ``grad = -dw`` so SGD with momentum (or any optimizer) applies it.
+    """
+
+    def __init__(self, model: dict, stdp: dict, evaluate: dict, max_epochs: int = 1,
+                 check_finite_every: int = 50):
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.stdp, self.eval_steps = stdp, evaluate["settle_steps"]
+        self.check_finite_every = check_finite_every
+        self.net = ASTDPNet(model["hidden"], model["activation"], stdp["label_gain"], stdp["eps"],
+                            init_scale=model["init_scale"])
+
+    def configure_optimizers(self):
+        opt = torch.optim.SGD(self.net.parameters(), lr=self.stdp["eta"], momentum=self.stdp["momentum"])
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(self.stdp["lr_schedule"], self.hparams.max_epochs))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        changes, labels = self.net.weight_changes(
+            x, F.one_hot(y, 10).to(x.dtype), self.stdp["plays"], self.stdp["settle_steps"],
+            momentum=self.stdp["settle_momentum"])
+        if self.trainer.world_size > 1:
+            # Lightning does not all-reduce hand-set gradients: average the changes here.
+            flat = torch.cat([c.flatten() for c in changes])
+            flat = self.trainer.strategy.reduce(flat, reduce_op="mean")
+            changes = list(torch.split(flat, [c.numel() for c in changes]))
+        for p, dw in zip(self.net.parameters(), changes):
+            p.grad = dw.view_as(p).neg()
+        self.optimizers().step()
+        if (batch_idx + 1) % self.check_finite_every == 0:
+            self._check_finite(f"step {self.global_step}")
+        if labels is not None:
+            self.log("train/acc", (labels.argmax(1) == y).float().mean(), on_step=False, on_epoch=True,
+                     batch_size=len(y))
+
+    def on_train_epoch_end(self) -> None:
+        self._check_finite(f"epoch {self.current_epoch}")
+        self.lr_schedulers().step()
+
+    def _check_finite(self, where: str) -> None:
+        # One host sync every few steps, not every step: GPUs stay busy.
+        if not all(torch.isfinite(p).all() for p in self.net.parameters()):
+            s = self.stdp
+            raise DivergenceError(
+                f"training diverged (non-finite weights) by {where} with stdp.eta={s['eta']}, "
+                f"stdp.momentum={s['momentum']}, stdp.label_gain={s['label_gain']}; lower stdp.eta "
+                f"(e.g. stdp.eta={s['eta'] / 4:g}) or stdp.momentum. The last good checkpoint is kept.")
+
+    def _eval_step(self, batch, split: str):
+        x, y = batch
+        acc = (self.net.classify(x, self.eval_steps) == y).float().mean()
+        recon = F.mse_loss(self.net.predict_pixels(x, self.eval_steps), x)
+        self.log_dict({f"{split}/acc": acc, f"{split}/recon_mse": recon}, batch_size=len(y))
+
+    def validation_step(self, batch, batch_idx):
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._eval_step(batch, "test")
+
+    def predict_labels(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.classify(x, self.eval_steps)
+
+
+class BackpropMLP(pl.LightningModule):
+    """The baseline: the same layer sizes trained the ordinary way (autograd, cross-entropy)."""
+
+    def __init__(self, model: dict, stdp: dict, evaluate: dict, max_epochs: int = 1):
+        super().__init__()
+        self.save_hyperparameters()
+        sizes = [PIXELS.stop, *model["hidden"]]
+        layers: list[nn.Module] = []
+        for n_in, n_out in zip(sizes, sizes[1:]):
+            layers += [nn.Linear(n_in, n_out), nn.Sigmoid()]
+        self.mlp = nn.Sequential(*layers, nn.Linear(sizes[-1], 10))
+        self.stdp = stdp
+
+    def configure_optimizers(self):
+        opt = torch.optim.SGD(self.parameters(), lr=self.stdp["eta"] * 5, momentum=self.stdp["momentum"])
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(self.stdp["lr_schedule"], self.hparams.max_epochs))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self.mlp(x)
+        self.log("train/acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True, batch_size=len(y))
+        return F.cross_entropy(logits, y)
+
+    def _eval_step(self, batch, split: str):
+        x, y = batch
+        self.log(f"{split}/acc", (self.mlp(x).argmax(1) == y).float().mean(), batch_size=len(y))
+
+    def validation_step(self, batch, batch_idx):
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._eval_step(batch, "test")
+
+    def predict_labels(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp(x).argmax(1)
+
+
+MODULES = {"astdp": ASTDPModule, "backprop": BackpropMLP}

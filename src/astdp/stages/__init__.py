@@ -1,0 +1,1 @@
+"""The pipeline stages, one Hydra app each: download -> train -> evaluate -> generate."""
