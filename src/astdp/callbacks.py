@@ -17,27 +17,19 @@ class EpochHistory(pl.Callback):
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.rows: list[dict] = []
-        self._start = 0.0
+        self._start, self._train_time = 0.0, None
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._start = time.perf_counter()
+        self._start, self._train_time = time.perf_counter(), None
+
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        if trainer.training and self._train_time is None:  # validation inside a training epoch
+            self._train_time = time.perf_counter() - self._start
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self._train_time = time.perf_counter() - self._start
-
-    def on_validation_epoch_end(self, trainer, pl_module) -> None:
-        if trainer.sanity_checking:
-            return
-        self._record(trainer)
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        # Epochs without a validation pass (val_size=0) are recorded here.
-        if not self.rows or self.rows[-1]["epoch"] != trainer.current_epoch - 1:
-            self._record(trainer, epoch=trainer.current_epoch - 1)
-
-    def _record(self, trainer, epoch: int | None = None) -> None:
-        row = {"epoch": trainer.current_epoch if epoch is None else epoch,
-               "epoch_time_s": round(getattr(self, "_train_time", 0.0), 3)}
+        # Runs after the epoch's validation, so train and val metrics are both in.
+        train_time = self._train_time or time.perf_counter() - self._start
+        row = {"epoch": trainer.current_epoch, "epoch_time_s": round(train_time, 3)}
         row.update({k.replace("/", "_"): round(float(v), 6) for k, v in trainer.callback_metrics.items()})
         self.rows.append(row)
         if trainer.is_global_zero:

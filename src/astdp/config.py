@@ -44,8 +44,10 @@ class ModelConfig:
     hidden: list[int] = field(default_factory=lambda: [500])
     activation: str = "sigmoid"
     init_scale: float = 1.0
+    lr: float = 0.1  # learning rate of the backprop baseline only (aSTDP uses stdp.eta)
 
     def __post_init__(self) -> None:
+        _check(self.lr > 0, "model.lr", self.lr, "must be > 0")
         _check(self.kind in ("astdp", "backprop"), "model.kind", self.kind, "must be astdp or backprop")
         _check(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "model.hidden", list(self.hidden), "must be a non-empty list of positive sizes")
         _check(self.activation in ACTIVATIONS, "model.activation", self.activation, f"must be one of {', '.join(ACTIVATIONS)}")

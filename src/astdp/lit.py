@@ -15,10 +15,13 @@ class DivergenceError(RuntimeError):
     """Activities or weights stopped being finite."""
 
 
-def _lr_lambda(schedule: str, epochs: int):
+def _schedule(opt, schedule: str, total_steps: int) -> dict:
+    """Per-step learning-rate schedule: constant, or cosine annealed to 0 at the last step."""
     if schedule == "cosine":
-        return lambda e: 0.5 * (1 + math.cos(math.pi * min(e, epochs) / max(epochs, 1)))
-    return lambda e: 1.0
+        fn = lambda k: 0.5 * (1 + math.cos(math.pi * min(k, total_steps) / max(total_steps, 1)))
+    else:
+        fn = lambda k: 1.0
+    return {"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, fn), "interval": "step"}
 
 
 class ASTDPModule(pl.LightningModule):
@@ -28,8 +31,7 @@ class ASTDPModule(pl.LightningModule):
     pseudo-gradient ``grad = -dw`` so SGD with momentum (or any optimizer) applies it.
     """
 
-    def __init__(self, model: dict, stdp: dict, evaluate: dict, max_epochs: int = 1,
-                 check_finite_every: int = 50):
+    def __init__(self, model: dict, stdp: dict, evaluate: dict, check_finite_every: int = 50):
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
@@ -40,8 +42,8 @@ class ASTDPModule(pl.LightningModule):
 
     def configure_optimizers(self):
         opt = torch.optim.SGD(self.net.parameters(), lr=self.stdp["eta"], momentum=self.stdp["momentum"])
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(self.stdp["lr_schedule"], self.hparams.max_epochs))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+        total = self.trainer.estimated_stepping_batches
+        return {"optimizer": opt, "lr_scheduler": _schedule(opt, self.stdp["lr_schedule"], total)}
 
     def training_step(self, batch, batch_idx):
         x, y = batch
@@ -56,6 +58,7 @@ class ASTDPModule(pl.LightningModule):
         for p, dw in zip(self.net.parameters(), changes):
             p.grad = dw.view_as(p).neg()
         self.optimizers().step()
+        self.lr_schedulers().step()
         if (batch_idx + 1) % self.check_finite_every == 0:
             self._check_finite(f"step {self.global_step}")
         if labels is not None:
@@ -64,7 +67,6 @@ class ASTDPModule(pl.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self._check_finite(f"epoch {self.current_epoch}")
-        self.lr_schedulers().step()
 
     def _check_finite(self, where: str) -> None:
         # One host sync every few steps, not every step: GPUs stay busy.
@@ -94,7 +96,7 @@ class ASTDPModule(pl.LightningModule):
 class BackpropMLP(pl.LightningModule):
     """The baseline: the same layer sizes trained the ordinary way (autograd, cross-entropy)."""
 
-    def __init__(self, model: dict, stdp: dict, evaluate: dict, max_epochs: int = 1):
+    def __init__(self, model: dict, stdp: dict, evaluate: dict):
         super().__init__()
         self.save_hyperparameters()
         sizes = [PIXELS.stop, *model["hidden"]]
@@ -105,9 +107,9 @@ class BackpropMLP(pl.LightningModule):
         self.stdp = stdp
 
     def configure_optimizers(self):
-        opt = torch.optim.SGD(self.parameters(), lr=self.stdp["eta"] * 5, momentum=self.stdp["momentum"])
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(self.stdp["lr_schedule"], self.hparams.max_epochs))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+        opt = torch.optim.SGD(self.parameters(), lr=self.hparams.model["lr"], momentum=self.stdp["momentum"])
+        total = self.trainer.estimated_stepping_batches
+        return {"optimizer": opt, "lr_scheduler": _schedule(opt, self.stdp["lr_schedule"], total)}
 
     def training_step(self, batch, batch_idx):
         x, y = batch

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 CONFIG_PATH = str(Path(__file__).resolve().parents[3] / "conf")
@@ -71,9 +71,12 @@ def wandb_logger(cfg: DictConfig, job_type: str) -> Iterator:
     """
     logger = None
     if cfg.get("logger") is not None:
-        overrides = {"offline": False} if os.environ.get("WANDB_MODE") == "online" else {}
-        logger = instantiate(cfg.logger, **overrides, name=f"{cfg.name}-{job_type}", job_type=job_type,
-                             group=cfg.name, config=OmegaConf.to_container(cfg, resolve=True))
+        kwargs = OmegaConf.to_container(cfg.logger, resolve=True)
+        if os.environ.get("WANDB_MODE") == "online":
+            kwargs["offline"] = False
+        kwargs.update(name=f"{cfg.name}-{job_type}", job_type=job_type, group=cfg.name,
+                      config=OmegaConf.to_container(cfg, resolve=True))
+        logger = get_class(kwargs.pop("_target_"))(**kwargs)
     exit_code = 1
     try:
         yield logger

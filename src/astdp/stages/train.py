@@ -27,8 +27,7 @@ def train(cfg: DictConfig) -> dict:
     pl.seed_everything(conf.seed, workers=True, verbose=False)
     data = MNISTDataModule(conf.data.root, conf.data.batch_size, conf.data.val_size, conf.seed,
                            conf.evaluate.batch_size)
-    module = MODULES[conf.model.kind](asdict(conf.model), asdict(conf.stdp), asdict(conf.evaluate),
-                                      max_epochs=cfg.trainer.max_epochs)
+    module = MODULES[conf.model.kind](asdict(conf.model), asdict(conf.stdp), asdict(conf.evaluate))
     ckpt = out / conf.ckpt_path
     history = EpochHistory(out / "plots" / "train_curve.json")
     checkpointing = ModelCheckpoint(dirpath=ckpt.parent, filename=ckpt.stem, enable_version_counter=False)
