@@ -32,6 +32,7 @@ class DataConfig:
     mirrors: list[str] = field(default_factory=list)
     batch_size: int = 64
     val_size: int = 5000
+    verify: bool = True
 
     def __post_init__(self) -> None:
         _check(self.batch_size > 0, "data.batch_size", self.batch_size, "must be a positive integer")

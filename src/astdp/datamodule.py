@@ -44,10 +44,10 @@ class TensorBatches(IterableDataset):
 
 class MNISTDataModule(pl.LightningDataModule):
     def __init__(self, root: str, batch_size: int = 64, val_size: int = 5000, seed: int = 0,
-                 eval_batch_size: int = 1000):
+                 eval_batch_size: int = 1000, verify: bool = True):
         super().__init__()
         self.root, self.batch_size, self.val_size, self.seed = root, batch_size, val_size, seed
-        self.eval_batch_size = eval_batch_size
+        self.eval_batch_size, self.verify = eval_batch_size, verify
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     @property
@@ -56,14 +56,14 @@ class MNISTDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if stage in ("fit", "validate", None) and "train" not in self.splits:
-            x, y = load_split(self.root, "train")
+            x, y = load_split(self.root, "train", self.verify)
             # The validation split is a seeded draw from the 60,000 training images.
             order = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed))
             val, train = order[: self.val_size], order[self.val_size :]
             self.splits["train"] = (x[train].to(self.device), y[train].to(self.device))
             self.splits["val"] = (x[val].to(self.device), y[val].to(self.device))
         if stage in ("test", None) and "test" not in self.splits:
-            x, y = load_split(self.root, "test")
+            x, y = load_split(self.root, "test", self.verify)
             self.splits["test"] = (x.to(self.device), y.to(self.device))
 
     def _loader(self, split: str, batch_size: int, shuffle: bool = False) -> DataLoader:

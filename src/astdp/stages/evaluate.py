@@ -18,7 +18,7 @@ def evaluate(cfg: DictConfig) -> dict:
     from astdp.mnist import load_split
 
     module = load_model(conf.ckpt_path)
-    x, y = (t.to(module.device) for t in load_split(conf.data.root, "test"))
+    x, y = (t.to(module.device) for t in load_split(conf.data.root, "test", conf.data.verify))
     batches = lambda t: t.split(conf.evaluate.batch_size)
     pred = torch.cat([module.predict_labels(xb) for xb in batches(x)])
     confusion = torch.bincount(y * 10 + pred, minlength=100).view(10, 10).cpu()

@@ -37,8 +37,8 @@ def generate(cfg: DictConfig) -> dict:
     labels = torch.arange(10, device=device).repeat_interleave(g.per_class)
     images = net.generate(labels, g.settle_steps, g.noise, gen)
 
-    x_train, y_train = (t.to(device) for t in load_split(conf.data.root, "train"))
-    x_test, y_test = (t.to(device) for t in load_split(conf.data.root, "test"))
+    x_train, y_train = (t.to(device) for t in load_split(conf.data.root, "train", conf.data.verify))
+    x_test, y_test = (t.to(device) for t in load_split(conf.data.root, "test", conf.data.verify))
     judge = train_judge(x_train, y_train)
     judged = judge(images).argmax(1)
     # Variety: spread of a class's samples relative to the spread of real test digits of that class.

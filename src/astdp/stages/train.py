@@ -26,7 +26,7 @@ def train(cfg: DictConfig) -> dict:
     out = output_dir()
     pl.seed_everything(conf.seed, workers=True, verbose=False)
     data = MNISTDataModule(conf.data.root, conf.data.batch_size, conf.data.val_size, conf.seed,
-                           conf.evaluate.batch_size)
+                           conf.evaluate.batch_size, conf.data.verify)
     module = MODULES[conf.model.kind](asdict(conf.model), asdict(conf.stdp), asdict(conf.evaluate))
     ckpt = out / conf.ckpt_path
     history = EpochHistory(out / "plots" / "train_curve.json")

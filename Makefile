@@ -1,0 +1,28 @@
+# Two commands for a fresh machine: `make repro` (the pipeline) and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: repro test test-slow params bench clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+repro: $(STAMP)            ## download -> train -> evaluate -> generate, tracked by DVC
+	$(VENV)/bin/dvc repro
+
+test: $(STAMP)             ## the fast suite (a few minutes on 2 cores)
+	$(PY) -m pytest
+
+test-slow: $(STAMP)        ## real-MNIST and sweep tests
+	$(PY) -m pytest -m slow
+
+params: $(STAMP)           ## recompose params.yaml from conf/ (dvc exp run does this itself)
+	$(PY) -c "from pathlib import Path; from dvc.utils.hydra import compose_and_dump; \
+	compose_and_dump(Path('params.yaml'), str(Path('conf').resolve()), None, 'config', '.', [])"
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench.py --quick

