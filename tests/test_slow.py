@@ -1,0 +1,41 @@
+"""Slow checks on real MNIST and through DVC itself (run with `make test-slow`)."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import ROOT, SHARED_MNIST, compose_config
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="needs the local MNIST mirror ../shared/mnist")]
+
+
+def test_short_run_on_real_mnist_is_clearly_above_chance(tmp_path, monkeypatch):
+    from astdp.download import download
+    from astdp.stages.evaluate import evaluate
+    from astdp.stages.train import train
+
+    download(tmp_path / "mnist", [str(SHARED_MNIST)])
+    monkeypatch.chdir(tmp_path)
+    cfg = compose_config([f"data.root={tmp_path / 'mnist'}", "logger=none", "trainer.max_epochs=1",
+                          "+trainer.limit_train_batches=150", "trainer.enable_progress_bar=false"])
+    train(cfg)
+    assert evaluate(cfg)["test_accuracy"] > 0.8  # official 10,000 test images; chance is 0.1
+
+
+def test_dvc_exp_run_override_reaches_the_model(tmp_path):
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "WANDB_MODE": "offline"}
+    mirror = str(SHARED_MNIST)
+    cmd = ["dvc", "exp", "run", "train", "-S", "model=small", "-S", "stdp.eta=0.05", "-S", "trainer.max_epochs=1",
+           "-S", f"data.mirrors=[{mirror}]", "-S", "logger=none", "-S", "data.val_size=1000"]
+    done = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    hp = torch.load(repo / "models/last.ckpt", weights_only=False)["hyper_parameters"]
+    assert hp["stdp"]["eta"] == 0.05 and hp["model"]["hidden"] == [128]
+    assert "eta: 0.05" in (repo / "params.yaml").read_text()
