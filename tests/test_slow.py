@@ -32,7 +32,7 @@ def test_dvc_exp_run_override_reaches_the_model(tmp_path):
     subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "WANDB_MODE": "offline"}
     mirror = str(SHARED_MNIST)
-    cmd = ["dvc", "exp", "run", "train", "-S", "model=small", "-S", "stdp.eta=0.05", "-S", "trainer.max_epochs=1",
+    cmd = ["dvc", "exp", "run", "-S", "model=small", "-S", "stdp.eta=0.05", "-S", "trainer.max_epochs=1",
            "-S", f"data.mirrors=[{mirror}]", "-S", "logger=none", "-S", "data.val_size=1000"]
     done = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
