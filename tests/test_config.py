@@ -24,7 +24,7 @@ def test_presets_compose_and_validate():
 @pytest.mark.parametrize("override, key", [
     ("stdp.eta=0", "stdp.eta"), ("stdp.eta=-0.1", "stdp.eta"), ("model.hidden=[100,-3]", "model.hidden"),
     ("model.hidden=[]", "model.hidden"), ("model.activation=relu9", "model.activation"),
-    ("data.batch_size=0", "data.batch_size"), ("stdp.plays=[dream]", "stdp.plays"),
+    ("data.batch_size=0", "data.batch_size"), ("stdp.plays.generate=-1", "stdp.plays.generate"), ("+stdp.plays.dream=1", "dream"),
     ("stdp.settle_steps=two", "stdp.settle_steps"), ("+stdp.etta=0.1", "stdp.etta"),
 ])
 def test_invalid_values_name_the_key(override, key):

@@ -14,8 +14,6 @@ from omegaconf.errors import OmegaConfBaseException
 
 from astdp.core import ACTIVATIONS
 
-PLAYS = ("classify", "generate", "reconstruct")
-
 
 class ConfigError(ValueError):
     """A config value is invalid; the message names the key and what is allowed."""
@@ -56,6 +54,20 @@ class ModelConfig:
 
 
 @dataclass
+class PlaysConfig:
+    """Weight of each play's weight changes; 0 skips the play."""
+
+    classify: float = 1.0
+    generate: float = 0.3
+    reconstruct: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name, w in vars(self).items():
+            _check(w >= 0, f"stdp.plays.{name}", w, "must be >= 0 (0 skips the play)")
+        _check(any(vars(self).values()), "stdp.plays", vars(self), "at least one play needs a weight > 0")
+
+
+@dataclass
 class STDPConfig:
     eta: float = 0.02
     momentum: float = 0.9
@@ -63,7 +75,7 @@ class STDPConfig:
     label_gain: float = 6.0
     settle_steps: int = 2
     settle_momentum: float = 0.0
-    plays: list[str] = field(default_factory=lambda: ["classify", "generate"])
+    plays: PlaysConfig = field(default_factory=PlaysConfig)
     lr_schedule: str = "constant"
 
     def __post_init__(self) -> None:
@@ -73,7 +85,6 @@ class STDPConfig:
         _check(self.label_gain > 0, "stdp.label_gain", self.label_gain, "must be > 0")
         _check(self.settle_steps >= 0, "stdp.settle_steps", self.settle_steps, "must be >= 0")
         _check(0 <= self.settle_momentum < 1, "stdp.settle_momentum", self.settle_momentum, "must be in [0, 1)")
-        _check(len(self.plays) > 0 and all(p in PLAYS for p in self.plays), "stdp.plays", list(self.plays), f"must be a non-empty list from {', '.join(PLAYS)}")
         _check(self.lr_schedule in ("constant", "cosine"), "stdp.lr_schedule", self.lr_schedule, "must be constant or cosine")
 
 

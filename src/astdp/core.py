@@ -15,7 +15,7 @@ Learning per mini-batch is two "plays" (image clamped, label clamped). Each play
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -29,6 +29,9 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 N_PIXELS, N_LABELS = 784, 10
 PIXELS = slice(0, N_PIXELS)
 LABELS = slice(N_PIXELS, N_PIXELS + N_LABELS)
+# Default play weights: classification teaches the hidden code most; generation at a lower
+# weight keeps pixel errors (784 of them) from swamping the 10 label errors.
+PLAYS = {"classify": 1.0, "generate": 0.3, "reconstruct": 0.0}
 
 
 def stdp(pre: Tensor, post: Tensor, target: Tensor) -> Tensor:
@@ -200,32 +203,38 @@ class ASTDPNet(nn.Module):
         return [*dW, *dV, *db], s
 
     def weight_changes(
-        self, x: Tensor, y: Tensor, plays: Sequence[str] = ("classify", "generate"), steps: int = 2, **settle_kw
+        self, x: Tensor, y: Tensor, plays: Mapping[str, float] = PLAYS, steps: int = 2, **settle_kw
     ) -> tuple[list[Tensor], Tensor | None]:
-        """Summed weight changes of the requested plays for a batch.
+        """Weighted sum of the weight changes of the plays for a batch.
 
-        ``x``: pixels in [0, 1], shape (B, 784); ``y``: one-hot labels (B, 10).
-        Plays: ``classify`` clamps the image (labels free), ``generate`` clamps the
-        label (pixels free), ``reconstruct`` needs no label (unsupervised): the pixels
-        start at the image and settle freely, so the net learns to reproduce it.
-        Also returns the label activity of the ``classify`` play (free training accuracy).
+        ``x``: pixels in [0, 1], shape (B, 784); ``y``: one-hot labels (B, 10); ``plays``
+        maps a play to its weight (0 skips it). ``classify`` clamps the image (labels
+        free), ``generate`` clamps the label (pixels free), ``reconstruct`` needs no label
+        (unsupervised): the pixels start at the image and settle freely, so the net learns
+        to reproduce it. Also returns the label activity of the ``classify`` play.
         """
+        unknown = set(plays) - set(PLAYS)
+        if unknown:
+            raise ValueError(f"unknown play {sorted(unknown)}; choose from {', '.join(PLAYS)}")
         v = torch.cat([x, y], dim=1)
+        setups = {"classify": (v, LABELS, {}), "generate": (v, PIXELS, {}),
+                  "reconstruct": (torch.cat([x, torch.zeros_like(y)], 1), PIXELS, {"warm": True})}
         total: list[Tensor] | None = None
         label_activity = None
-        for name in plays:
+        for name, weight in plays.items():
+            if weight == 0:
+                continue
+            v_play, free, extra = setups[name]
+            changes, s = self.play(v_play, free, steps, **settle_kw, **extra)
             if name == "classify":
-                changes, s = self.play(v, LABELS, steps, **settle_kw)
                 label_activity = s.a[0][:, LABELS]
-            elif name == "generate":
-                changes, _ = self.play(v, PIXELS, steps, **settle_kw)
-            elif name == "reconstruct":
-                v_img = torch.cat([x, torch.zeros_like(y)], 1)
-                changes, _ = self.play(v_img, PIXELS, steps, warm=True, **settle_kw)
+            if total is None:
+                total = [c.mul_(weight) if weight != 1 else c for c in changes]
             else:
-                raise ValueError(f"unknown play {name!r}; choose from classify, generate, reconstruct")
-            total = changes if total is None else [t.add_(c) for t, c in zip(total, changes)]
-        assert total is not None, "at least one play is needed"
+                for t, c in zip(total, changes):
+                    t.add_(c, alpha=weight)
+        if total is None:
+            raise ValueError("every play has weight 0: nothing to learn from")
         return total, label_activity
 
     # ------------------------------------------------------------------ use
