@@ -126,6 +126,7 @@ class Config:
     # Built with hydra.utils.instantiate; Lightning checks their own arguments.
     trainer: Any = None
     logger: Optional[Any] = None
+    callbacks: Optional[Any] = None
 
 
 def validate(cfg: DictConfig) -> Config:

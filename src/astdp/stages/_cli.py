@@ -25,7 +25,9 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     from astdp.lit import DivergenceError
     from astdp.mnist import DataError
 
-    return ConfigError, DataError, DivergenceError, StageError
+    from hydra.errors import InstantiationException
+
+    return ConfigError, DataError, DivergenceError, StageError, InstantiationException
 
 
 def output_dir() -> Path:
@@ -56,7 +58,8 @@ def stage(fn: Callable[[DictConfig], object]) -> Callable[[DictConfig], object]:
         except expected_errors() as e:
             if _verbose() or os.environ.get("HYDRA_FULL_ERROR") == "1":
                 traceback.print_exc()
-            print(f"error: {e}", file=sys.stderr)
+            message = " ".join(str(e).split())  # Lightning's messages span lines
+            print(f"error: {message}", file=sys.stderr)
             sys.exit(1)
 
     return wrapper

@@ -5,6 +5,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import hydra
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from astdp.config import validate
@@ -15,7 +16,6 @@ def train(cfg: DictConfig) -> dict:
     """Fit, write the checkpoint, ``metrics/train.json`` and ``plots/train_curve.json``."""
     conf = validate(cfg)
     import pytorch_lightning as pl
-    from hydra.utils import instantiate
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     from astdp.callbacks import AtomicCheckpointIO, EpochHistory
@@ -30,9 +30,13 @@ def train(cfg: DictConfig) -> dict:
     module = MODULES[conf.model.kind](asdict(conf.model), asdict(conf.stdp), asdict(conf.evaluate))
     ckpt = out / conf.ckpt_path
     history = EpochHistory(out / "plots" / "train_curve.json")
-    checkpointing = ModelCheckpoint(dirpath=ckpt.parent, filename=ckpt.stem, enable_version_counter=False)
+    # Saved at the end of each training epoch, after the module's finiteness check: a diverged
+    # run never overwrites the last good checkpoint.
+    checkpointing = ModelCheckpoint(dirpath=ckpt.parent, filename=ckpt.stem, enable_version_counter=False,
+                                    save_on_train_epoch_end=True)
+    extra = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
     with wandb_logger(cfg, "train") as logger:
-        trainer = instantiate(cfg.trainer, logger=logger or False, callbacks=[checkpointing, history],
+        trainer = instantiate(cfg.trainer, logger=logger or False, callbacks=[checkpointing, history, *extra],
                               plugins=[AtomicCheckpointIO()], default_root_dir=out)
         resume = str(ckpt) if conf.resume and ckpt.exists() else None
         trainer.fit(module, datamodule=data, ckpt_path=resume)

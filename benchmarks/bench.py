@@ -1,0 +1,188 @@
+"""Side-by-side speed of aSTDP and backprop, bare core against Lightning, memory, scaling.
+
+Every ratio is measured in this one run, on the same data, device and thread count, with
+the measurements interleaved and the median of the repeats taken. The last line printed is
+one JSON object.
+
+    python benchmarks/bench.py --quick     # a few minutes on 2 CPU cores
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from astdp.core import PLAYS, ASTDPNet
+
+DEFAULTS = dict(hidden=[500], batch=64, eta=0.06, momentum=0.9, steps=2, eval_steps=3)
+
+
+def load_data(root: str, device):
+    try:
+        from astdp.mnist import load_split
+
+        (x, y), (xt, yt) = load_split(root, "train"), load_split(root, "test")
+        source = f"MNIST from {root}"
+    except Exception:  # timing does not depend on pixel values: stand in random images
+        g = torch.Generator().manual_seed(0)
+        x, y = torch.rand(60000, 784, generator=g), torch.randint(0, 10, (60000,), generator=g)
+        xt, yt = x[:10000], y[:10000]
+        source = "random MNIST-shaped data (no MNIST at data root)"
+    return x.to(device), y.to(device), xt.to(device), yt.to(device), source
+
+
+def backprop_loop(x, y, hidden, batch, n_batches):
+    sizes = [784, *hidden]
+    layers = []
+    for a, b in zip(sizes, sizes[1:]):
+        layers += [nn.Linear(a, b), nn.Sigmoid()]
+    mlp = nn.Sequential(*layers, nn.Linear(sizes[-1], 10)).to(x.device)
+    opt = torch.optim.SGD(mlp.parameters(), lr=0.1, momentum=0.9)
+
+    def run():
+        for i in range(n_batches):
+            xb, yb = x[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch]
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(mlp(xb), yb).backward()
+            opt.step()
+    return run
+
+
+def astdp_loop(x, y, hidden, batch, n_batches, steps=2, eta=0.06, momentum=0.9):
+    net = ASTDPNet(hidden).to(x.device)
+    opt = torch.optim.SGD(net.parameters(), lr=eta, momentum=momentum)
+    onehot = F.one_hot(y, 10).to(x.dtype)
+
+    def run():
+        for i in range(n_batches):
+            sl = slice(i * batch, (i + 1) * batch)
+            changes, _ = net.weight_changes(x[sl], onehot[sl], PLAYS, steps)
+            for p, d in zip(net.parameters(), changes):
+                p.grad = d.neg_()
+            opt.step()
+    return run, net
+
+
+def lightning_loop(x, y, hidden, batch, n_batches):
+    import pytorch_lightning as pl
+    from torch.utils.data import DataLoader
+
+    from astdp.datamodule import TensorBatches
+    from astdp.lit import ASTDPModule
+
+    stdp = dict(eta=DEFAULTS["eta"], momentum=DEFAULTS["momentum"], eps=0.01, label_gain=6.0,
+                settle_steps=DEFAULTS["steps"], settle_momentum=0.0, plays=PLAYS, lr_schedule="cosine")
+    model = dict(kind="astdp", hidden=hidden, activation="sigmoid", init_scale=1.0)
+    loader = DataLoader(TensorBatches(x[: n_batches * batch], y[: n_batches * batch], batch), batch_size=None)
+
+    class EpochTimer(pl.Callback):
+        def on_train_epoch_start(self, *a):
+            self.t = time.perf_counter()
+
+        def on_train_epoch_end(self, *a):
+            self.seconds = time.perf_counter() - self.t
+
+    def run():
+        timer = EpochTimer()
+        module = ASTDPModule(model, stdp, {"settle_steps": DEFAULTS["eval_steps"]})
+        trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False, callbacks=[timer], accelerator="auto", devices=1,
+                             num_sanity_val_steps=0, limit_val_batches=0, deterministic=True)
+        trainer.fit(module, loader)
+        return timer.seconds
+    return run
+
+
+def timed(fn) -> float:
+    t = time.perf_counter()
+    inner = fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return inner if isinstance(inner, float) else time.perf_counter() - t
+
+
+def median_interleaved(fns: dict, repeats: int) -> dict:
+    for fn in fns.values():  # warm-up
+        timed(fn)
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            times[k].append(timed(fn))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def peak_rss_of_training(model: str, batches: int) -> float:
+    """Peak resident memory (GB) of an `astdp-train` process on the given model preset."""
+    cmd = [sys.executable, "-m", "astdp.stages.train", f"model={model}", "logger=none", "trainer.max_epochs=1",
+           f"+trainer.limit_train_batches={batches}", "trainer.limit_val_batches=0", "trainer.enable_progress_bar=false",
+           "ckpt_path=/tmp/astdp-bench/last.ckpt", "hydra.run.dir=/tmp/astdp-bench"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run(cmd, check=True, capture_output=True, cwd=Path(__file__).resolve().parents[1])
+    return max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024**2
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer batches and repeats")
+    ap.add_argument("--data-root", default="data/mnist")
+    ap.add_argument("--no-scaling", action="store_true")
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    x, y, xt, yt, source = load_data(args.data_root, device)
+    batch, hidden = DEFAULTS["batch"], DEFAULTS["hidden"]
+    n = 200 if args.quick else len(x) // batch
+    repeats = 3 if args.quick else 5
+    epoch_batches = -(-55000 // batch)  # the training split of the pipeline
+    print(f"device={device} threads={torch.get_num_threads()} torch={torch.__version__} "
+          f"cpu={platform.processor() or platform.machine()} data={source} batches/measure={n}")
+
+    run_astdp, net = astdp_loop(x, y, hidden, batch, n)
+    t = median_interleaved({"backprop": backprop_loop(x, y, hidden, batch, n), "astdp": run_astdp,
+                            "lightning": lightning_loop(x, y, hidden, batch, n)}, repeats)
+    with torch.no_grad():
+        t_eval = median_interleaved({"eval": lambda: [net.classify(xb, DEFAULTS["eval_steps"]) for xb in xt.split(1000)]},
+                                    repeats)["eval"]
+    per_epoch = {k: v / n * epoch_batches for k, v in t.items()}
+    rows = [("backprop MLP (autograd)", t["backprop"]), ("aSTDP bare core loop", t["astdp"]),
+            ("aSTDP Lightning loop", t["lightning"])]
+    print(f"\n{'training loop, 784-500-10, batch 64':40s} {'samples/s':>12s} {'s/epoch (55k)':>14s}")
+    for name, secs in rows:
+        print(f"{name:40s} {n * batch / secs:12,.0f} {secs / n * epoch_batches:14.2f}")
+    print(f"{'aSTDP evaluation (classify, 3 steps)':40s} {len(xt) / t_eval:12,.0f}")
+    result = {
+        "device": str(device),
+        "astdp_vs_backprop_epoch_ratio": round(t["astdp"] / t["backprop"], 3),
+        "lightning_overhead_ratio": round(t["lightning"] / t["astdp"], 3),
+        "epoch_s": {k: round(v, 2) for k, v in per_epoch.items()},
+        "eval_samples_per_s": round(len(xt) / t_eval),
+    }
+    result["peak_rss_gb_paper_train"] = round(peak_rss_of_training("paper", 50), 3)
+    print(f"\npeak memory of an `astdp-train model=paper` process: {result['peak_rss_gb_paper_train']:.2f} GB")
+
+    if not args.no_scaling:
+        m = 50 if args.quick else 200
+        scaling = []
+        print(f"\n{'hidden':>20s} {'aSTDP s/epoch':>14s} {'backprop s/epoch':>17s} {'ratio':>6s}")
+        for h in ([250], [500], [1000], [2000], [500, 500], [500, 500, 500]):
+            ts = median_interleaved({"astdp": astdp_loop(x, y, h, batch, m)[0],
+                                     "backprop": backprop_loop(x, y, h, batch, m)}, 3)
+            ea, eb = ts["astdp"] / m * epoch_batches, ts["backprop"] / m * epoch_batches
+            scaling.append({"hidden": h, "astdp_epoch_s": round(ea, 2), "backprop_epoch_s": round(eb, 2)})
+            print(f"{str(h):>20s} {ea:14.2f} {eb:17.2f} {ea / eb:6.2f}")
+        result["scaling"] = scaling
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
