@@ -124,7 +124,7 @@ def median_interleaved(fns: dict, repeats: int) -> dict:
 def peak_rss_of_training(model: str, batches: int) -> float:
     """Peak resident memory (GB) of an `astdp-train` process on the given model preset."""
     cmd = [sys.executable, "-m", "astdp.stages.train", f"model={model}", "logger=none", "trainer.max_epochs=1",
-           f"+trainer.limit_train_batches={batches}", "trainer.limit_val_batches=0", "trainer.enable_progress_bar=false",
+           f"+trainer.limit_train_batches={batches}", "+trainer.limit_val_batches=0", "trainer.enable_progress_bar=false",
            "ckpt_path=/tmp/astdp-bench/last.ckpt", "hydra.run.dir=/tmp/astdp-bench"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     subprocess.run(cmd, check=True, capture_output=True, cwd=Path(__file__).resolve().parents[1])

@@ -34,14 +34,16 @@ LABELS = slice(N_PIXELS, N_PIXELS + N_LABELS)
 PLAYS = {"classify": 1.0, "generate": 0.3, "reconstruct": 0.0}
 
 
-def stdp(pre: Tensor, post: Tensor, target: Tensor) -> Tensor:
+def stdp(pre: Tensor, post: Tensor, target: Tensor, rate: float = 1.0, out: Tensor | None = None) -> Tensor:
     """The learning rule, rate form of STDP, batch-averaged.
 
-    ``dw[i, j] = mean_batch pre_i * (target_j - post_j)``: a synapse grows when its
-    postsynaptic neuron's activity rises (towards its target) right after the
-    presynaptic neuron was active. It sees only its own two neurons.
+    ``dw[i, j] = rate * mean_batch pre_i * (target_j - post_j)``: a synapse grows when
+    its postsynaptic neuron's activity rises (towards its target) right after the
+    presynaptic neuron was active. It sees only its own two neurons. With ``out`` the
+    change is added to it in place (summing several plays without temporaries).
     """
-    return pre.T @ (target - post) / pre.shape[0]
+    rise = (target - post) * (rate / pre.shape[0])  # scale the small factor, not the product
+    return pre.T @ rise if out is None else out.addmm_(pre.T, rise)
 
 
 @dataclass
@@ -96,14 +98,6 @@ class ASTDPNet(nn.Module):
         return len(self.W)
 
     # ------------------------------------------------------------------ settling
-    def _up(self, a: list[Tensor], l: int) -> Tensor:
-        """Bottom-up plus top-down drive into hidden layer ``l`` (1-based)."""
-        below = a[0] * self.gain if l == 1 else a[l - 1]
-        u = torch.addmm(self.b[l], below, self.W[l - 1])
-        if l < self.depth:
-            u = torch.addmm(u, a[l + 1], self.V[l])
-        return u
-
     def _down(self, a: list[Tensor], free: slice | Tensor) -> Tensor:
         """Top-down drive into the free visible units (all visible units for a mask)."""
         if isinstance(free, slice):
@@ -130,18 +124,24 @@ class ASTDPNet(nn.Module):
         the free units' drives (stochastic sampling); ``momentum`` mixes the previous
         activity in, as MSTDP did.
         """
-        if warm:
-            vis = v
-        elif isinstance(free, slice):
-            vis = v.clone()
-            vis[:, free] = 0.0
+        if isinstance(free, slice):
+            clamped = v.clone()
+            clamped[:, free] = 0.0
+            # The clamped units' share of h1's drive is fixed while settling: compute it once.
+            fixed = torch.addmm(self.b[1], clamped * self.gain, self.W[0])
+            drive_h1 = lambda vis: torch.addmm(fixed, vis[:, free] * self.gain[free], self.W[0][free])
+            vis = v.clone() if warm else clamped
         else:
-            vis = torch.where(free, torch.zeros_like(v), v)
+            drive_h1 = lambda vis: torch.addmm(self.b[1], vis * self.gain, self.W[0])
+            vis = v.clone() if warm else torch.where(free, torch.zeros_like(v), v)
+
+        def bottom_up(a: list[Tensor], l: int) -> Tensor:
+            return drive_h1(a[0]) if l == 1 else torch.addmm(self.b[l], a[l - 1], self.W[l - 1])
+
         a: list[Tensor] = [vis]
         u: list[Tensor] = [torch.zeros_like(vis)]
         for l in range(1, self.depth + 1):  # bottom-up initial guess, no top-down yet
-            below = a[0] * self.gain if l == 1 else a[l - 1]
-            u.append(torch.addmm(self.b[l], below, self.W[l - 1]))
+            u.append(fixed if (l == 1 and not warm and isinstance(free, slice)) else bottom_up(a, l))
             a.append(self.rho(u[l]))
 
         def update(old: Tensor, drive: Tensor) -> Tensor:
@@ -152,16 +152,16 @@ class ASTDPNet(nn.Module):
 
         for _ in range(steps):
             drive = self._down(a, free)
-            if isinstance(free, slice):
-                a[0] = a[0].clone()
-                u[0] = u[0].clone()
+            if isinstance(free, slice):  # in place: a[0] and u[0] are this call's own tensors
                 u[0][:, free] = drive
                 a[0][:, free] = update(a[0][:, free], drive)
             else:
                 u[0] = drive
                 a[0] = torch.where(free, update(a[0], drive), v)
             for l in range(1, self.depth + 1):
-                u[l] = self._up(a, l)
+                u[l] = bottom_up(a, l)
+                if l < self.depth:
+                    u[l] = torch.addmm(u[l], a[l + 1], self.V[l])
                 a[l] = update(a[l], u[l])
         return State(u, a)
 
@@ -183,24 +183,32 @@ class ASTDPNet(nn.Module):
             change = t[l] - state.a[l]
         return t
 
-    def play(self, v: Tensor, free: slice | Tensor, steps: int, **settle_kw) -> tuple[list[Tensor], State]:
+    def play(self, v: Tensor, free: slice | Tensor, steps: int, rate: float = 1.0,
+             acc: list[Tensor] | None = None, **settle_kw) -> tuple[list[Tensor], State]:
         """One play: free phase, target phase, STDP on every synapse.
 
-        Returns the weight changes in the order of :meth:`parameters` and the free state.
+        Returns the weight changes (times ``rate``) in the order of :meth:`parameters`,
+        added into ``acc`` if given, and the free state.
         """
         s = self.settle(v, free, steps, **settle_kw)
         t = self.targets(v, s, free)
-        dW = [stdp(s.a[0] * self.gain if l == 0 else s.a[l], s.a[l + 1], t[l + 1]) for l in range(self.depth)]
-        dV = []
-        for l in range(self.depth):
+        new = acc is None
+        acc = acc if acc is not None else [None] * len(list(self.parameters()))
+        L = self.depth
+        for l in range(L):  # bottom-up W[l]: layer l -> l+1
+            pre = s.a[0] * self.gain if l == 0 else s.a[l]
+            acc[l] = stdp(pre, s.a[l + 1], t[l + 1], rate, None if new else acc[l])
+        for l in range(L):  # top-down V[l]: layer l+1 -> l
             if l == 0 and isinstance(free, slice):  # clamped visible units have no error
-                d = torch.zeros_like(self.V[0])
-                d[:, free] = stdp(s.a[1], s.a[0][:, free], t[0][:, free])
+                if new:
+                    acc[L] = torch.zeros_like(self.V[0])
+                stdp(s.a[1], s.a[0][:, free], t[0][:, free], rate, acc[L][:, free])
             else:
-                d = stdp(s.a[l + 1], s.a[l], t[l])
-            dV.append(d)
-        db = [(t[l] - s.a[l]).mean(0) for l in range(self.depth + 1)]
-        return [*dW, *dV, *db], s
+                acc[L + l] = stdp(s.a[l + 1], s.a[l], t[l], rate, None if new else acc[L + l])
+        for l in range(L + 1):  # biases
+            db = (t[l] - s.a[l]).mean(0).mul_(rate)
+            acc[2 * L + l] = db if new else acc[2 * L + l].add_(db)
+        return acc, s
 
     def weight_changes(
         self, x: Tensor, y: Tensor, plays: Mapping[str, float] = PLAYS, steps: int = 2, **settle_kw
@@ -225,14 +233,9 @@ class ASTDPNet(nn.Module):
             if weight == 0:
                 continue
             v_play, free, extra = setups[name]
-            changes, s = self.play(v_play, free, steps, **settle_kw, **extra)
+            total, s = self.play(v_play, free, steps, weight, total, **settle_kw, **extra)
             if name == "classify":
                 label_activity = s.a[0][:, LABELS]
-            if total is None:
-                total = [c.mul_(weight) if weight != 1 else c for c in changes]
-            else:
-                for t, c in zip(total, changes):
-                    t.add_(c, alpha=weight)
         if total is None:
             raise ValueError("every play has weight 0: nothing to learn from")
         return total, label_activity

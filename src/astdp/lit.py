@@ -28,7 +28,7 @@ def _schedule(opt, schedule: str, total_steps: int) -> dict:
 class ASTDPModule(pl.LightningModule):
     """Drives :class:`astdp.core.ASTDPNet` with manual optimization.
 
-    The core returns each parameter's STDP change; it reaches the optimizer as a
+    The core returns each parameter's STDP change ``dw``; it reaches the optimizer as a
     pseudo-gradient ``grad = -dw`` so SGD with momentum (or any optimizer) applies it.
     """
 
@@ -57,17 +57,24 @@ class ASTDPModule(pl.LightningModule):
             flat = self.trainer.strategy.reduce(flat, reduce_op="mean")
             changes = list(torch.split(flat, [c.numel() for c in changes]))
         for p, dw in zip(self.net.parameters(), changes):
-            p.grad = dw.view_as(p).neg()
+            p.grad = dw.view_as(p).neg_()
         self.optimizers().step()
         self.lr_schedulers().step()
         if (batch_idx + 1) % self.check_finite_every == 0:
             self._check_finite(f"step {self.global_step}")
-        if labels is not None:
-            self.log("train/acc", (labels.argmax(1) == y).float().mean(), on_step=False, on_epoch=True,
-                     batch_size=len(y))
+        if labels is not None:  # counted on the device; read once per epoch, not per step
+            self._train_hits += (labels.argmax(1) == y).sum()
+            self._train_seen += len(y)
+
+    def on_train_epoch_start(self) -> None:
+        self._train_hits, self._train_seen = torch.zeros((), device=self.device, dtype=torch.long), 0
 
     def on_train_epoch_end(self) -> None:
         self._check_finite(f"epoch {self.current_epoch}")
+        if self._train_seen:
+            hits = self.trainer.strategy.reduce(self._train_hits.float(), reduce_op="sum")
+            seen = self._train_seen * self.trainer.world_size
+            self.log("train/acc", hits / seen)
 
     def _check_finite(self, where: str) -> None:
         # One host sync every few steps, not every step: GPUs stay busy.
