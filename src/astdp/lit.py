@@ -62,19 +62,18 @@ class ASTDPModule(pl.LightningModule):
         self.lr_schedulers().step()
         if (batch_idx + 1) % self.check_finite_every == 0:
             self._check_finite(f"step {self.global_step}")
-        if labels is not None:  # counted on the device; read once per epoch, not per step
+        if labels is not None:  # counted on the device; logged once per epoch, not per step
             self._train_hits += (labels.argmax(1) == y).sum()
             self._train_seen += len(y)
+            if self.trainer.is_last_batch:
+                self.log("train/acc", self._train_hits / self._train_seen, on_step=False, on_epoch=True,
+                         sync_dist=True)
 
     def on_train_epoch_start(self) -> None:
         self._train_hits, self._train_seen = torch.zeros((), device=self.device, dtype=torch.long), 0
 
     def on_train_epoch_end(self) -> None:
         self._check_finite(f"epoch {self.current_epoch}")
-        if self._train_seen:
-            hits = self.trainer.strategy.reduce(self._train_hits.float(), reduce_op="sum")
-            seen = self._train_seen * self.trainer.world_size
-            self.log("train/acc", hits / seen)
 
     def _check_finite(self, where: str) -> None:
         # One host sync every few steps, not every step: GPUs stay busy.
