@@ -127,6 +127,7 @@ class Config:
     trainer: Any = None
     logger: Optional[Any] = None
     callbacks: Optional[Any] = None
+    optimized_metric: Optional[str] = None  # set by hparams_search presets: what train returns
 
 
 def validate(cfg: DictConfig) -> Config:

@@ -16,6 +16,7 @@ def evaluate(cfg: DictConfig) -> dict:
     from astdp.io import write_json
     from astdp.lit import ASTDPModule
     from astdp.mnist import load_split
+    from astdp.readout import fit_logistic_regression
 
     module = load_model(conf.ckpt_path)
     x, y = (t.to(module.device) for t in load_split(conf.data.root, "test", conf.data.verify))
@@ -28,8 +29,13 @@ def evaluate(cfg: DictConfig) -> dict:
         "per_class_accuracy": {str(c): round(a, 5) for c, a in enumerate(per_class)},
         "confusion_matrix": confusion.tolist(),
     }
-    if isinstance(module, ASTDPModule):  # in-painting needs the generative path
+    if isinstance(module, ASTDPModule):  # read-out and in-painting need the aSTDP network
         net, steps = module.net, conf.evaluate.settle_steps
+        # Linear read-out of the top hidden code: the accuracy of unsupervised learning.
+        x_train, y_train = (t.to(x.device) for t in load_split(conf.data.root, "train", conf.data.verify))
+        code = lambda t: torch.cat([net.hidden_code(b, steps) for b in batches(t)])
+        readout = fit_logistic_regression(code(x_train), y_train)
+        metrics["readout_accuracy"] = round((readout(code(x)).argmax(1) == y).float().mean().item(), 5)
         known = occlusion_mask(len(x), conf.evaluate.occlude, x.device)
         filled = torch.cat([net.reconstruct(xb, kb, steps + 2) for xb, kb in zip(batches(x), batches(known))])
         hidden = ~known

@@ -21,7 +21,7 @@ def generate(cfg: DictConfig) -> dict:
     conf = validate(cfg)
     from astdp.images import save_grid
     from astdp.io import write_json
-    from astdp.judge import train_judge
+    from astdp.readout import fit_logistic_regression
     from astdp.lit import ASTDPModule
     from astdp.mnist import load_split
 
@@ -39,7 +39,7 @@ def generate(cfg: DictConfig) -> dict:
 
     x_train, y_train = (t.to(device) for t in load_split(conf.data.root, "train", conf.data.verify))
     x_test, y_test = (t.to(device) for t in load_split(conf.data.root, "test", conf.data.verify))
-    judge = train_judge(x_train, y_train)
+    judge = fit_logistic_regression(x_train, y_train)
     judged = judge(images).argmax(1)
     # Variety: spread of a class's samples relative to the spread of real test digits of that class.
     variety = {}

@@ -56,9 +56,10 @@ def train(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base=None, config_path=CONFIG_PATH, config_name="config")
 @stage
-def main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> float | None:
     metrics = train(cfg)
     print(" ".join(f"{k}={v}" for k, v in metrics.items()))
+    return metrics[cfg.optimized_metric] if cfg.get("optimized_metric") else None  # for sweepers
 
 
 if __name__ == "__main__":
