@@ -2,6 +2,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The DVC stages call the console scripts (astdp-train, ...): they must come from this venv.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: repro test test-slow params bench clean
 
@@ -12,7 +14,7 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 repro: $(STAMP)            ## download -> train -> evaluate -> generate, tracked by DVC
-	$(VENV)/bin/dvc repro
+	dvc repro
 
 test: $(STAMP)             ## the fast suite (a few minutes on 2 cores)
 	$(PY) -m pytest
