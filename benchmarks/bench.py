@@ -24,7 +24,7 @@ from torch import nn
 
 from astdp.core import PLAYS, ASTDPNet
 
-DEFAULTS = dict(hidden=[500], batch=64, eta=0.06, momentum=0.9, steps=2, eval_steps=3)
+DEFAULTS = dict(hidden=[500], batch=64, eta=0.06, momentum=0.9, eval_steps=3)
 
 
 def load_data(root: str, device):
@@ -58,7 +58,7 @@ def backprop_loop(x, y, hidden, batch, n_batches):
     return run
 
 
-def astdp_loop(x, y, hidden, batch, n_batches, steps=2, eta=0.06, momentum=0.9):
+def astdp_loop(x, y, hidden, batch, n_batches, eta=0.06, momentum=0.9):
     net = ASTDPNet(hidden).to(x.device)
     opt = torch.optim.SGD(net.parameters(), lr=eta, momentum=momentum)
     onehot = F.one_hot(y, 10).to(x.dtype)
@@ -66,7 +66,7 @@ def astdp_loop(x, y, hidden, batch, n_batches, steps=2, eta=0.06, momentum=0.9):
     def run():
         for i in range(n_batches):
             sl = slice(i * batch, (i + 1) * batch)
-            changes, _ = net.weight_changes(x[sl], onehot[sl], PLAYS, steps)
+            changes, _ = net.weight_changes(x[sl], onehot[sl], PLAYS)
             for p, d in zip(net.parameters(), changes):
                 p.grad = d.neg_()
             opt.step()
@@ -81,7 +81,8 @@ def lightning_loop(x, y, hidden, batch, n_batches):
     from astdp.lit import ASTDPModule
 
     stdp = dict(eta=DEFAULTS["eta"], momentum=DEFAULTS["momentum"], eps=0.01, label_gain=6.0,
-                settle_steps=DEFAULTS["steps"], settle_momentum=0.0, plays=PLAYS, lr_schedule="cosine")
+                settle_momentum=0.0, lr_schedule="cosine",
+                plays={k: {"weight": w, "steps": s} for k, (w, s) in PLAYS.items()})
     model = dict(kind="astdp", hidden=hidden, activation="sigmoid", init_scale=1.0)
     loader = DataLoader(TensorBatches(x[: n_batches * batch], y[: n_batches * batch], batch), batch_size=None)
 

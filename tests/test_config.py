@@ -24,8 +24,9 @@ def test_presets_compose_and_validate():
 @pytest.mark.parametrize("override, key", [
     ("stdp.eta=0", "stdp.eta"), ("stdp.eta=-0.1", "stdp.eta"), ("model.hidden=[100,-3]", "model.hidden"),
     ("model.hidden=[]", "model.hidden"), ("model.activation=relu9", "model.activation"),
-    ("data.batch_size=0", "data.batch_size"), ("stdp.plays.generate=-1", "stdp.plays.generate"), ("+stdp.plays.dream=1", "dream"),
-    ("stdp.settle_steps=two", "stdp.settle_steps"), ("+stdp.etta=0.1", "stdp.etta"),
+    ("data.batch_size=0", "data.batch_size"), ("stdp.plays.generate.weight=-1", "stdp.plays.generate.weight"), ("+stdp.plays.dream=1", "dream"),
+    ("stdp.plays.classify.steps=two", "stdp.plays.classify.steps"), ("+stdp.etta=0.1", "stdp.etta"),
+    ("matmul_precision=low", "matmul_precision"),
 ])
 def test_invalid_values_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

@@ -100,7 +100,7 @@ def test_unsupervised_play_learns_a_useful_code():
     x, y = data(600, 1)
     net = ASTDPNet([64])
     label_weights = net.V[0][:, LABELS].clone()
-    train(net, x, y, plays={"reconstruct": 1.0})
+    train(net, x, y, plays={"reconstruct": (1.0, 1)})
     assert torch.equal(net.V[0][:, LABELS], label_weights)  # labels never clamped: nothing learned there
     recon = net.predict_pixels(x[:100])
     assert (recon - x[:100]).square().mean() < x[:100].var()
@@ -122,7 +122,7 @@ def test_unknown_activation_and_play_are_rejected():
     net = ASTDPNet([8])
     x, y = data(4)
     with pytest.raises(ValueError, match="play"):
-        net.weight_changes(x, F.one_hot(y, 10).float(), plays={"dream": 1.0})
+        net.weight_changes(x, F.one_hot(y, 10).float(), plays={"dream": (1.0, 1)})
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

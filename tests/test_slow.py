@@ -39,3 +39,19 @@ def test_dvc_exp_run_override_reaches_the_model(tmp_path):
     hp = torch.load(repo / "models/last.ckpt", weights_only=False)["hyper_parameters"]
     assert hp["stdp"]["eta"] == 0.05 and hp["model"]["hidden"] == [128]
     assert "eta: 0.05" in (repo / "params.yaml").read_text()
+
+
+def test_compiled_step_matches_eager():
+    import torch.nn.functional as F
+
+    from astdp.core import PLAYS, ASTDPNet
+    from tests.test_core import data
+
+    torch.manual_seed(0)
+    net = ASTDPNet([64])
+    x, y = data(64)
+    onehot = F.one_hot(y, 10).float()
+    eager, _ = net.weight_changes(x, onehot, PLAYS)
+    compiled, _ = torch.compile(net.weight_changes, dynamic=False)(x, onehot, PLAYS)
+    for a, b in zip(eager, compiled):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

@@ -54,17 +54,23 @@ class ModelConfig:
 
 
 @dataclass
-class PlaysConfig:
-    """Weight of each play's weight changes; 0 skips the play."""
+class Play:
+    weight: float = 1.0  # scale of the play's weight changes; 0 skips the play
+    steps: int = 2       # free-phase settling steps
 
-    classify: float = 1.0
-    generate: float = 0.3
-    reconstruct: float = 0.0
+
+@dataclass
+class PlaysConfig:
+    classify: Play = field(default_factory=lambda: Play(1.0, 2))
+    generate: Play = field(default_factory=lambda: Play(0.3, 1))
+    reconstruct: Play = field(default_factory=lambda: Play(0.0, 1))
 
     def __post_init__(self) -> None:
-        for name, w in vars(self).items():
-            _check(w >= 0, f"stdp.plays.{name}", w, "must be >= 0 (0 skips the play)")
-        _check(any(vars(self).values()), "stdp.plays", vars(self), "at least one play needs a weight > 0")
+        for name, play in vars(self).items():
+            _check(play.weight >= 0, f"stdp.plays.{name}.weight", play.weight, "must be >= 0 (0 skips the play)")
+            _check(play.steps >= 0, f"stdp.plays.{name}.steps", play.steps, "must be >= 0")
+        _check(any(p.weight > 0 for p in vars(self).values()), "stdp.plays", "all weights 0",
+               "at least one play needs a weight > 0")
 
 
 @dataclass
@@ -73,7 +79,6 @@ class STDPConfig:
     momentum: float = 0.9
     eps: float = 0.01
     label_gain: float = 6.0
-    settle_steps: int = 2
     settle_momentum: float = 0.0
     plays: PlaysConfig = field(default_factory=PlaysConfig)
     lr_schedule: str = "constant"
@@ -83,7 +88,6 @@ class STDPConfig:
         _check(0 <= self.momentum < 1, "stdp.momentum", self.momentum, "must be in [0, 1)")
         _check(self.eps > 0, "stdp.eps", self.eps, "must be > 0")
         _check(self.label_gain > 0, "stdp.label_gain", self.label_gain, "must be > 0")
-        _check(self.settle_steps >= 0, "stdp.settle_steps", self.settle_steps, "must be >= 0")
         _check(0 <= self.settle_momentum < 1, "stdp.settle_momentum", self.settle_momentum, "must be in [0, 1)")
         _check(self.lr_schedule in ("constant", "cosine"), "stdp.lr_schedule", self.lr_schedule, "must be constant or cosine")
 
@@ -127,7 +131,13 @@ class Config:
     trainer: Any = None
     logger: Optional[Any] = None
     callbacks: Optional[Any] = None
-    optimized_metric: Optional[str] = None  # set by hparams_search presets: what train returns
+    optimized_metric: Optional[str] = None
+    matmul_precision: str = "highest"
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        _check(self.matmul_precision in ("highest", "high", "medium"), "matmul_precision", self.matmul_precision,
+               "must be highest, high or medium")  # set by hparams_search presets: what train returns
 
 
 def validate(cfg: DictConfig) -> Config:

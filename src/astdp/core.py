@@ -29,9 +29,10 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 N_PIXELS, N_LABELS = 784, 10
 PIXELS = slice(0, N_PIXELS)
 LABELS = slice(N_PIXELS, N_PIXELS + N_LABELS)
-# Default play weights: classification teaches the hidden code most; generation at a lower
-# weight keeps pixel errors (784 of them) from swamping the 10 label errors.
-PLAYS = {"classify": 1.0, "generate": 0.3, "reconstruct": 0.0}
+# Default (weight, settling steps) of each play. Classification teaches the hidden code
+# most; generation at a lower weight keeps 784 pixel errors from swamping 10 label errors,
+# and one settling step is enough for it (measured: same accuracy and judge score).
+PLAYS = {"classify": (1.0, 2), "generate": (0.3, 1), "reconstruct": (0.0, 1)}
 
 
 def stdp(pre: Tensor, post: Tensor, target: Tensor, rate: float = 1.0, out: Tensor | None = None) -> Tensor:
@@ -211,12 +212,12 @@ class ASTDPNet(nn.Module):
         return acc, s
 
     def weight_changes(
-        self, x: Tensor, y: Tensor, plays: Mapping[str, float] = PLAYS, steps: int = 2, **settle_kw
+        self, x: Tensor, y: Tensor, plays: Mapping[str, tuple[float, int]] = PLAYS, **settle_kw
     ) -> tuple[list[Tensor], Tensor | None]:
         """Weighted sum of the weight changes of the plays for a batch.
 
         ``x``: pixels in [0, 1], shape (B, 784); ``y``: one-hot labels (B, 10); ``plays``
-        maps a play to its weight (0 skips it). ``classify`` clamps the image (labels
+        maps a play to its (weight, settling steps); weight 0 skips it. ``classify`` clamps the image (labels
         free), ``generate`` clamps the label (pixels free), ``reconstruct`` needs no label
         (unsupervised): the pixels start at the image and settle freely, so the net learns
         to reproduce it. Also returns the label activity of the ``classify`` play.
@@ -229,7 +230,7 @@ class ASTDPNet(nn.Module):
                   "reconstruct": (torch.cat([x, torch.zeros_like(y)], 1), PIXELS, {"warm": True})}
         total: list[Tensor] | None = None
         label_activity = None
-        for name, weight in plays.items():
+        for name, (weight, steps) in plays.items():
             if weight == 0:
                 continue
             v_play, free, extra = setups[name]

@@ -38,8 +38,14 @@ class ASTDPModule(pl.LightningModule):
         self.automatic_optimization = False
         self.stdp, self.eval_steps = stdp, evaluate["settle_steps"]
         self.check_finite_every = check_finite_every
+        self.plays = {name: (p["weight"], p["steps"]) for name, p in stdp["plays"].items()}
         self.net = ASTDPNet(model["hidden"], model["activation"], stdp["label_gain"], stdp["eps"],
                             init_scale=model["init_scale"])
+        self._weight_changes = self.net.weight_changes  # compile_step() swaps in a compiled one
+
+    def compile_step(self) -> None:
+        """Compile the core's weight-change computation (the whole per-batch aSTDP work)."""
+        self._weight_changes = torch.compile(self.net.weight_changes, dynamic=False)
 
     def configure_optimizers(self):
         opt = torch.optim.SGD(self.net.parameters(), lr=self.stdp["eta"], momentum=self.stdp["momentum"])
@@ -48,9 +54,8 @@ class ASTDPModule(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         x, y = batch
-        changes, labels = self.net.weight_changes(
-            x, F.one_hot(y, 10).to(x.dtype), self.stdp["plays"], self.stdp["settle_steps"],
-            momentum=self.stdp["settle_momentum"])
+        changes, labels = self._weight_changes(
+            x, F.one_hot(y, 10).to(x.dtype), self.plays, momentum=self.stdp["settle_momentum"])
         if self.trainer.world_size > 1:
             # Lightning does not all-reduce hand-set gradients: average the changes here.
             flat = torch.cat([c.flatten() for c in changes])

@@ -16,6 +16,7 @@ def train(cfg: DictConfig) -> dict:
     """Fit, write the checkpoint, ``metrics/train.json`` and ``plots/train_curve.json``."""
     conf = validate(cfg)
     import pytorch_lightning as pl
+    import torch
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     from astdp.callbacks import AtomicCheckpointIO, EpochHistory
@@ -25,9 +26,12 @@ def train(cfg: DictConfig) -> dict:
 
     out = output_dir()
     pl.seed_everything(conf.seed, workers=True, verbose=False)
+    torch.set_float32_matmul_precision(conf.matmul_precision)
     data = MNISTDataModule(conf.data.root, conf.data.batch_size, conf.data.val_size, conf.seed,
                            conf.evaluate.batch_size, conf.data.verify)
     module = MODULES[conf.model.kind](asdict(conf.model), asdict(conf.stdp), asdict(conf.evaluate))
+    if conf.compile and conf.model.kind == "astdp":
+        module.compile_step()
     ckpt = out / conf.ckpt_path
     history = EpochHistory(out / "plots" / "train_curve.json")
     # Saved at the end of each training epoch, after the module's finiteness check: a diverged
