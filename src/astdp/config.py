@@ -62,7 +62,7 @@ class Play:
 @dataclass
 class PlaysConfig:
     classify: Play = field(default_factory=lambda: Play(1.0, 2))
-    generate: Play = field(default_factory=lambda: Play(0.3, 1))
+    generate: Play = field(default_factory=lambda: Play(0.3, 2))
     reconstruct: Play = field(default_factory=lambda: Play(0.0, 1))
 
     def __post_init__(self) -> None:
