@@ -192,9 +192,9 @@ class ASTDPNet(nn.Module):
         """
         s = self.settle(v, free, steps, **settle_kw)
         t = self.targets(v, s, free)
-        new = acc is None
-        acc = acc if acc is not None else [None] * len(list(self.parameters()))
         L = self.depth
+        new = acc is None
+        acc = [None] * (3 * L + 1) if new else acc  # W[0..L-1], V[0..L-1], b[0..L]
         for l in range(L):  # bottom-up W[l]: layer l -> l+1
             pre = s.a[0] * self.gain if l == 0 else s.a[l]
             acc[l] = stdp(pre, s.a[l + 1], t[l + 1], rate, None if new else acc[l])
