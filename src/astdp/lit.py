@@ -82,7 +82,8 @@ class ASTDPModule(pl.LightningModule):
 
     def _check_finite(self, where: str) -> None:
         # One host sync every few steps, not every step: GPUs stay busy.
-        if not all(torch.isfinite(p).all() for p in self.net.parameters()):
+        finite = torch.stack([torch.isfinite(p).all() for p in self.net.parameters()]).all()
+        if not finite:
             s = self.stdp
             raise DivergenceError(
                 f"training diverged (non-finite weights) by {where} with stdp.eta={s['eta']}, "
