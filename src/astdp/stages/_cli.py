@@ -38,6 +38,17 @@ def output_dir() -> Path:
         return Path(".")
 
 
+def _job_suffix() -> str:
+    """``-<job number>`` inside a multirun, so each sweep job is a W&B run of its own name."""
+    from hydra.types import RunMode
+
+    try:
+        hc = HydraConfig.get()
+    except ValueError:
+        return ""
+    return f"-{hc.job.num}" if hc.mode == RunMode.MULTIRUN else ""
+
+
 def _verbose() -> bool:
     try:
         return bool(HydraConfig.get().verbose)
@@ -77,7 +88,7 @@ def wandb_logger(cfg: DictConfig, job_type: str) -> Iterator:
         kwargs = OmegaConf.to_container(cfg.logger, resolve=True)
         if os.environ.get("WANDB_MODE") == "online":
             kwargs["offline"] = False
-        kwargs.update(name=f"{cfg.name}-{job_type}", job_type=job_type, group=cfg.name,
+        kwargs.update(name=f"{cfg.name}-{job_type}{_job_suffix()}", job_type=job_type, group=cfg.name,
                       config=OmegaConf.to_container(cfg, resolve=True))
         logger = get_class(kwargs.pop("_target_"))(**kwargs)
     exit_code = 1
