@@ -87,6 +87,13 @@ def test_learns_classification_and_generation():
     means = torch.stack([x[y == c].mean(0) for c in range(10)])
     gen = net.generate(torch.arange(10), steps=5)
     assert (torch.cdist(gen, means).argmin(1) == torch.arange(10)).float().mean() >= 0.8
+    # Stochastic sampling: repeated draws differ, yet stay with their class.
+    labels = torch.arange(10).repeat_interleave(5)
+    draws = net.generate(labels, steps=1, sample=True, generator=torch.Generator().manual_seed(0))
+    assert torch.cdist(draws[:5], draws[:5]).max() > 0.5
+    assert (torch.cdist(draws, means).argmin(1) == labels).float().mean() >= 0.8
+    again = net.generate(labels, steps=1, sample=True, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(draws, again)  # seeded
     known = torch.ones_like(xt, dtype=torch.bool)
     known[:, 392:] = False
     filled = net.reconstruct(xt, known)

@@ -93,5 +93,5 @@ def test_dvc_queue_runs_a_sweep_that_exp_show_compares(tmp_path):
             data = rev["data"]
             eta = data["params"]["params.yaml"]["data"]["stdp"]["eta"]
             done[eta] = data["metrics"]["metrics/eval.json"]["data"]["test_accuracy"]
-    assert set(done) == {0.02, 0.08}, rows
+    assert set(done) == {0.02, 0.08}, done
     assert all(acc > 0.5 for acc in done.values()), done

@@ -107,8 +107,9 @@ class EvaluateConfig:
 @dataclass
 class GenerateConfig:
     per_class: int = 10
-    settle_steps: int = 10
-    noise: float = 0.5
+    settle_steps: int = 1
+    sample: bool = True
+    noise: float = 0.0
 
     def __post_init__(self) -> None:
         _check(self.per_class >= 2, "generate.per_class", self.per_class, "must be >= 2 (variety needs pairs)")

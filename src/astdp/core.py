@@ -113,6 +113,7 @@ class ASTDPNet(nn.Module):
         momentum: float = 0.0,
         generator: torch.Generator | None = None,
         warm: bool = False,
+        sample: bool = False,
     ) -> State:
         """Settle with the visible units outside ``free`` clamped to ``v``.
 
@@ -121,8 +122,9 @@ class ASTDPNet(nn.Module):
         ``warm``, as in recirculation: data up, reconstruction down); hidden layers start
         from one bottom-up pass. Each step updates the visible layer from h1, then every
         hidden layer from its neighbours, in that order. ``noise`` adds Gaussian noise to
-        the free units' drives (stochastic sampling); ``momentum`` mixes the previous
-        activity in, as MSTDP did.
+        the free units' drives; ``sample`` makes hidden units fire binary spikes with
+        probability ``rho(u)`` (stochastic sampling: varied shapes, while visible units stay
+        rates, so images are not speckled); ``momentum`` mixes the previous activity in, as MSTDP did.
         """
         if isinstance(free, slice):
             clamped = v.clone()
@@ -138,31 +140,32 @@ class ASTDPNet(nn.Module):
         def bottom_up(a: list[Tensor], l: int) -> Tensor:
             return drive_h1(a[0]) if l == 1 else torch.addmm(self.b[l], a[l - 1], self.W[l - 1])
 
+        spikes = lambda rate: torch.bernoulli(rate, generator=generator)
         a: list[Tensor] = [vis]
         u: list[Tensor] = [torch.zeros_like(vis)]
         for l in range(1, self.depth + 1):  # bottom-up initial guess, no top-down yet
             u.append(fixed if (l == 1 and not warm and isinstance(free, slice)) else bottom_up(a, l))
-            a.append(self.rho(u[l]))
+            a.append(spikes(self.rho(u[l])) if sample else self.rho(u[l]))
 
-        def update(old: Tensor, drive: Tensor) -> Tensor:
+        def update(old: Tensor, drive: Tensor, hidden: bool) -> Tensor:
             if noise > 0:
                 drive = drive + noise * torch.randn(drive.shape, generator=generator, device=drive.device)
-            new = self.rho(drive)
+            new = spikes(self.rho(drive)) if sample and hidden else self.rho(drive)
             return torch.lerp(new, old, momentum) if momentum > 0 else new
 
         for _ in range(steps):
             drive = self._down(a, free)
             if isinstance(free, slice):  # in place: a[0] and u[0] are this call's own tensors
                 u[0][:, free] = drive
-                a[0][:, free] = update(a[0][:, free], drive)
+                a[0][:, free] = update(a[0][:, free], drive, False)
             else:
                 u[0] = drive
-                a[0] = torch.where(free, update(a[0], drive), v)
+                a[0] = torch.where(free, update(a[0], drive, False), v)
             for l in range(1, self.depth + 1):
                 u[l] = bottom_up(a, l)
                 if l < self.depth:
                     u[l] = torch.addmm(u[l], a[l + 1], self.V[l])
-                a[l] = update(a[l], u[l])
+                a[l] = update(a[l], u[l], True)
         return State(u, a)
 
     # ------------------------------------------------------------------ learning
@@ -264,12 +267,17 @@ class ASTDPNet(nn.Module):
         return self._partial(x, known, steps).a[0][:, PIXELS]
 
     def generate(
-        self, labels: Tensor, steps: int = 5, noise: float = 0.0, generator: torch.Generator | None = None
+        self, labels: Tensor, steps: int = 5, noise: float = 0.0, generator: torch.Generator | None = None,
+        sample: bool = False,
     ) -> Tensor:
-        """Images for the given class indices: clamp the label, read the pixels."""
+        """Images for the given class indices: clamp the label, read the pixels.
+
+        Deterministic by default (one image per class); ``sample`` (spiking hidden units)
+        or ``noise`` make every call draw different digits.
+        """
         y = torch.nn.functional.one_hot(labels, self.n_labels).to(self.b[0].dtype)
         v = self._visible(None, y, labels.shape[0])
-        return self.settle(v, PIXELS, steps, noise=noise, generator=generator).a[0][:, PIXELS]
+        return self.settle(v, PIXELS, steps, noise=noise, generator=generator, sample=sample).a[0][:, PIXELS]
 
     def predict_pixels(self, x: Tensor, steps: int = 3) -> Tensor:
         """Top-down prediction of a clamped image from its settled hidden code."""

@@ -35,7 +35,7 @@ def generate(cfg: DictConfig) -> dict:
     net, device, g = module.net, module.device, conf.generate
     gen = torch.Generator(device=device).manual_seed(conf.seed)
     labels = torch.arange(10, device=device).repeat_interleave(g.per_class)
-    images = net.generate(labels, g.settle_steps, g.noise, gen)
+    images = net.generate(labels, g.settle_steps, g.noise, gen, sample=g.sample)
 
     x_train, y_train = (t.to(device) for t in load_split(conf.data.root, "train", conf.data.verify))
     x_test, y_test = (t.to(device) for t in load_split(conf.data.root, "test", conf.data.verify))
@@ -54,6 +54,7 @@ def generate(cfg: DictConfig) -> dict:
         "variety_ratio": round(sum(variety.values()) / 10, 4),
         "variety_per_class": variety,
         "samples_per_class": g.per_class,
+        "sample": g.sample,
         "noise": g.noise,
     }
     digits = save_grid(out / "samples" / "digits.png", images, ncol=g.per_class)

@@ -1,0 +1,23 @@
+"""The analysis notebook runs top to bottom against a finished (small) run."""
+import nbformat
+from nbclient import NotebookClient
+
+from astdp.stages.evaluate import evaluate
+from astdp.stages.generate import generate
+from astdp.stages.train import train
+from tests.conftest import ROOT
+
+
+def test_analysis_notebook_executes_on_a_small_run(cfg_tiny, tmp_path, tiny_mnist, monkeypatch):
+    train(cfg_tiny), evaluate(cfg_tiny), generate(cfg_tiny)
+    monkeypatch.setenv("ASTDP_RUN", str(tmp_path))
+    monkeypatch.setenv("ASTDP_DATA", str(tiny_mnist))
+    nb = nbformat.read(ROOT / "notebooks" / "analysis.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    figures = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(figures) == 4  # curves, receptive fields, generated digits, in-painting
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "judge accuracy" in text and "in-painting MSE" in text
