@@ -18,7 +18,9 @@ TINY = ["model=small", "data.verify=false", "data.val_size=100", "data.batch_siz
 
 
 def astdp(tool: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    # A W&B run earlier in this process leaves WANDB_SERVICE etc. behind: give jobs a clean slate.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(WANDB_MODE="offline", WANDB_SILENT="true")
     done = subprocess.run([sys.executable, "-m", f"astdp.stages.{tool}", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -52,6 +52,7 @@ class State:
 
     u: list[Tensor]
     a: list[Tensor]
+    up1: Tensor  # h1's bottom-up drive (from the visible layer) at the end of settling
 
 
 class ASTDPNet(nn.Module):
@@ -98,6 +99,19 @@ class ASTDPNet(nn.Module):
         return len(self.W)
 
     # ------------------------------------------------------------------ settling
+    def _clamped_drive(self, v: Tensor, free: slice, data_drive: Tensor | None) -> Tensor:
+        """h1's drive from the clamped visible units (plus bias), from the fewer rows of ``W[0]``:
+        the clamped ones directly, or the data drive minus the free units' share."""
+        rest = slice(free.stop, None) if free.start == 0 else slice(0, free.start)  # free sits at one end
+        n_free = free.stop - free.start
+        if data_drive is not None and n_free < self.sizes[0] - n_free:
+            return data_drive - (v[:, free] * self.gain[free]) @ self.W[0][free]
+        return torch.addmm(self.b[1], v[:, rest] * self.gain[rest], self.W[0][rest])
+
+    def data_drive(self, v: Tensor) -> Tensor:
+        """h1's bottom-up drive with the whole visible layer at ``v`` (the target phase's)."""
+        return torch.addmm(self.b[1], v * self.gain, self.W[0])
+
     def _down(self, a: list[Tensor], free: slice | Tensor) -> Tensor:
         """Top-down drive into the free visible units (all visible units for a mask)."""
         if isinstance(free, slice):
@@ -114,6 +128,7 @@ class ASTDPNet(nn.Module):
         generator: torch.Generator | None = None,
         warm: bool = False,
         sample: bool = False,
+        data_drive: Tensor | None = None,
     ) -> State:
         """Settle with the visible units outside ``free`` clamped to ``v``.
 
@@ -125,14 +140,15 @@ class ASTDPNet(nn.Module):
         the free units' drives; ``sample`` makes hidden units fire binary spikes with
         probability ``rho(u)`` (stochastic sampling: varied shapes, while visible units stay
         rates, so images are not speckled); ``momentum`` mixes the previous activity in, as MSTDP did.
+        ``data_drive`` (see :meth:`data_drive`), when the caller has it, saves a product.
         """
         if isinstance(free, slice):
-            clamped = v.clone()
-            clamped[:, free] = 0.0
             # The clamped units' share of h1's drive is fixed while settling: compute it once.
-            fixed = torch.addmm(self.b[1], clamped * self.gain, self.W[0])
+            fixed = self._clamped_drive(v, free, data_drive)
             drive_h1 = lambda vis: torch.addmm(fixed, vis[:, free] * self.gain[free], self.W[0][free])
-            vis = v.clone() if warm else clamped
+            vis = v.clone()
+            if not warm:
+                vis[:, free] = 0.0
         else:
             drive_h1 = lambda vis: torch.addmm(self.b[1], vis * self.gain, self.W[0])
             vis = v.clone() if warm else torch.where(free, torch.zeros_like(v), v)
@@ -146,6 +162,7 @@ class ASTDPNet(nn.Module):
         for l in range(1, self.depth + 1):  # bottom-up initial guess, no top-down yet
             u.append(fixed if (l == 1 and not warm and isinstance(free, slice)) else bottom_up(a, l))
             a.append(spikes(self.rho(u[l])) if sample else self.rho(u[l]))
+        up1 = u[1]
 
         def update(old: Tensor, drive: Tensor, hidden: bool) -> Tensor:
             if noise > 0:
@@ -163,22 +180,26 @@ class ASTDPNet(nn.Module):
                 a[0] = torch.where(free, update(a[0], drive, False), v)
             for l in range(1, self.depth + 1):
                 u[l] = bottom_up(a, l)
+                if l == 1:
+                    up1 = u[1]
                 if l < self.depth:
                     u[l] = torch.addmm(u[l], a[l + 1], self.V[l])
                 a[l] = update(a[l], u[l], True)
-        return State(u, a)
+        return State(u, a, up1)
 
     # ------------------------------------------------------------------ learning
     def rho_prime(self, u: Tensor) -> Tensor:
         """Each neuron's own numerical estimate of its slope, no autograd."""
         return (self.rho(u + self.eps) - self.rho(u)) / self.eps
 
-    def targets(self, v: Tensor, state: State, free: slice | Tensor) -> list[Tensor]:
+    def targets(self, v: Tensor, state: State, free: slice | Tensor, data_drive: Tensor | None = None) -> list[Tensor]:
         """Target phase: clamp all visible units to ``v``; hidden targets ``a + rho'(u) du``."""
         t = [v]
         change = v - state.a[0]
         for l in range(1, self.depth + 1):
-            if l == 1 and isinstance(free, slice):  # only the free visible units changed
+            if l == 1 and data_drive is not None:  # h1's drive goes from the settled one to the data's
+                du = data_drive - state.up1
+            elif l == 1 and isinstance(free, slice):  # only the free visible units changed
                 du = (change[:, free] * self.gain[free]) @ self.W[0][free]
             else:
                 du = (change * self.gain if l == 1 else change) @ self.W[l - 1]
@@ -187,14 +208,16 @@ class ASTDPNet(nn.Module):
         return t
 
     def play(self, v: Tensor, free: slice | Tensor, steps: int, rate: float = 1.0,
-             acc: list[Tensor] | None = None, **settle_kw) -> tuple[list[Tensor], State]:
+             acc: list[Tensor] | None = None, data_drive: Tensor | None = None,
+             **settle_kw) -> tuple[list[Tensor], State]:
         """One play: free phase, target phase, STDP on every synapse.
 
         Returns the weight changes (times ``rate``) in the order of :meth:`parameters`,
-        added into ``acc`` if given, and the free state.
+        added into ``acc`` if given, and the free state. ``data_drive`` (h1's drive with
+        ``v`` clamped, :meth:`data_drive`) saves products when the caller already has it.
         """
-        s = self.settle(v, free, steps, **settle_kw)
-        t = self.targets(v, s, free)
+        s = self.settle(v, free, steps, data_drive=data_drive, **settle_kw)
+        t = self.targets(v, s, free, data_drive)
         L = self.depth
         new = acc is None
         acc = [None] * (3 * L + 1) if new else acc  # W[0..L-1], V[0..L-1], b[0..L]
@@ -232,11 +255,15 @@ class ASTDPNet(nn.Module):
                   "reconstruct": (torch.cat([x, torch.zeros_like(y)], 1), PIXELS, {"warm": True})}
         total: list[Tensor] | None = None
         label_activity = None
+        data_drive = None  # h1's drive with v clamped: one product shared by the plays that clamp v
         for name, (weight, steps) in plays.items():
             if weight == 0:
                 continue
             v_play, free, extra = setups[name]
-            total, s = self.play(v_play, free, steps, weight, total, **settle_kw, **extra)
+            if v_play is v and data_drive is None:
+                data_drive = self.data_drive(v)
+            drive = data_drive if v_play is v else None
+            total, s = self.play(v_play, free, steps, weight, total, drive, **settle_kw, **extra)
             if name == "classify":
                 label_activity = s.a[0][:, LABELS]
         if total is None:

@@ -12,7 +12,11 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def fit_logistic_regression(x: torch.Tensor, y: torch.Tensor, iters: int = 60, l2: float = 1e-4) -> nn.Linear:
+def fit_logistic_regression(x: torch.Tensor, y: torch.Tensor, iters: int = 300, l2: float = 1e-4) -> nn.Linear:
+    """Fit on standardized features (L-BFGS converges on a code's badly scaled units only
+    then); the standardization is folded into the returned layer, which takes raw ``x``."""
+    mean, std = x.mean(0), x.std(0).clamp_min(1e-2)
+    z = (x - mean) / std
     model = nn.Linear(x.shape[1], 10).to(x.device)
     nn.init.zeros_(model.weight)  # a convex problem from a fixed start: deterministic
     nn.init.zeros_(model.bias)
@@ -20,10 +24,13 @@ def fit_logistic_regression(x: torch.Tensor, y: torch.Tensor, iters: int = 60, l
 
     def closure():
         opt.zero_grad()
-        loss = F.cross_entropy(model(x), y) + l2 * model.weight.square().sum()
+        loss = F.cross_entropy(model(z), y) + l2 * model.weight.square().sum()
         loss.backward()
         return loss
 
     with torch.enable_grad():
         opt.step(closure)
+    with torch.no_grad():
+        model.weight /= std
+        model.bias -= model.weight @ mean
     return model.requires_grad_(False)

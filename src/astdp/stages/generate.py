@@ -39,7 +39,7 @@ def generate(cfg: DictConfig) -> dict:
 
     x_train, y_train = (t.to(device) for t in load_split(conf.data.root, "train", conf.data.verify))
     x_test, y_test = (t.to(device) for t in load_split(conf.data.root, "test", conf.data.verify))
-    judge = fit_logistic_regression(x_train, y_train)
+    judge = fit_logistic_regression(x_train, y_train, iters=100)
     judged = judge(images).argmax(1)
     # Variety: spread of a class's samples relative to the spread of real test digits of that class.
     variety = {}
