@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 # The DVC stages call the console scripts (astdp-train, ...): they must come from this venv.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: repro test test-slow params bench clean
+.PHONY: repro paper test test-slow params bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -15,6 +15,13 @@ $(STAMP): pyproject.toml requirements.lock
 
 repro: $(STAMP)            ## download -> train -> evaluate -> generate, tracked by DVC
 	dvc repro
+
+paper: $(STAMP)            ## the paper preset, unsupervised mode and backprop baseline as DVC experiments; README table
+	dvc repro download
+	dvc exp run --temp -S experiment=paper
+	dvc exp run --temp -S experiment=unsupervised
+	dvc exp run --temp -S experiment=baseline
+	astdp-results --readme README.md
 
 test: $(STAMP)             ## the fast suite (a few minutes on 2 cores)
 	$(PY) -m pytest
