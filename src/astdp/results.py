@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 from astdp.io import atomic_path
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readme", type=Path, help="write the table into this file's results block")
     args = parser.parse_args(argv)
-    done = subprocess.run(["dvc", "exp", "show", "--json"], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"], capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"error: `dvc exp show --json` failed: {done.stderr.strip()[-300:]}")
     text = table(experiments(json.loads(done.stdout)))
