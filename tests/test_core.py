@@ -113,6 +113,16 @@ def test_unsupervised_play_learns_a_useful_code():
     assert (recon - x[:100]).square().mean() < x[:100].var()
 
 
+def test_homeostasis_pulls_hidden_activity_to_its_target():
+    x, y = data(600, 1)
+    rates = {}
+    for strength in (0.0, 0.5):
+        torch.manual_seed(0)
+        net = train(ASTDPNet([64], homeostasis=strength, target_rate=0.05), x, y, plays={"reconstruct": (1.0, 1)})
+        rates[strength] = net.hidden_code(x, 1).mean().item()
+    assert abs(rates[0.5] - 0.05) < 0.5 * abs(rates[0.0] - 0.05), rates
+
+
 def test_seeded_training_is_bit_identical():
     x, y = data(200)
     nets = []

@@ -80,6 +80,8 @@ class STDPConfig:
     eps: float = 0.01
     label_gain: float = 6.0
     settle_momentum: float = 0.0
+    homeostasis: float = 0.0
+    target_rate: float = 0.05
     plays: PlaysConfig = field(default_factory=PlaysConfig)
     lr_schedule: str = "constant"
 
@@ -89,6 +91,8 @@ class STDPConfig:
         _check(self.eps > 0, "stdp.eps", self.eps, "must be > 0")
         _check(self.label_gain > 0, "stdp.label_gain", self.label_gain, "must be > 0")
         _check(0 <= self.settle_momentum < 1, "stdp.settle_momentum", self.settle_momentum, "must be in [0, 1)")
+        _check(self.homeostasis >= 0, "stdp.homeostasis", self.homeostasis, "must be >= 0 (0: off)")
+        _check(0 < self.target_rate < 1, "stdp.target_rate", self.target_rate, "must be in (0, 1)")
         _check(self.lr_schedule in ("constant", "cosine"), "stdp.lr_schedule", self.lr_schedule, "must be constant or cosine")
 
 

@@ -71,12 +71,17 @@ class ASTDPNet(nn.Module):
         n_labels: int = N_LABELS,
         init_scale: float = 1.0,
         generator: torch.Generator | None = None,
+        homeostasis: float = 0.0,
+        target_rate: float = 0.05,
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
         self.rho = ACTIVATIONS[activation]
         self.eps = eps
+        # Homeostasis (intrinsic plasticity): a hidden neuron's bias drifts so that its own
+        # activity tends to target_rate. Local to the neuron; it makes codes sparse.
+        self.homeostasis, self.target_rate = homeostasis, target_rate
         self.n_pixels, self.n_labels = n_pixels, n_labels
         sizes = [n_pixels + n_labels, *hidden]
         self.sizes = sizes
@@ -232,7 +237,10 @@ class ASTDPNet(nn.Module):
             else:
                 acc[L + l] = stdp(s.a[l + 1], s.a[l], t[l], rate, None if new else acc[L + l])
         for l in range(L + 1):  # biases
-            db = (t[l] - s.a[l]).mean(0).mul_(rate)
+            rise = t[l] - s.a[l]
+            if l > 0 and self.homeostasis:
+                rise = rise + self.homeostasis * (self.target_rate - s.a[l])
+            db = rise.mean(0).mul_(rate)
             acc[2 * L + l] = db if new else acc[2 * L + l].add_(db)
         return acc, s
 

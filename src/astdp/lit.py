@@ -40,7 +40,8 @@ class ASTDPModule(pl.LightningModule):
         self.check_finite_every = check_finite_every
         self.plays = {name: (p["weight"], p["steps"]) for name, p in stdp["plays"].items()}
         self.net = ASTDPNet(model["hidden"], model["activation"], stdp["label_gain"], stdp["eps"],
-                            init_scale=model["init_scale"])
+                            init_scale=model["init_scale"], homeostasis=stdp.get("homeostasis", 0.0),
+                            target_rate=stdp.get("target_rate", 0.05))
         self._weight_changes = self.net.weight_changes  # compile_step() swaps in a compiled one
 
     def compile_step(self) -> None:
