@@ -97,3 +97,7 @@ def test_dvc_queue_runs_a_sweep_that_exp_show_compares(tmp_path):
             done[eta] = data["metrics"]["metrics/eval.json"]["data"]["test_accuracy"]
     assert set(done) == {0.02, 0.08}, done
     assert all(acc > 0.5 for acc in done.values()), done
+    table = subprocess.run([sys.executable, "-m", "astdp.results"], cwd=repo, env=env, capture_output=True,
+                           text=True, check=True).stdout
+    (row,) = [line for line in table.splitlines() if "default" in line]
+    assert any(f"{100 * acc:.2f}%" in row for acc in done.values()), table  # the newest experiment's
