@@ -113,6 +113,21 @@ def test_unsupervised_play_learns_a_useful_code():
     assert (recon - x[:100]).square().mean() < x[:100].var()
 
 
+@pytest.mark.parametrize("hidden", [[32], [32, 16]])
+def test_generate_play_settled_once_per_class_gives_the_same_changes(hidden):
+    torch.manual_seed(0)
+    net = ASTDPNet(hidden)
+    x, y = data(64)
+    onehot = F.one_hot(y, 10).float()
+    v = torch.cat([x, onehot], 1)
+    classes = torch.cat([torch.zeros(10, 784), torch.eye(10)], 1)
+    for drive in (None, net.data_drive(v)):
+        per_example, _ = net.play(v, PIXELS, 2, 0.3, data_drive=drive)
+        per_class, _ = net.play(v, PIXELS, 2, 0.3, data_drive=drive, groups=(classes, onehot))
+        for a, b in zip(per_example, per_class):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_homeostasis_pulls_hidden_activity_to_its_target():
     x, y = data(600, 1)
     rates = {}
