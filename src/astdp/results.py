@@ -65,7 +65,8 @@ def table(runs: dict[str, dict]) -> str:
         hidden = run["params"].get("model", {}).get("hidden")
         unsupervised = run["params"].get("stdp", {}).get("plays", {}).get("classify", {}).get("weight") == 0
         acc = _pct(ev.get("readout_accuracy") if unsupervised else ev.get("test_accuracy"))
-        judge = "-" if gen.get("judge_accuracy") is None else f"{_pct(gen['judge_accuracy'])} ({gen.get('variety_ratio')})"
+        judged = gen.get("judge_accuracy") is not None and not unsupervised  # no label was ever clamped
+        judge = f"{_pct(gen['judge_accuracy'])} ({gen.get('variety_ratio')})" if judged else "-"
         label = f"{PRESETS.get(name, name)}, hidden {hidden}"
         time = "-" if tr.get("epoch_time_s") is None else f"{tr['epoch_time_s']:.1f} s"
         lines.append(f"| {label} | {acc} | {judge} | {tr.get('epochs', '-')} | {time} | `{run['exp']}` |")
@@ -89,7 +90,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readme", type=Path, help="write the table into this file's results block")
     args = parser.parse_args(argv)
-    done = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"], capture_output=True, text=True)
+    # Every commit's experiments: presets run before a later commit still count.
+    done = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json", "--all-commits"], capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"error: `dvc exp show --json` failed: {done.stderr.strip()[-300:]}")
     text = table(experiments(json.loads(done.stdout)))
