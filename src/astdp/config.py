@@ -111,7 +111,7 @@ class EvaluateConfig:
 @dataclass
 class GenerateConfig:
     per_class: int = 10
-    settle_steps: int = 2
+    settle_steps: int = 1
     sample: bool = True
     noise: float = 0.0
 
