@@ -126,6 +126,11 @@ def test_generate_play_settled_once_per_class_gives_the_same_changes(hidden):
         per_class, _ = net.play(v, PIXELS, 2, 0.3, data_drive=drive, groups=(classes, onehot))
         for a, b in zip(per_example, per_class):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    for free in (LABELS, PIXELS):  # the shared data drive only saves products
+        direct, _ = net.play(v, free, 2)
+        shared, _ = net.play(v, free, 2, data_drive=net.data_drive(v))
+        for a, b in zip(direct, shared):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_homeostasis_pulls_hidden_activity_to_its_target():
