@@ -26,7 +26,9 @@ def test_presets_compose_and_validate():
     ("model.hidden=[]", "model.hidden"), ("model.activation=relu9", "model.activation"),
     ("data.batch_size=0", "data.batch_size"), ("stdp.plays.generate.weight=-1", "stdp.plays.generate.weight"), ("+stdp.plays.dream=1", "dream"),
     ("stdp.plays.classify.steps=two", "stdp.plays.classify.steps"), ("+stdp.etta=0.1", "stdp.etta"),
-    ("matmul_precision=low", "matmul_precision"),
+    ("matmul_precision=low", "matmul_precision"), ("stdp.homeostasis=-0.1", "stdp.homeostasis"),
+    ("stdp.target_rate=1.5", "stdp.target_rate"), ("generate.settle_steps=0", "generate.settle_steps"),
+    ("generate.sample=maybe", "generate.sample"),
 ])
 def test_invalid_values_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
