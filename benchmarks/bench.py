@@ -9,6 +9,7 @@ one JSON object.
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 import json
 import platform
 import resource
@@ -22,9 +23,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from astdp.core import PLAYS, ASTDPNet
+from astdp.core import ASTDPNet
 
-DEFAULTS = dict(hidden=[500], batch=64, eta=0.06, momentum=0.9, eval_steps=3)
+
+def default_config():
+    """The default configuration composed from conf/: what `dvc repro` trains."""
+    from hydra import compose, initialize_config_dir
+
+    from astdp.config import validate
+    from astdp.stages._cli import CONFIG_PATH
+
+    with initialize_config_dir(config_dir=CONFIG_PATH, version_base=None):
+        return validate(compose("config", overrides=["logger=none"]))
+
+
+CONF = default_config()
+PLAYS = {name: (p.weight, p.steps) for name, p in vars(CONF.stdp.plays).items()}
 
 
 def load_data(root: str, device):
@@ -58,15 +72,16 @@ def backprop_loop(x, y, hidden, batch, n_batches):
     return run
 
 
-def astdp_loop(x, y, hidden, batch, n_batches, eta=0.06, momentum=0.9):
-    net = ASTDPNet(hidden).to(x.device)
-    opt = torch.optim.SGD(net.parameters(), lr=eta, momentum=momentum)
+def astdp_loop(x, y, hidden, batch, n_batches):
+    s = CONF.stdp
+    net = ASTDPNet(hidden, CONF.model.activation, s.label_gain, s.eps, init_scale=CONF.model.init_scale).to(x.device)
+    opt = torch.optim.SGD(net.parameters(), lr=s.eta, momentum=s.momentum)
     onehot = F.one_hot(y, 10).to(x.dtype)
 
     def run():
         for i in range(n_batches):
             sl = slice(i * batch, (i + 1) * batch)
-            changes, _ = net.weight_changes(x[sl], onehot[sl], PLAYS)
+            changes, _ = net.weight_changes(x[sl], onehot[sl], PLAYS, momentum=s.settle_momentum)
             for p, d in zip(net.parameters(), changes):
                 p.grad = d.neg_()
             opt.step()
@@ -80,10 +95,7 @@ def lightning_loop(x, y, hidden, batch, n_batches):
     from astdp.datamodule import TensorBatches
     from astdp.lit import ASTDPModule
 
-    stdp = dict(eta=DEFAULTS["eta"], momentum=DEFAULTS["momentum"], eps=0.01, label_gain=6.0,
-                settle_momentum=0.0, lr_schedule="cosine",
-                plays={k: {"weight": w, "steps": s} for k, (w, s) in PLAYS.items()})
-    model = dict(kind="astdp", hidden=hidden, activation="sigmoid", init_scale=1.0)
+    stdp, model = asdict(CONF.stdp), {**asdict(CONF.model), "hidden": hidden}
     loader = DataLoader(TensorBatches(x[: n_batches * batch], y[: n_batches * batch], batch), batch_size=None)
 
     class EpochTimer(pl.Callback):
@@ -95,7 +107,7 @@ def lightning_loop(x, y, hidden, batch, n_batches):
 
     def run():
         timer = EpochTimer()
-        module = ASTDPModule(model, stdp, {"settle_steps": DEFAULTS["eval_steps"]})
+        module = ASTDPModule(model, stdp, asdict(CONF.evaluate))
         trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                              enable_model_summary=False, callbacks=[timer], accelerator="auto", devices=1,
                              num_sanity_val_steps=0, limit_val_batches=0, deterministic=True)
@@ -141,7 +153,7 @@ def main() -> None:
     torch.manual_seed(0)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     x, y, xt, yt, source = load_data(args.data_root, device)
-    batch, hidden = DEFAULTS["batch"], DEFAULTS["hidden"]
+    batch, hidden = CONF.data.batch_size, list(CONF.model.hidden)
     n = 200 if args.quick else len(x) // batch
     repeats = 3 if args.quick else 5
     epoch_batches = -(-55000 // batch)  # the training split of the pipeline
@@ -152,15 +164,16 @@ def main() -> None:
     t = median_interleaved({"backprop": backprop_loop(x, y, hidden, batch, n), "astdp": run_astdp,
                             "lightning": lightning_loop(x, y, hidden, batch, n)}, repeats)
     with torch.no_grad():
-        t_eval = median_interleaved({"eval": lambda: [net.classify(xb, DEFAULTS["eval_steps"]) for xb in xt.split(1000)]},
+        t_eval = median_interleaved({"eval": lambda: [net.classify(xb, CONF.evaluate.settle_steps) for xb in xt.split(1000)]},
                                     repeats)["eval"]
     per_epoch = {k: v / n * epoch_batches for k, v in t.items()}
     rows = [("backprop MLP (autograd)", t["backprop"]), ("aSTDP bare core loop", t["astdp"]),
             ("aSTDP Lightning loop", t["lightning"])]
-    print(f"\n{'training loop, 784-500-10, batch 64':40s} {'samples/s':>12s} {'s/epoch (55k)':>14s}")
+    shape = "-".join(map(str, [784, *hidden, 10]))
+    print(f"\n{f'training loop, {shape}, batch {batch}':40s} {'samples/s':>12s} {'s/epoch (55k)':>14s}")
     for name, secs in rows:
         print(f"{name:40s} {n * batch / secs:12,.0f} {secs / n * epoch_batches:14.2f}")
-    print(f"{'aSTDP evaluation (classify, 3 steps)':40s} {len(xt) / t_eval:12,.0f}")
+    print(f"{f'aSTDP evaluation (classify, {CONF.evaluate.settle_steps} steps)':40s} {len(xt) / t_eval:12,.0f}")
     result = {
         "device": str(device),
         "astdp_vs_backprop_epoch_ratio": round(t["astdp"] / t["backprop"], 3),

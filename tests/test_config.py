@@ -21,6 +21,13 @@ def test_presets_compose_and_validate():
         validate(compose_config(overrides))
 
 
+def test_a_missing_key_is_named_not_filled_in():
+    cfg = compose_config()
+    del cfg.stdp.eta  # the schema holds no values of its own: conf/ is the single source
+    with pytest.raises(ConfigError, match=r"stdp\.eta"):
+        validate(cfg)
+
+
 @pytest.mark.parametrize("override, key", [
     ("stdp.eta=0", "stdp.eta"), ("stdp.eta=-0.1", "stdp.eta"), ("model.hidden=[100,-3]", "model.hidden"),
     ("model.hidden=[]", "model.hidden"), ("model.activation=relu9", "model.activation"),

@@ -45,8 +45,8 @@ def test_seeded_runs_are_bit_identical(cfg_tiny, tmp_path):
 
 
 def test_backprop_baseline_runs_through_the_same_stages(cfg_tiny):
-    with open_dict(cfg_tiny):
-        cfg_tiny.model.kind = "backprop"
+    with open_dict(cfg_tiny):  # what model/backprop_mlp.yaml adds, on the small size
+        cfg_tiny.model.kind, cfg_tiny.model.lr = "backprop", 0.1
     assert train(cfg_tiny)["val_acc"] > 0.5
     assert evaluate(cfg_tiny)["test_accuracy"] > 0.5
     assert generate(cfg_tiny)["judge_accuracy"] is None

@@ -1,15 +1,16 @@
 """The config schema: every key a user may set, its type and its allowed range.
 
 Hydra composes ``conf/`` (or DVC's ``params.yaml``); :func:`validate` merges the result
-onto this schema before any work, so a typo (``stdp.etta``), a wrong type or an
-out-of-range value stops the run with one line naming the key.
+onto this schema before any work, so a typo (``stdp.etta``), a wrong type, a missing key
+or an out-of-range value stops the run with one line naming the key. The values live in
+``conf/`` only: every field here is ``MISSING`` (required) or optional.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from astdp.core import ACTIVATIONS
@@ -26,11 +27,11 @@ def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
 
 @dataclass
 class DataConfig:
-    root: str = "data/mnist"
-    mirrors: list[str] = field(default_factory=list)
-    batch_size: int = 64
-    val_size: int = 5000
-    verify: bool = True
+    root: str = MISSING
+    mirrors: list[str] = MISSING
+    batch_size: int = MISSING
+    val_size: int = MISSING
+    verify: bool = MISSING
 
     def __post_init__(self) -> None:
         _check(self.batch_size > 0, "data.batch_size", self.batch_size, "must be a positive integer")
@@ -39,14 +40,14 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    kind: str = "astdp"
-    hidden: list[int] = field(default_factory=lambda: [500])
-    activation: str = "sigmoid"
-    init_scale: float = 1.0
-    lr: float = 0.1  # learning rate of the backprop baseline only (aSTDP uses stdp.eta)
+    kind: str = MISSING
+    hidden: list[int] = MISSING
+    activation: str = MISSING
+    init_scale: float = MISSING
+    lr: Optional[float] = None  # learning rate of the backprop baseline only (aSTDP uses stdp.eta)
 
     def __post_init__(self) -> None:
-        _check(self.lr > 0, "model.lr", self.lr, "must be > 0")
+        _check(self.kind != "backprop" or (self.lr or 0) > 0, "model.lr", self.lr, "the backprop model needs lr > 0")
         _check(self.kind in ("astdp", "backprop"), "model.kind", self.kind, "must be astdp or backprop")
         _check(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "model.hidden", list(self.hidden), "must be a non-empty list of positive sizes")
         _check(self.activation in ACTIVATIONS, "model.activation", self.activation, f"must be one of {', '.join(ACTIVATIONS)}")
@@ -55,15 +56,15 @@ class ModelConfig:
 
 @dataclass
 class Play:
-    weight: float = 1.0  # scale of the play's weight changes; 0 skips the play
-    steps: int = 2       # free-phase settling steps
+    weight: float = MISSING  # scale of the play's weight changes; 0 skips the play
+    steps: int = MISSING     # free-phase settling steps
 
 
 @dataclass
 class PlaysConfig:
-    classify: Play = field(default_factory=lambda: Play(1.0, 2))
-    generate: Play = field(default_factory=lambda: Play(0.3, 2))
-    reconstruct: Play = field(default_factory=lambda: Play(0.0, 1))
+    classify: Play = MISSING
+    generate: Play = MISSING
+    reconstruct: Play = MISSING
 
     def __post_init__(self) -> None:
         for name, play in vars(self).items():
@@ -75,15 +76,15 @@ class PlaysConfig:
 
 @dataclass
 class STDPConfig:
-    eta: float = 0.02
-    momentum: float = 0.9
-    eps: float = 0.01
-    label_gain: float = 6.0
-    settle_momentum: float = 0.0
-    homeostasis: float = 0.0
-    target_rate: float = 0.05
-    plays: PlaysConfig = field(default_factory=PlaysConfig)
-    lr_schedule: str = "constant"
+    eta: float = MISSING
+    momentum: float = MISSING
+    eps: float = MISSING
+    label_gain: float = MISSING
+    settle_momentum: float = MISSING
+    homeostasis: float = MISSING
+    target_rate: float = MISSING
+    plays: PlaysConfig = MISSING
+    lr_schedule: str = MISSING
 
     def __post_init__(self) -> None:
         _check(self.eta > 0, "stdp.eta", self.eta, "must be > 0")
@@ -98,9 +99,9 @@ class STDPConfig:
 
 @dataclass
 class EvaluateConfig:
-    settle_steps: int = 3
-    batch_size: int = 1000
-    occlude: str = "bottom"
+    settle_steps: int = MISSING
+    batch_size: int = MISSING
+    occlude: str = MISSING
 
     def __post_init__(self) -> None:
         _check(self.settle_steps >= 0, "evaluate.settle_steps", self.settle_steps, "must be >= 0")
@@ -110,10 +111,10 @@ class EvaluateConfig:
 
 @dataclass
 class GenerateConfig:
-    per_class: int = 10
-    settle_steps: int = 1
-    sample: bool = True
-    noise: float = 0.0
+    per_class: int = MISSING
+    settle_steps: int = MISSING
+    sample: bool = MISSING
+    noise: float = MISSING
 
     def __post_init__(self) -> None:
         _check(self.per_class >= 2, "generate.per_class", self.per_class, "must be >= 2 (variety needs pairs)")
@@ -123,26 +124,26 @@ class GenerateConfig:
 
 @dataclass
 class Config:
-    name: str = "default"
-    seed: int = 0
-    ckpt_path: str = "models/last.ckpt"
-    resume: bool = False
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    stdp: STDPConfig = field(default_factory=STDPConfig)
-    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
-    generate: GenerateConfig = field(default_factory=GenerateConfig)
+    name: str = MISSING
+    seed: int = MISSING
+    ckpt_path: str = MISSING
+    resume: bool = MISSING
+    data: DataConfig = MISSING
+    model: ModelConfig = MISSING
+    stdp: STDPConfig = MISSING
+    evaluate: EvaluateConfig = MISSING
+    generate: GenerateConfig = MISSING
     # Built with hydra.utils.instantiate; Lightning checks their own arguments.
-    trainer: Any = None
+    trainer: Any = MISSING
     logger: Optional[Any] = None
     callbacks: Optional[Any] = None
-    optimized_metric: Optional[str] = None
-    matmul_precision: str = "highest"
-    compile: bool = False
+    optimized_metric: Optional[str] = None  # set by hparams_search presets: what train returns
+    matmul_precision: str = MISSING
+    compile: bool = MISSING
 
     def __post_init__(self) -> None:
         _check(self.matmul_precision in ("highest", "high", "medium"), "matmul_precision", self.matmul_precision,
-               "must be highest, high or medium")  # set by hparams_search presets: what train returns
+               "must be highest, high or medium")
 
 
 def validate(cfg: DictConfig) -> Config:
