@@ -12,7 +12,7 @@ from astdp.stages.evaluate import evaluate
 from astdp.stages.generate import generate
 from astdp.stages.train import train
 from tests.conftest import ROOT, compose_config
-from tests.wandb_reader import read_records
+from tests.wandb_reader import finished_records
 
 
 def test_train_evaluate_generate(cfg_tiny, tmp_path):
@@ -59,10 +59,11 @@ def test_wandb_offline_run_holds_the_logged_metrics(cfg_tiny, tmp_path):
     train(cfg_tiny)
     runs = list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(runs) == 1
-    history = [r for r in read_records(runs[0]) if r.HasField("history")]
+    records = finished_records(runs[0])
+    history = [r for r in records if r.HasField("history")]
     keys = {item.key or "/".join(item.nested_key) for r in history for item in r.history.item}
     assert {"val/acc", "train/acc", "val/recon_mse"} <= keys
-    config = [r for r in read_records(runs[0]) if r.HasField("config")]
+    config = [r for r in records if r.HasField("config")]
     assert any((item.key or item.nested_key[0]) == "stdp" for r in config for item in r.config.update)
 
 

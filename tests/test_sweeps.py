@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from tests.conftest import ROOT, SHARED_MNIST
-from tests.wandb_reader import read_records
+from tests.wandb_reader import finished_records
 
 TINY = ["model=small", "data.verify=false", "data.val_size=100", "data.batch_size=32",
         "trainer.max_epochs=2", "trainer.enable_progress_bar=false"]
@@ -30,7 +30,7 @@ def astdp(tool: str, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def wandb_config(run_file: Path) -> dict:
     """The config a W&B offline run recorded, top-level keys to values."""
     config = {}
-    for rec in read_records(run_file):
+    for rec in finished_records(run_file):
         if rec.HasField("config"):
             for item in rec.config.update:
                 config[item.key or item.nested_key[0]] = json.loads(item.value_json)

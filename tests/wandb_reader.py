@@ -1,7 +1,9 @@
 """Read an offline W&B run file without network: a log of 32 KiB blocks of protobuf records."""
 import struct
+import time
 import zlib
 
+from google.protobuf.message import DecodeError
 from wandb.proto import wandb_internal_pb2
 
 BLOCK, HEADER = 32768, 7
@@ -29,3 +31,20 @@ def read_records(path):
             rec.ParseFromString(pending)
             yield rec
             pending = b""
+
+
+def finished_records(path, timeout: float = 60.0) -> list:
+    """All records of a run, once its ``exit`` record is on disk.
+
+    ``wandb.finish()`` can return before the W&B service has written the run's last
+    records in offline mode; they follow within moments.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            records = list(read_records(path))
+        except DecodeError:  # caught the writer mid-record
+            records = []
+        if any(r.HasField("exit") for r in records) or time.monotonic() > deadline:
+            return records
+        time.sleep(0.2)
