@@ -78,6 +78,7 @@ class PlaysConfig:
 class STDPConfig:
     eta: float = MISSING
     momentum: float = MISSING
+    weight_decay: float = MISSING
     eps: float = MISSING
     label_gain: float = MISSING
     settle_momentum: float = MISSING
@@ -89,6 +90,7 @@ class STDPConfig:
     def __post_init__(self) -> None:
         _check(self.eta > 0, "stdp.eta", self.eta, "must be > 0")
         _check(0 <= self.momentum < 1, "stdp.momentum", self.momentum, "must be in [0, 1)")
+        _check(self.weight_decay >= 0, "stdp.weight_decay", self.weight_decay, "must be >= 0 (0: off)")
         _check(self.eps > 0, "stdp.eps", self.eps, "must be > 0")
         _check(self.label_gain > 0, "stdp.label_gain", self.label_gain, "must be > 0")
         _check(0 <= self.settle_momentum < 1, "stdp.settle_momentum", self.settle_momentum, "must be in [0, 1)")

@@ -10,7 +10,9 @@ Learning per mini-batch is two "plays" (image clamped, label clamped). Each play
   2. target phase: clamp the whole visible layer to the data; every hidden neuron jumps to
      ``t = a + rho'(u) * du`` where ``du`` is the change of its own input drive and
      ``rho'`` is estimated numerically by the neuron itself;
-  3. STDP: every synapse changes by ``pre * (t_post - a_post)`` (see :func:`stdp`).
+  3. STDP: every synapse changes by ``pre * (t_post - a_post)`` (see :func:`stdp`), except
+     that a visible unit left free in the play (its activity an echo of h1, not data) does
+     not teach its synapse onto h1.
 """
 from __future__ import annotations
 
@@ -29,9 +31,9 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 N_PIXELS, N_LABELS = 784, 10
 PIXELS = slice(0, N_PIXELS)
 LABELS = slice(N_PIXELS, N_PIXELS + N_LABELS)
-# Default (weight, settling steps) of each play. Classification teaches the hidden code
-# most; generation at a lower weight keeps 784 pixel errors from swamping 10 label errors.
-PLAYS = {"classify": (1.0, 2), "generate": (0.3, 2), "reconstruct": (0.0, 1)}
+# Default (weight, settling steps) of each play. Generation is weighted low because the
+# label->h1 synapses it shapes are also the feedback path of classification's error.
+PLAYS = {"classify": (1.0, 2), "generate": (0.01, 2), "reconstruct": (0.0, 1)}
 
 
 def stdp(pre: Tensor, post: Tensor, target: Tensor, rate: float = 1.0, out: Tensor | None = None,
@@ -110,10 +112,15 @@ class ASTDPNet(nn.Module):
         return len(self.W)
 
     # ------------------------------------------------------------------ settling
+    @staticmethod
+    def _clamped(free: slice) -> slice:
+        """The visible units a play clamps: the other end from ``free``."""
+        return slice(free.stop, None) if free.start == 0 else slice(0, free.start)
+
     def _clamped_drive(self, v: Tensor, free: slice, data_drive: Tensor | None) -> Tensor:
         """h1's drive from the clamped visible units (plus bias), from the fewer rows of ``W[0]``:
         the clamped ones directly, or the data drive minus the free units' share."""
-        rest = slice(free.stop, None) if free.start == 0 else slice(0, free.start)  # free sits at one end
+        rest = self._clamped(free)
         n_free = free.stop - free.start
         if data_drive is not None and n_free < self.sizes[0] - n_free:
             return data_drive - (v[:, free] * self.gain[free]) @ self.W[0][free]
@@ -181,7 +188,7 @@ class ASTDPNet(nn.Module):
             new = spikes(self.rho(drive)) if sample and hidden else self.rho(drive)
             return torch.lerp(new, old, momentum) if momentum > 0 else new
 
-        for _ in range(steps):
+        def visible_update() -> None:
             drive = self._down(a, free)
             if isinstance(free, slice):  # in place: a[0] and u[0] are this call's own tensors
                 u[0][:, free] = drive
@@ -189,6 +196,9 @@ class ASTDPNet(nn.Module):
             else:
                 u[0] = drive
                 a[0] = torch.where(free, update(a[0], drive, False), v)
+
+        for _ in range(steps):
+            visible_update()
             for l in range(1, self.depth + 1):
                 u[l] = bottom_up(a, l)
                 if l == 1:
@@ -196,6 +206,9 @@ class ASTDPNet(nn.Module):
                 if l < self.depth:
                     u[l] = torch.addmm(u[l], a[l + 1], self.V[l])
                 a[l] = update(a[l], u[l], True)
+        # End on the visible layer: each free visible activity is then the one that h1's final
+        # state produced, so top-down synapses learn from matching (pre, post) pairs.
+        visible_update()
         return State(u, a, up1)
 
     # ------------------------------------------------------------------ learning
@@ -203,19 +216,15 @@ class ASTDPNet(nn.Module):
         """Each neuron's own numerical estimate of its slope, no autograd."""
         return (self.rho(u + self.eps) - self.rho(u)) / self.eps
 
-    def targets(self, v: Tensor, state: State, free: slice | Tensor, data_drive: Tensor | None = None) -> list[Tensor]:
+    def targets(self, v: Tensor, state: State, data_drive: Tensor | None = None) -> list[Tensor]:
         """Target phase: clamp all visible units to ``v``; hidden targets ``a + rho'(u) du``."""
         t = [v]
-        change = v - state.a[0]
         for l in range(1, self.depth + 1):
-            if l == 1 and data_drive is not None:  # h1's drive goes from the settled one to the data's
-                du = data_drive - state.up1
-            elif l == 1 and isinstance(free, slice):  # only the free visible units changed
-                du = (change[:, free] * self.gain[free]) @ self.W[0][free]
+            if l == 1:  # h1's drive goes from the one it last settled on to the data's
+                du = (self.data_drive(v) if data_drive is None else data_drive) - state.up1
             else:
-                du = (change * self.gain if l == 1 else change) @ self.W[l - 1]
+                du = (t[l - 1] - state.a[l - 1]) @ self.W[l - 1]
             t.append(state.a[l] + self.rho_prime(state.u[l]) * du)
-            change = t[l] - state.a[l]
         return t
 
     def play(self, v: Tensor, free: slice | Tensor, steps: int, rate: float = 1.0,
@@ -237,13 +246,26 @@ class ASTDPNet(nn.Module):
             v_groups, member = groups
             s = self.settle(v_groups, free, steps, **settle_kw)
             s_ex = State([member @ u for u in s.u], [member @ a for a in s.a], member @ s.up1)  # copies rows
-        t = self.targets(v, s_ex, free, data_drive)
+        t = self.targets(v, s_ex, data_drive)
         L = self.depth
         new = acc is None
         acc = [None] * (3 * L + 1) if new else acc  # W[0..L-1], V[0..L-1], b[0..L]
-        for l in range(L):  # bottom-up W[l]: layer l -> l+1
-            pre = s.a[0] * self.gain if l == 0 else s.a[l]
-            acc[l] = stdp(pre, s_ex.a[l + 1], t[l + 1], rate, None if new else acc[l], member)
+        # The label gain is part of the synapse (efficacy gain * W), and the rule changes
+        # the efficacy by pre * rise, so W changes by that over the gain.
+        pre0 = s.a[0] / self.gain
+        if isinstance(free, slice) and not settle_kw.get("warm"):
+            # A free visible unit's activity is the net's own echo of h1, not data; learning
+            # from it rewards h1 for its own guess (a positive loop: W[0]'s label rows grew
+            # without bound and training diverged at larger eta). So only the units that a play
+            # clamps teach their bottom-up synapses; each of them learns in one play.
+            rows = self._clamped(free)
+            if new:
+                acc[0] = torch.zeros_like(self.W[0])
+            stdp(pre0[:, rows], s_ex.a[1], t[1], rate, acc[0][rows], member)
+        else:
+            acc[0] = stdp(pre0, s_ex.a[1], t[1], rate, None if new else acc[0], member)
+        for l in range(1, L):  # bottom-up W[l]: layer l -> l+1
+            acc[l] = stdp(s.a[l], s_ex.a[l + 1], t[l + 1], rate, None if new else acc[l], member)
         for l in range(L):  # top-down V[l]: layer l+1 -> l
             if l == 0 and isinstance(free, slice):  # clamped visible units have no error
                 if new:

@@ -49,7 +49,8 @@ class ASTDPModule(pl.LightningModule):
         self._weight_changes = torch.compile(self.net.weight_changes, dynamic=False)
 
     def configure_optimizers(self):
-        opt = torch.optim.SGD(self.net.parameters(), lr=self.stdp["eta"], momentum=self.stdp["momentum"])
+        opt = torch.optim.SGD(self.net.parameters(), lr=self.stdp["eta"], momentum=self.stdp["momentum"],
+                              weight_decay=self.stdp["weight_decay"])
         total = self.trainer.estimated_stepping_batches
         return {"optimizer": opt, "lr_scheduler": _schedule(opt, self.stdp["lr_schedule"], total)}
 
@@ -121,7 +122,8 @@ class BackpropMLP(pl.LightningModule):
         self.stdp = stdp
 
     def configure_optimizers(self):
-        opt = torch.optim.SGD(self.parameters(), lr=self.hparams.model["lr"], momentum=self.stdp["momentum"])
+        opt = torch.optim.SGD(self.parameters(), lr=self.hparams.model["lr"], momentum=self.stdp["momentum"],
+                              weight_decay=self.stdp["weight_decay"])
         total = self.trainer.estimated_stepping_batches
         return {"optimizer": opt, "lr_scheduler": _schedule(opt, self.stdp["lr_schedule"], total)}
 
