@@ -75,7 +75,7 @@ def backprop_loop(x, y, hidden, batch, n_batches):
 def astdp_loop(x, y, hidden, batch, n_batches):
     s = CONF.stdp
     net = ASTDPNet(hidden, CONF.model.activation, s.label_gain, s.eps, init_scale=CONF.model.init_scale).to(x.device)
-    opt = torch.optim.SGD(net.parameters(), lr=s.eta, momentum=s.momentum)
+    opt = torch.optim.SGD(net.parameters(), lr=s.eta, momentum=s.momentum, weight_decay=s.weight_decay)
     onehot = F.one_hot(y, 10).to(x.dtype)
 
     def run():
