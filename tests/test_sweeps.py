@@ -80,7 +80,7 @@ def test_dvc_queue_runs_a_sweep_that_exp_show_compares(tmp_path):
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         return done.stdout
 
-    dvc("exp", "run", "--queue", "-S", "stdp.eta=0.02,0.08", "-S", "model=small", "-S", "trainer.max_epochs=1",
+    dvc("exp", "run", "--queue", "-S", "stdp.eta=0.1,0.3", "-S", "model=small", "-S", "trainer.max_epochs=1",
         "-S", "+trainer.limit_train_batches=100", "-S", f"data.mirrors=[{SHARED_MNIST}]", "-S", "logger=none",
         "-S", "generate.per_class=2")
     dvc("queue", "start", "--jobs", "1")
@@ -95,7 +95,7 @@ def test_dvc_queue_runs_a_sweep_that_exp_show_compares(tmp_path):
             data = rev["data"]
             eta = data["params"]["params.yaml"]["data"]["stdp"]["eta"]
             done[eta] = data["metrics"]["metrics/eval.json"]["data"]["test_accuracy"]
-    assert set(done) == {0.02, 0.08}, done
+    assert set(done) == {0.1, 0.3}, done
     assert all(acc > 0.5 for acc in done.values()), done
     table = subprocess.run([sys.executable, "-m", "astdp.results"], cwd=repo, env=env, capture_output=True,
                            text=True, check=True).stdout
