@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml requirements.lock
 repro: $(STAMP)            ## download -> train -> evaluate -> generate, tracked by DVC
 	dvc repro
 
-paper: $(STAMP)            ## the paper preset, unsupervised mode and backprop baseline as DVC experiments; README table
+paper: $(STAMP)            ## the paper preset, its backprop twin, unsupervised mode and backprop baseline as DVC experiments; README table
 	dvc repro download
 	dvc exp run --temp -S experiment=paper
+	dvc exp run --temp -S experiment=paper_baseline
 	dvc exp run --temp -S experiment=unsupervised
 	dvc exp run --temp -S experiment=baseline
 	astdp-results --readme README.md

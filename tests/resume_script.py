@@ -32,7 +32,7 @@ if __name__ == "__main__":
     from astdp.stages.train import train
 
     overrides = [f"data.root={root}", "data.verify=false", "data.val_size=100", "model=small", "logger=none",
-                 "trainer.max_epochs=4", "trainer.enable_progress_bar=false", "data.batch_size=32"]
+                 "trainer.max_epochs=4", "trainer.enable_progress_bar=false", "data.batch_size=32", "data.max_shift=1"]
     if mode == "resume":
         overrides.append("resume=true")
     elif mode != "full":

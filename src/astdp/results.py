@@ -20,6 +20,7 @@ from astdp.io import atomic_path
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 PRESETS = {  # preset name -> what the row is
     "paper": "aSTDP, `experiment=paper`",
+    "paper_backprop": "backprop MLP, `experiment=paper_baseline` (trained as the paper preset, autograd)",
     "default": "aSTDP, default `dvc repro`",
     "unsupervised": "aSTDP unsupervised, `experiment=unsupervised` (linear read-out)",
     "backprop_mlp": "backprop MLP, `experiment=baseline` (same size, autograd)",
@@ -67,7 +68,8 @@ def table(runs: dict[str, dict]) -> str:
         acc = _pct(ev.get("readout_accuracy") if unsupervised else ev.get("test_accuracy"))
         judged = gen.get("judge_accuracy") is not None and not unsupervised  # no label was ever clamped
         judge = f"{_pct(gen['judge_accuracy'])} ({gen.get('variety_ratio')})" if judged else "-"
-        label = f"{PRESETS.get(name, name)}, hidden {hidden}"
+        shift = run["params"].get("data", {}).get("max_shift")
+        label = f"{PRESETS.get(name, name)}, hidden {hidden}" + (f", images shifted up to {shift} px" if shift else "")
         time = "-" if tr.get("epoch_time_s") is None else f"{tr['epoch_time_s']:.1f} s"
         lines.append(f"| {label} | {acc} | {judge} | {tr.get('epochs', '-')} | {time} | `{run['exp']}` |")
     for method, acc, source in PUBLISHED:

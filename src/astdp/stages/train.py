@@ -28,7 +28,7 @@ def train(cfg: DictConfig) -> dict:
     pl.seed_everything(conf.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision(conf.matmul_precision)
     data = MNISTDataModule(conf.data.root, conf.data.batch_size, conf.data.val_size, conf.seed,
-                           conf.evaluate.batch_size, conf.data.verify)
+                           conf.evaluate.batch_size, conf.data.verify, conf.data.max_shift)
     module = MODULES[conf.model.kind](asdict(conf.model), asdict(conf.stdp), asdict(conf.evaluate))
     if conf.compile and conf.model.kind == "astdp":
         module.compile_step()
