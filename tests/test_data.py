@@ -137,10 +137,12 @@ def test_translate_moves_each_image_by_its_own_offset():
 def test_shifted_batches_are_seeded_and_vary_by_epoch():
     x, y = torch.rand(40, 784), torch.arange(40) % 10
     epoch = [0]
-    batches = lambda: [b for b, _ in TensorBatches(x, y, 8, True, seed=3, epoch=lambda: epoch[0], max_shift=1)]
+    shifted = lambda: list(TensorBatches(x, y, 8, True, seed=3, epoch=lambda: epoch[0], max_shift=1))
+    batches = lambda: [b for b, _ in shifted()]
     first, again = batches(), batches()
     assert all(torch.equal(a, b) for a, b in zip(first, again))
-    plain = [b for b, _ in TensorBatches(x, y, 8, True, seed=3)]
-    assert not all(torch.equal(a, b) for a, b in zip(first, plain))  # the same order, moved images
+    plain = list(TensorBatches(x, y, 8, True, seed=3))
+    assert all(torch.equal(a, b) for (_, a), (_, b) in zip(shifted(), plain))  # the same order...
+    assert not all(torch.equal(a, b) for a, (b, _) in zip(first, plain))  # ...of moved images
     epoch[0] = 1
     assert not all(torch.equal(a, b) for a, b in zip(first, batches()))

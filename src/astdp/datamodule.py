@@ -14,7 +14,8 @@ from astdp.mnist import load_split
 def translate(x: torch.Tensor, offsets: torch.Tensor, max_shift: int) -> torch.Tensor:
     """Each 28x28 image moved by its own whole-pixel offset; uncovered pixels are background (0).
 
-    ``offsets`` (B, 2) holds (row, column) in ``[0, 2 * max_shift]``; ``max_shift`` is no move.
+    ``offsets`` (B, 2) holds (row, column) in ``[0, 2 * max_shift]``; an offset of
+    ``max_shift`` leaves the image where it is.
     """
     b, s = len(x), max_shift
     padded = F.pad(x.view(b, 28, 28), (s, s, s, s))
