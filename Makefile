@@ -32,7 +32,7 @@ test-slow: $(STAMP)        ## real-MNIST and sweep tests
 
 params: $(STAMP)           ## recompose params.yaml from conf/ (dvc exp run does this itself)
 	$(PY) -c "from pathlib import Path; from dvc.utils.hydra import compose_and_dump; \
-	compose_and_dump(Path('params.yaml'), str(Path('conf').resolve()), None, 'config', '.', [])"
+	compose_and_dump(Path('params.yaml'), str(Path('conf').resolve()), None, 'config', 'src', [])"
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py --quick

@@ -9,7 +9,6 @@ one JSON object.
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
 import json
 import platform
 import resource
@@ -23,22 +22,29 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from astdp.core import ASTDPNet
+from hydra import compose, initialize_config_module
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from astdp.config import validate
 
 
 def default_config():
-    """The default configuration composed from conf/: what `dvc repro` trains."""
-    from hydra import compose, initialize_config_dir
-
-    from astdp.config import validate
-    from astdp.stages._cli import CONFIG_PATH
-
-    with initialize_config_dir(config_dir=CONFIG_PATH, version_base=None):
-        return validate(compose("config", overrides=["logger=none"]))
+    """The default configuration composed from conf/ as the stages compose it: what `dvc repro` trains."""
+    with initialize_config_module("astdp.conf", version_base=None):
+        cfg = compose("config", overrides=["logger=none"])
+    validate(cfg)
+    return OmegaConf.create(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
 
 
 CONF = default_config()
-PLAYS = {name: (p.weight, p.steps) for name, p in vars(CONF.stdp.plays).items()}
+PLAYS = {name: (p.scale, p.steps) for name, p in CONF.model.plays.items()}
+
+
+def build_module(hidden):
+    """The Lightning module of the default config with other hidden sizes, as the train stage builds it."""
+    model = OmegaConf.merge(CONF.model, {"net": {"hidden": hidden}})
+    return instantiate(model, optim=CONF.optim, lr_schedule=CONF.lr_schedule, _recursive_=False, _convert_="all")
 
 
 def load_data(root: str, device):
@@ -61,7 +67,7 @@ def backprop_loop(x, y, hidden, batch, n_batches):
     for a, b in zip(sizes, sizes[1:]):
         layers += [nn.Linear(a, b), nn.Sigmoid()]
     mlp = nn.Sequential(*layers, nn.Linear(sizes[-1], 10)).to(x.device)
-    opt = torch.optim.SGD(mlp.parameters(), lr=0.1, momentum=0.9)
+    opt = instantiate(CONF.optim, lr=0.1)(mlp.parameters())  # the baseline's lr (experiment=baseline)
 
     def run():
         for i in range(n_batches):
@@ -73,17 +79,17 @@ def backprop_loop(x, y, hidden, batch, n_batches):
 
 
 def astdp_loop(x, y, hidden, batch, n_batches):
-    s = CONF.stdp
-    net = ASTDPNet(hidden, CONF.model.activation, s.label_gain, s.eps, init_scale=CONF.model.init_scale).to(x.device)
-    opt = torch.optim.SGD(net.parameters(), lr=s.eta, momentum=s.momentum, weight_decay=s.weight_decay)
+    net = instantiate(CONF.model.net, hidden=hidden).to(x.device)
+    opt = instantiate(CONF.optim)(net.parameters())
     onehot = F.one_hot(y, 10).to(x.dtype)
+    params = dict(net.named_parameters())
 
     def run():
         for i in range(n_batches):
             sl = slice(i * batch, (i + 1) * batch)
-            changes, _ = net.weight_changes(x[sl], onehot[sl], PLAYS, momentum=s.settle_momentum)
-            for p, d in zip(net.parameters(), changes):
-                p.grad = d.neg_()
+            changes, _ = net.weight_changes(x[sl], onehot[sl], PLAYS, inertia=CONF.model.settle_inertia)
+            for name, p in params.items():
+                p.grad = changes[name].neg_()
             opt.step()
     return run, net
 
@@ -93,9 +99,7 @@ def lightning_loop(x, y, hidden, batch, n_batches):
     from torch.utils.data import DataLoader
 
     from astdp.datamodule import TensorBatches
-    from astdp.lit import ASTDPModule
 
-    stdp, model = asdict(CONF.stdp), {**asdict(CONF.model), "hidden": hidden}
     loader = DataLoader(TensorBatches(x[: n_batches * batch], y[: n_batches * batch], batch), batch_size=None)
 
     class EpochTimer(pl.Callback):
@@ -107,7 +111,7 @@ def lightning_loop(x, y, hidden, batch, n_batches):
 
     def run():
         timer = EpochTimer()
-        module = ASTDPModule(model, stdp, asdict(CONF.evaluate))
+        module = build_module(hidden)
         trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                              enable_model_summary=False, callbacks=[timer], accelerator="auto", devices=1,
                              num_sanity_val_steps=0, limit_val_batches=0, deterministic=True)
@@ -134,9 +138,24 @@ def median_interleaved(fns: dict, repeats: int) -> dict:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def peak_rss_of_training(model: str, batches: int) -> float:
+def random_idx_files(root: Path) -> Path:
+    """MNIST-shaped random IDX files: memory and time do not depend on pixel values."""
+    import numpy as np
+
+    from astdp.mnist import write_idx
+
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 60000), ("t10k", 10000)):
+        write_idx(root / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+        write_idx(root / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n, dtype=np.uint8))
+    return root
+
+
+def peak_rss_of_training(model: str, batches: int, data_root: str, verify: bool) -> float:
     """Peak resident memory (GB) of an `astdp-train` process on the given model preset."""
     cmd = [sys.executable, "-m", "astdp.stages.train", f"model={model}", "logger=none", "trainer.max_epochs=1",
+           f"data.root={data_root}", f"data.verify={verify}",
            f"+trainer.limit_train_batches={batches}", "+trainer.limit_val_batches=0", "trainer.enable_progress_bar=false",
            "ckpt_path=/tmp/astdp-bench/last.ckpt", "hydra.run.dir=/tmp/astdp-bench"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -153,7 +172,7 @@ def main() -> None:
     torch.manual_seed(0)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     x, y, xt, yt, source = load_data(args.data_root, device)
-    batch, hidden = CONF.data.batch_size, list(CONF.model.hidden)
+    batch, hidden = CONF.data.batch_size, list(CONF.model.net.hidden)
     n = 200 if args.quick else len(x) // batch
     repeats = 3 if args.quick else 5
     epoch_batches = -(-55000 // batch)  # the training split of the pipeline
@@ -181,7 +200,9 @@ def main() -> None:
         "epoch_s": {k: round(v, 2) for k, v in per_epoch.items()},
         "eval_samples_per_s": round(len(xt) / t_eval),
     }
-    result["peak_rss_gb_paper_train"] = round(peak_rss_of_training("paper", 50), 3)
+    real = source.startswith("MNIST")
+    data_root = args.data_root if real else str(random_idx_files(Path("/tmp/astdp-bench/data")))
+    result["peak_rss_gb_paper_train"] = round(peak_rss_of_training("paper", 50, data_root, real), 3)
     print(f"\npeak memory of an `astdp-train model=paper` process: {result['peak_rss_gb_paper_train']:.2f} GB")
 
     if not args.no_scaling:

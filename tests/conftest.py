@@ -6,8 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, open_dict
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
 
+import astdp.config  # noqa: F401  registers the schema conf/ composes onto
 from astdp.mnist import write_idx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +44,18 @@ def tiny_mnist(tmp_path: Path) -> Path:
 def compose_config(overrides: list[str] = ()) -> DictConfig:
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base=None):
         return compose("config", overrides=list(overrides))
+
+
+def make_net(hidden: list[int], **overrides):
+    """The core network with conf/'s defaults (model.net) but for ``hidden`` and ``overrides``."""
+    conf = OmegaConf.to_container(compose_config().model.net, enum_to_str=True)
+    return instantiate(conf | {"hidden": hidden, **overrides})
+
+
+def plays(**overrides) -> dict[str, tuple[float, int]]:
+    """conf/'s plays as the core takes them, (scale, steps) by name; ``name=(scale, steps)`` replaces one."""
+    conf = {name: (p.scale, p.steps) for name, p in compose_config().model.plays.items()}
+    return conf | overrides
 
 
 @pytest.fixture

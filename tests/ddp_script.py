@@ -19,7 +19,7 @@ if __name__ == "__main__":
 
     common = [f"data.root={root}", "data.verify=false", "data.val_size=0", "model=small", "logger=none",
               "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "trainer.accelerator=cpu",
-              "+trainer.limit_train_batches=6", "stdp.lr_schedule=constant", "data.max_shift=2"]
+              "+trainer.limit_train_batches=6", "lr_schedule=constant", "data.max_shift=2"]
     if mode == "ddp":
         common += ["trainer=ddp", "data.batch_size=16"]
     else:

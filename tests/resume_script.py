@@ -25,6 +25,17 @@ class KillAt(pl.Callback):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
+class TermAt(pl.Callback):
+    """Preempted the way schedulers do it: SIGTERM in the middle of an epoch."""
+
+    def __init__(self, epoch: int, batch: int):
+        self.epoch, self.batch = epoch, batch
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.current_epoch == self.epoch and batch_idx == self.batch:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
 if __name__ == "__main__":
     out, root, mode = sys.argv[1:4]
     os.makedirs(out, exist_ok=True)

@@ -1,54 +1,148 @@
-"""Config: params.yaml is the composition of conf/, bad values stop the run with one line."""
+"""Config: one way in (conf/ -> instantiate), a schema that composition itself enforces,
+params.yaml as the composition of conf/, bad values stopped with one line."""
 import subprocess
 import sys
 
 import pytest
 import yaml
+from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from astdp.config import ConfigError, validate
+from astdp.config import Activation, validate
+from astdp.errors import ConfigError
+from astdp.core import ACTIVATIONS
 from tests.conftest import ROOT, compose_config
+
+PRESETS = [[], ["model=small"], ["model=paper"], ["model=backprop_mlp"], ["trainer=ddp"], ["logger=none"],
+           ["lr_schedule=constant"], ["experiment=paper"], ["experiment=paper_baseline"], ["experiment=baseline"],
+           ["experiment=unsupervised"]]
 
 
 def test_params_yaml_is_composition_of_conf():
     committed = yaml.safe_load((ROOT / "params.yaml").read_text())
-    assert committed == OmegaConf.to_container(compose_config())
+    cfg = compose_config()
+    assert committed == OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
 
 
-def test_presets_compose_and_validate():
-    for overrides in ([], ["model=small"], ["model=paper"], ["model=backprop_mlp"], ["trainer=ddp"],
-                      ["logger=none"]):
-        validate(compose_config(overrides))
+@pytest.mark.parametrize("overrides", PRESETS)
+def test_presets_compose_validate_and_build(overrides):
+    from hydra.utils import instantiate
+
+    cfg = compose_config(overrides)
+    validate(cfg)
+    module = instantiate(cfg.model, optim=cfg.optim, lr_schedule=cfg.lr_schedule, _recursive_=False,
+                         _convert_="all")
+    hidden = cfg.model.net.hidden
+    if cfg.model._target_ == "astdp.lit.ASTDPModule":
+        assert [w.shape[1] for w in module.net.W] == list(hidden)
+    else:
+        assert module.mlp[0].out_features == hidden[0]
+    assert instantiate(cfg.data).batch_size == cfg.data.batch_size
+
+
+def test_paper_baseline_is_the_paper_preset_trained_by_backprop():
+    paper, twin = compose_config(["experiment=paper"]), compose_config(["experiment=paper_baseline"])
+    assert twin.model._target_ == "astdp.lit.BackpropMLP" and twin.model.net.hidden == paper.model.net.hidden
+    assert twin.trainer.max_epochs == paper.trainer.max_epochs and twin.data == paper.data
+    assert twin.optim.lr == 0.1 and twin.optim.weight_decay == 0
+
+
+def test_schema_choices_are_the_cores():
+    assert {a.value for a in Activation} == set(ACTIVATIONS)
 
 
 def test_a_missing_key_is_named_not_filled_in():
     cfg = compose_config()
-    del cfg.stdp.eta  # the schema holds no values of its own: conf/ is the single source
-    with pytest.raises(ConfigError, match=r"stdp\.eta"):
+    del cfg.optim.lr  # the schema holds no values of its own: conf/ is the single source
+    with pytest.raises(ConfigError, match=r"optim\.lr"):
         validate(cfg)
 
 
 @pytest.mark.parametrize("override, key", [
-    ("stdp.eta=0", "stdp.eta"), ("stdp.eta=-0.1", "stdp.eta"), ("model.hidden=[100,-3]", "model.hidden"),
-    ("model.hidden=[]", "model.hidden"), ("model.activation=relu9", "model.activation"),
-    ("data.batch_size=0", "data.batch_size"), ("data.max_shift=-1", "data.max_shift"), ("stdp.plays.generate.weight=-1", "stdp.plays.generate.weight"), ("+stdp.plays.dream=1", "dream"),
-    ("stdp.plays.classify.steps=two", "stdp.plays.classify.steps"), ("+stdp.etta=0.1", "stdp.etta"),
-    ("matmul_precision=low", "matmul_precision"), ("stdp.homeostasis=-0.1", "stdp.homeostasis"),
-    ("stdp.target_rate=1.5", "stdp.target_rate"), ("generate.settle_steps=0", "generate.settle_steps"),
-    ("generate.sample=maybe", "generate.sample"),
+    ("model.net.hiden=[3]", "hiden"), ("model.net.activation=relu9", "activation"),
+    ("data.batch_size=big", "batch_size"), ("model.plays.classify.steps=two", "steps"),
+    ("evaluate.occlude=middle", "occlude"), ("matmul_precision=low", "matmul_precision"), ("generate.sample=maybe", "sample"),
 ])
-def test_invalid_values_name_the_key(override, key):
+def test_composition_itself_rejects_unknown_keys_wrong_types_and_choices(override, key):
+    with pytest.raises(ConfigCompositionException) as e:
+        compose_config([override])
+    assert key in str(e.value) + str(e.value.__cause__)
+
+
+@pytest.mark.parametrize("override, key", [
+    ("optim.lr=0", "optim.lr"), ("optim.lr=-0.1", "optim.lr"), ("model.net.hidden=[100,-3]", "model.net.hidden"),
+    ("model.net.hidden=[]", "model.net.hidden"), ("data.batch_size=0", "data.batch_size"),
+    ("data.max_shift=-1", "data.max_shift"), ("model.plays.generate.scale=-1", "model.plays.generate.scale"),
+    ("model.net.homeostasis=-0.1", "model.net.homeostasis"), ("model.net.target_rate=1.5", "model.net.target_rate"),
+    ("generate.settle_steps=0", "generate.settle_steps"), ("model.settle_inertia=1", "model.settle_inertia"),
+    ("optim.momentum=1", "optim.momentum"),
+    ("+model.net.etta=0.1", "model.net.etta"), ("+model.plays.dream=1", "model.plays.dream"),  # `+` forces a key in
+])
+def test_out_of_range_values_and_forced_keys_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         validate(compose_config([override]))
 
 
-def test_cli_error_is_one_line_without_traceback():
-    cmd = [sys.executable, "-m", "astdp.stages.train", "stdp.eta=-1", "logger=none"]
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    assert done.returncode != 0
-    assert "Traceback" not in done.stderr
+def run_stage(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "astdp.stages.train", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["optim.lr=-1", "logger=none"], "error: invalid config value optim.lr=-1.0: must be > 0"),
+    (["optim.lrr=0.1"], "error: invalid config key optim.lrr: Key 'lrr' not in 'OptimConfig'"),
+    (["model.net.activation=relu"], "error: invalid config key model.net.activation: Invalid value 'relu', "
+                                    "expected one of [sigmoid, tanh, hardsigmoid]"),
+])
+def test_cli_error_is_one_line_without_traceback(args, expected):
+    done = run_stage(*args)
+    assert done.returncode == 1
     lines = [l for l in done.stderr.splitlines() if l.strip()]
-    assert lines == ["error: invalid config value stdp.eta=-1.0: must be > 0"]
-    typo = subprocess.run([sys.executable, "-m", "astdp.stages.train", "stdp.etta=0.1"], capture_output=True,
-                          text=True, cwd=ROOT)
-    assert typo.returncode != 0 and "etta" in typo.stderr
+    assert lines == [expected], done.stderr[-2000:]
+
+
+def test_cli_names_a_missing_preset_in_one_line():
+    done = run_stage("model=huge")
+    lines = [l for l in done.stderr.splitlines() if l.strip()]
+    assert done.returncode == 1 and len(lines) == 1 and "model/huge" in lines[0] and "small" in lines[0]
+
+
+def test_installed_package_ships_its_configs(tmp_path):
+    """A non-editable install composes conf/ from the package, from any folder."""
+    import shutil
+
+    source, target = tmp_path / "source", tmp_path / "site"  # a copy: building writes build/ beside the sources
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for name in ("src", "conf"):
+        shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    build = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                            "--target", str(target), str(source)], capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr[-2000:]
+    assert not (target / "conf").exists() and (target / "astdp/conf/model/astdp.yaml").is_file()
+    code = ("import astdp, sys; from astdp.stages.train import main; "
+            f"assert astdp.__path__[0].startswith({str(target)!r}), astdp.__path__; main()")
+    done = subprocess.run([sys.executable, "-c", code, "--cfg", "job", "experiment=paper"], cwd=tmp_path,
+                          env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    cfg = yaml.safe_load(done.stdout)
+    assert cfg["model"]["net"]["hidden"] == [2000] and cfg["optim"]["_target_"] == "torch.optim.SGD"
+
+
+def test_pyproject_ships_every_config_group():
+    import tomllib
+
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    groups = {f"astdp.conf.{p.name}" for p in (ROOT / "conf").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert groups <= set(packages)
+
+
+def test_slurm_trainer_wires_lightnings_auto_requeue():
+    import signal
+
+    from hydra.utils import instantiate
+    from lightning_fabric.plugins.environments import SLURMEnvironment
+
+    plugins = instantiate(compose_config(["trainer=slurm"]).trainer.plugins)
+    (slurm,) = [p for p in plugins if isinstance(p, SLURMEnvironment)]
+    assert slurm.auto_requeue and slurm.requeue_signal == signal.SIGUSR1

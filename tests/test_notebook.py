@@ -12,6 +12,7 @@ def test_analysis_notebook_executes_on_a_small_run(cfg_tiny, tmp_path, tiny_mnis
     train(cfg_tiny), evaluate(cfg_tiny), generate(cfg_tiny)
     monkeypatch.setenv("ASTDP_RUN", str(tmp_path))
     monkeypatch.setenv("ASTDP_DATA", str(tiny_mnist))
+    monkeypatch.setenv("ASTDP_OVERRIDES", "data.verify=false")
     nb = nbformat.read(ROOT / "notebooks" / "analysis.ipynb", as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()

@@ -37,16 +37,16 @@ def test_seeded_runs_are_bit_identical(cfg_tiny, tmp_path):
     for run in ("a", "b"):
         with open_dict(cfg_tiny):
             cfg_tiny.ckpt_path = f"models/{run}.ckpt"
-            cfg_tiny.stdp.settle_momentum = 0.2
+            cfg_tiny.model.settle_inertia = 0.2
         train(cfg_tiny)
-        weights.append(torch.load(f"models/{run}.ckpt", weights_only=False)["state_dict"])
+        weights.append(torch.load(f"models/{run}.ckpt", weights_only=True)["state_dict"])
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
 def test_backprop_baseline_runs_through_the_same_stages(cfg_tiny):
-    with open_dict(cfg_tiny):  # what model/backprop_mlp.yaml adds, on the small size
-        cfg_tiny.model.kind, cfg_tiny.model.lr = "backprop", 0.1
+    cfg_tiny.model = compose_config(["experiment=baseline", "model.net.hidden=[128]"]).model
+    cfg_tiny.optim.lr, cfg_tiny.optim.weight_decay = 0.1, 0.0
     assert train(cfg_tiny)["val_acc"] > 0.5
     assert evaluate(cfg_tiny)["test_accuracy"] > 0.5
     assert generate(cfg_tiny)["judge_accuracy"] is None
@@ -64,7 +64,7 @@ def test_wandb_offline_run_holds_the_logged_metrics(cfg_tiny, tmp_path):
     keys = {item.key or "/".join(item.nested_key) for r in history for item in r.history.item}
     assert {"val/acc", "train/acc", "val/recon_mse"} <= keys
     config = [r for r in records if r.HasField("config")]
-    assert any((item.key or item.nested_key[0]) == "stdp" for r in config for item in r.config.update)
+    assert any((item.key or item.nested_key[0]) == "optim" for r in config for item in r.config.update)
 
 
 def test_missing_or_damaged_checkpoint_is_one_line(tmp_path, tiny_mnist):
@@ -78,3 +78,16 @@ def test_missing_or_damaged_checkpoint_is_one_line(tmp_path, tiny_mnist):
     done = subprocess.run([*base, f"ckpt_path={bad}"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 1 and "bad.ckpt is damaged" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_evaluate_reports_the_checkpoints_model_whatever_conf_says(cfg_tiny):
+    from astdp.lit import load_model
+
+    train(cfg_tiny)
+    trained = evaluate(cfg_tiny)
+    other = compose_config(["model=paper", "experiment=baseline"])  # conf/ now names another model
+    cfg_tiny.model, cfg_tiny.optim = other.model, other.optim
+    assert evaluate(cfg_tiny) == trained
+    module = load_model("models/last.ckpt")
+    assert type(module).__name__ == "ASTDPModule" and module.net.sizes == [794, 128]
+    assert module.hparams.net["hidden"] == [128]  # the checkpoint carries the config that built it

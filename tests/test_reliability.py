@@ -1,5 +1,6 @@
 """Resume after a kill, divergence stops cleanly, bad inputs give one line, writes are atomic."""
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import torch
 from omegaconf import open_dict
 
 from astdp.io import atomic_path, write_json
-from astdp.lit import DivergenceError
+from astdp.errors import DivergenceError
 from astdp.stages.train import train
 from tests.conftest import ROOT
 
@@ -24,12 +25,32 @@ def test_killed_run_resumes_to_the_same_weights(tiny_mnist, tmp_path):
     assert run_script(tmp_path / "full", tiny_mnist, "full").returncode == 0
     killed = run_script(tmp_path / "cut", tiny_mnist, 2)
     assert killed.returncode == -signal.SIGKILL
-    ckpt = torch.load(tmp_path / "cut/models/last.ckpt", weights_only=False)
+    ckpt = torch.load(tmp_path / "cut/models/last.ckpt", weights_only=True)
     assert ckpt["epoch"] == 1  # epochs 0 and 1 done when the kill came
     resumed = run_script(tmp_path / "cut", tiny_mnist, "resume")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    full = torch.load(tmp_path / "full/models/last.ckpt", weights_only=False)["state_dict"]
-    cut = torch.load(tmp_path / "cut/models/last.ckpt", weights_only=False)["state_dict"]
+    full = torch.load(tmp_path / "full/models/last.ckpt", weights_only=True)["state_dict"]
+    cut = torch.load(tmp_path / "cut/models/last.ckpt", weights_only=True)["state_dict"]
+    assert all(torch.equal(full[k], cut[k]) for k in full)
+
+
+def test_sigterm_mid_epoch_saves_and_resume_gives_the_same_weights(tiny_mnist, tmp_path):
+    assert run_script(tmp_path / "full", tiny_mnist, "full").returncode == 0
+    cli = [sys.executable, "-m", "astdp.stages.train", f"data.root={tiny_mnist}", "data.verify=false",
+           "data.val_size=100", "model=small", "logger=none", "trainer.max_epochs=4", "trainer.enable_progress_bar=false",
+           "data.batch_size=32", "data.max_shift=1", f"hydra.run.dir={tmp_path / 'term'}"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
+    term = subprocess.run(cli + ["+callbacks.term._target_=resume_script.TermAt", "+callbacks.term.epoch=1",
+                                 "+callbacks.term.batch=5"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    lines = term.stderr.strip().splitlines()
+    assert term.returncode == 1 and "Traceback" not in term.stderr, term.stderr[-2000:]
+    assert lines[-1].startswith("error: stopped by SIGTERM at step 22;") and "resume=true" in lines[-1], lines[-1]
+    ckpt = torch.load(tmp_path / "term/models/last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 22  # 16 batches an epoch: epoch 0, then batches 0-5 of epoch 1
+    resumed = subprocess.run(cli + ["resume=true"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    full = torch.load(tmp_path / "full/models/last.ckpt", weights_only=True)["state_dict"]
+    cut = torch.load(tmp_path / "term/models/last.ckpt", weights_only=True)["state_dict"]
     assert all(torch.equal(full[k], cut[k]) for k in full)
 
 
@@ -40,8 +61,8 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(cfg_tiny):
     good = Path("models/last.ckpt").read_bytes()
     with open_dict(cfg_tiny):
         cfg_tiny.trainer.max_epochs = 3
-        cfg_tiny.stdp.eta = 3e37  # drives overflow float32 within a few steps
-    with pytest.raises(DivergenceError, match=r"by (step|epoch) \d+ .*stdp\.eta"):
+        cfg_tiny.optim.lr = 3e37  # drives overflow float32 within a few steps
+    with pytest.raises(DivergenceError, match=r"by (step|epoch) \d+ .*optim\.lr"):
         train(cfg_tiny)
     assert Path("models/last.ckpt").read_bytes() == good
 
@@ -69,3 +90,43 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
             raise RuntimeError("killed mid-write")
     assert json.loads(target.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+class Trap:
+    """Unpickling this runs a shell command that leaves a file behind."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def trapped_checkpoints(folder: Path, good: Path) -> dict[str, Path]:
+    """Files that would run code if loaded carelessly: a pickled object, and a valid checkpoint whose
+    config names a callable to build."""
+    marker = folder / "ran"
+    pickled = folder / "pickled.ckpt"
+    ckpt = torch.load(good, weights_only=True)
+    torch.save({**ckpt, "hyper_parameters": {**ckpt["hyper_parameters"], "trap": Trap(marker)}}, pickled)
+    target = folder / "target.ckpt"
+    hp = ckpt["hyper_parameters"]
+    torch.save({**ckpt, "hyper_parameters": {**hp, "net": {"_target_": "os.system", "command": f"touch {marker}"}}},
+               target)
+    return {"pickled": pickled, "target": target}
+
+
+def test_booby_trapped_checkpoints_run_nothing(cfg_tiny, tmp_path, tiny_mnist):
+    train(cfg_tiny)
+    traps = trapped_checkpoints(tmp_path, tmp_path / "models/last.ckpt")
+    common = [f"data.root={tiny_mnist}", "data.verify=false", "logger=none", "data.val_size=100", "model=small",
+              "trainer.enable_progress_bar=false", "data.batch_size=32", "trainer.max_epochs=5"]
+    for stage in ("evaluate", "generate", "train"):
+        for name, path in traps.items():
+            extra = ["resume=true"] if stage == "train" else []
+            done = subprocess.run([sys.executable, "-m", f"astdp.stages.{stage}", *common, f"ckpt_path={path}", *extra],
+                                  capture_output=True, text=True, cwd=tmp_path)
+            lines = done.stderr.strip().splitlines()
+            assert done.returncode == 1 and len(lines) == 1, (stage, name, done.stderr[-1500:])
+            assert "not an astdp checkpoint" in lines[0], (stage, name, lines)
+            assert not (tmp_path / "ran").exists(), (stage, name)

@@ -1,39 +1,53 @@
-"""Lightning plumbing the pipeline needs: per-epoch history for DVC plots, atomic checkpoints."""
+"""Lightning plumbing the pipeline needs: per-epoch history for DVC plots, the last checkpoint, atomic writes.
+
+Paths are relative to ``trainer.default_root_dir`` (the run's folder: ``.`` for a single
+run, its own folder for a multirun job), as Lightning's own callbacks resolve theirs.
+Nothing written here holds a wall-clock time or an absolute path, so a rerun on the same
+machine gives the same bytes and DVC can tell a reproduced result from a changed one.
+"""
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+from pytorch_lightning.callbacks import Checkpoint
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from astdp.io import atomic_path, write_json
+from astdp.io import DIGEST_KEY, atomic_path, content_digest, write_json
 
 
 class EpochHistory(pl.Callback):
-    """Keeps every epoch's logged metrics and wall time; writes them as a DVC plot file."""
+    """Keeps every epoch's logged metrics; writes them as a DVC plot file; prints a line per epoch.
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    The printed line (epoch, accuracies, seconds, time left) shows progress where there is
+    no progress bar (``dvc repro``); the seconds go to the console only.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
         self.rows: list[dict] = []
-        self._start, self._train_time = 0.0, None
+        self._start = 0.0
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._start, self._train_time = time.perf_counter(), None
-
-    def on_validation_epoch_start(self, trainer, pl_module) -> None:
-        if trainer.training and self._train_time is None:  # validation inside a training epoch
-            self._train_time = time.perf_counter() - self._start
+        self._start = time.perf_counter()
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         # Runs after the epoch's validation, so train and val metrics are both in.
-        train_time = self._train_time or time.perf_counter() - self._start
-        row = {"epoch": trainer.current_epoch, "epoch_time_s": round(train_time, 3)}
+        row = {"epoch": trainer.current_epoch}
         row.update({k.replace("/", "_"): round(float(v), 6) for k, v in trainer.callback_metrics.items()})
         self.rows.append(row)
         if trainer.is_global_zero:
-            write_json(self.path, self.rows)
+            write_json(Path(trainer.default_root_dir) / self.path, self.rows)
+            if trainer.progress_bar_callback is None:
+                seconds = time.perf_counter() - self._start
+                left = seconds * (trainer.max_epochs - trainer.current_epoch - 1)
+                accs = " ".join(f"{k}={v:.4f}" for k, v in row.items() if k.endswith("acc"))
+                print(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs} {accs} {seconds:.1f}s "
+                      f"(about {left / 60:.1f} min left)", file=sys.stderr, flush=True)
 
     def state_dict(self) -> dict:
         return {"rows": self.rows}
@@ -42,9 +56,38 @@ class EpochHistory(pl.Callback):
         self.rows = state["rows"]
 
 
+class LastCheckpoint(Checkpoint):
+    """The run's checkpoint at one fixed path, rewritten at the end of every training epoch.
+
+    As a :class:`~pytorch_lightning.callbacks.Checkpoint` it runs after the module's own
+    epoch-end hook, which stops a diverged run first: a diverged run never overwrites the
+    last good checkpoint. On SIGTERM (preemption) it saves at the step boundary where
+    Lightning stops, so ``resume=true`` continues from there.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def file(self, trainer) -> Path:
+        return Path(trainer.default_root_dir) / self.path
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        trainer.save_checkpoint(self.file(trainer), weights_only=False)  # the whole run, resumable
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if isinstance(exception, SIGTERMException):
+            trainer.save_checkpoint(self.file(trainer), weights_only=False)  # the whole run, resumable
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Checkpoints written to a temporary name and renamed: a kill never leaves half a file."""
+    """Checkpoints written to a temporary name and renamed: a kill never leaves half a file.
+
+    The file carries :func:`~astdp.io.content_digest` of its content, which loading checks.
+    Saved through an open file, not a path: ``torch.save`` names the archive's inner folder
+    after a path, and the temporary name is random, so the bytes would differ per run.
+    """
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
-        with atomic_path(path) as tmp:
-            torch.save(checkpoint, tmp)
+        checkpoint = {**checkpoint, DIGEST_KEY: content_digest(checkpoint)}  # checked on loading
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            torch.save(checkpoint, fh)

@@ -1,23 +1,26 @@
-"""The config schema: every key a user may set, its type and its allowed range.
+"""The config schema: every key a user may set, its type, its choices and its range.
 
-Hydra composes ``conf/`` (or DVC's ``params.yaml``); :func:`validate` merges the result
-onto this schema before any work, so a typo (``stdp.etta``), a wrong type, a missing key
-or an out-of-range value stops the run with one line naming the key. The values live in
-``conf/`` only: every field here is ``MISSING`` (required) or optional.
+The dataclasses are registered with Hydra's ConfigStore (group ``schema`` and the
+``model`` group's ``*_schema`` entries), and ``conf/`` lists them first in its defaults,
+so composition itself rejects an unknown key, a wrong type or a choice that is not one
+of an Enum. Ranges are checked by :func:`validate` (``__post_init__``), which every stage
+runs on the config it was given (``params.yaml`` under DVC) before any work. The values
+live in ``conf/`` only: every field here is ``MISSING`` (required) or optional.
+
+This module imports no torch, so Hydra's plugin scan (``hydra_plugins/astdp_schema``)
+can register the schema in any process that composes ``conf/``, DVC's included.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Optional
 
+from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from astdp.core import ACTIVATIONS
-
-
-class ConfigError(ValueError):
-    """A config value is invalid; the message names the key and what is allowed."""
+from astdp.errors import ConfigError
 
 
 def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
@@ -25,14 +28,38 @@ def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
         raise ConfigError(f"invalid config value {key}={value!r}: {allowed}")
 
 
+class Activation(str, Enum):
+    """Names of :data:`astdp.core.ACTIVATIONS` (a test keeps the two equal)."""
+
+    sigmoid = "sigmoid"
+    tanh = "tanh"
+    hardsigmoid = "hardsigmoid"
+
+
+class Occlusion(str, Enum):
+    bottom = "bottom"
+    top = "top"
+    left = "left"
+    right = "right"
+
+
+class MatmulPrecision(str, Enum):
+    highest = "highest"
+    high = "high"
+    medium = "medium"
+
+
 @dataclass
 class DataConfig:
+    _target_: str = MISSING
     root: str = MISSING
     mirrors: list[str] = MISSING
     batch_size: int = MISSING
     val_size: int = MISSING
     verify: bool = MISSING
     max_shift: int = MISSING
+    seed: int = MISSING
+    eval_batch_size: int = MISSING
 
     def __post_init__(self) -> None:
         _check(self.batch_size > 0, "data.batch_size", self.batch_size, "must be a positive integer")
@@ -41,76 +68,116 @@ class DataConfig:
 
 
 @dataclass
-class ModelConfig:
-    kind: str = MISSING
+class NetConfig:
+    """The aSTDP network, :class:`astdp.core.ASTDPNet`."""
+
+    _target_: str = MISSING
     hidden: list[int] = MISSING
-    activation: str = MISSING
+    activation: Activation = MISSING
     init_scale: float = MISSING
-    lr: Optional[float] = None  # learning rate of the backprop baseline only (aSTDP uses stdp.eta)
+    label_gain: float = MISSING
+    eps: float = MISSING
+    homeostasis: float = MISSING
+    target_rate: float = MISSING
 
     def __post_init__(self) -> None:
-        _check(self.kind != "backprop" or (self.lr or 0) > 0, "model.lr", self.lr, "the backprop model needs lr > 0")
-        _check(self.kind in ("astdp", "backprop"), "model.kind", self.kind, "must be astdp or backprop")
-        _check(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "model.hidden", list(self.hidden), "must be a non-empty list of positive sizes")
-        _check(self.activation in ACTIVATIONS, "model.activation", self.activation, f"must be one of {', '.join(ACTIVATIONS)}")
-        _check(self.init_scale > 0, "model.init_scale", self.init_scale, "must be > 0")
+        _check(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "model.net.hidden", list(self.hidden),
+               "must be a non-empty list of positive sizes")
+        _check(self.init_scale > 0, "model.net.init_scale", self.init_scale, "must be > 0")
+        _check(self.label_gain > 0, "model.net.label_gain", self.label_gain, "must be > 0")
+        _check(self.eps > 0, "model.net.eps", self.eps, "must be > 0")
+        _check(self.homeostasis >= 0, "model.net.homeostasis", self.homeostasis, "must be >= 0 (0: off)")
+        _check(0 < self.target_rate < 1, "model.net.target_rate", self.target_rate, "must be a firing rate in (0, 1)")
 
 
 @dataclass
 class Play:
-    weight: float = MISSING  # scale of the play's weight changes; 0 skips the play
-    steps: int = MISSING     # free-phase settling steps
+    scale: float = MISSING  # multiplies the play's weight changes; 0 skips the play
+    steps: int = MISSING    # free-phase settling steps
 
 
 @dataclass
 class PlaysConfig:
     classify: Play = MISSING
     generate: Play = MISSING
-    reconstruct: Play = MISSING
+    recirculate: Play = MISSING
 
     def __post_init__(self) -> None:
         for name, play in vars(self).items():
-            _check(play.weight >= 0, f"stdp.plays.{name}.weight", play.weight, "must be >= 0 (0 skips the play)")
-            _check(play.steps >= 0, f"stdp.plays.{name}.steps", play.steps, "must be >= 0")
-        _check(any(p.weight > 0 for p in vars(self).values()), "stdp.plays", "all weights 0",
-               "at least one play needs a weight > 0")
+            _check(play.scale >= 0, f"model.plays.{name}.scale", play.scale, "must be >= 0 (0 skips the play)")
+            _check(play.steps >= 0, f"model.plays.{name}.steps", play.steps, "must be >= 0")
+        _check(any(p.scale > 0 for p in vars(self).values()), "model.plays", "all scales 0",
+               "at least one play needs a scale > 0")
 
 
 @dataclass
-class STDPConfig:
-    eta: float = MISSING
-    momentum: float = MISSING
-    weight_decay: float = MISSING
-    eps: float = MISSING
-    label_gain: float = MISSING
-    settle_momentum: float = MISSING
-    homeostasis: float = MISSING
-    target_rate: float = MISSING
+class ASTDPModelConfig:
+    """:class:`astdp.lit.ASTDPModule`: the network and how it learns."""
+
+    _target_: str = MISSING
+    net: NetConfig = MISSING
     plays: PlaysConfig = MISSING
-    lr_schedule: str = MISSING
+    settle_inertia: float = MISSING
+    eval_settle_steps: int = MISSING
+    check_finite_every: int = MISSING
 
     def __post_init__(self) -> None:
-        _check(self.eta > 0, "stdp.eta", self.eta, "must be > 0")
-        _check(0 <= self.momentum < 1, "stdp.momentum", self.momentum, "must be in [0, 1)")
-        _check(self.weight_decay >= 0, "stdp.weight_decay", self.weight_decay, "must be >= 0 (0: off)")
-        _check(self.eps > 0, "stdp.eps", self.eps, "must be > 0")
-        _check(self.label_gain > 0, "stdp.label_gain", self.label_gain, "must be > 0")
-        _check(0 <= self.settle_momentum < 1, "stdp.settle_momentum", self.settle_momentum, "must be in [0, 1)")
-        _check(self.homeostasis >= 0, "stdp.homeostasis", self.homeostasis, "must be >= 0 (0: off)")
-        _check(0 < self.target_rate < 1, "stdp.target_rate", self.target_rate, "must be in (0, 1)")
-        _check(self.lr_schedule in ("constant", "cosine"), "stdp.lr_schedule", self.lr_schedule, "must be constant or cosine")
+        _check(0 <= self.settle_inertia < 1, "model.settle_inertia", self.settle_inertia, "must be in [0, 1) (0: off)")
+        _check(self.check_finite_every > 0, "model.check_finite_every", self.check_finite_every, "must be > 0")
+
+
+@dataclass
+class MLPConfig:
+    _target_: str = MISSING
+    hidden: list[int] = MISSING
+
+    def __post_init__(self) -> None:
+        _check(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "model.net.hidden", list(self.hidden),
+               "must be a non-empty list of positive sizes")
+
+
+@dataclass
+class BackpropModelConfig:
+    """:class:`astdp.lit.BackpropMLP`: the baseline of the same sizes, trained by autograd."""
+
+    _target_: str = MISSING
+    net: MLPConfig = MISSING
+
+
+MODEL_SCHEMAS = {"astdp.lit.ASTDPModule": ASTDPModelConfig, "astdp.lit.BackpropMLP": BackpropModelConfig}
+
+
+@dataclass
+class OptimConfig:
+    """A ``torch.optim`` optimizer, built as a partial; the module hands it its parameters."""
+
+    _target_: str = MISSING
+    _partial_: bool = MISSING
+    lr: float = MISSING
+    momentum: float = MISSING
+    weight_decay: float = MISSING
+
+    def __post_init__(self) -> None:
+        _check(self.lr > 0, "optim.lr", self.lr, "must be > 0")
+        _check(0 <= self.momentum < 1, "optim.momentum", self.momentum, "must be in [0, 1)")
+        _check(self.weight_decay >= 0, "optim.weight_decay", self.weight_decay, "must be >= 0 (0: off)")
+
+
+@dataclass
+class ScheduleConfig:
+    _target_: str = MISSING
+    _partial_: bool = MISSING
 
 
 @dataclass
 class EvaluateConfig:
     settle_steps: int = MISSING
     batch_size: int = MISSING
-    occlude: str = MISSING
+    occlude: Occlusion = MISSING
 
     def __post_init__(self) -> None:
         _check(self.settle_steps >= 0, "evaluate.settle_steps", self.settle_steps, "must be >= 0")
         _check(self.batch_size > 0, "evaluate.batch_size", self.batch_size, "must be > 0")
-        _check(self.occlude in ("bottom", "top", "left", "right"), "evaluate.occlude", self.occlude, "must be bottom, top, left or right")
 
 
 @dataclass
@@ -132,28 +199,45 @@ class Config:
     seed: int = MISSING
     ckpt_path: str = MISSING
     resume: bool = MISSING
+    matmul_precision: MatmulPrecision = MISSING
+    compile: bool = MISSING
     data: DataConfig = MISSING
-    model: ModelConfig = MISSING
-    stdp: STDPConfig = MISSING
+    model: Any = MISSING  # typed by its group's *_schema (MODEL_SCHEMAS)
+    optim: OptimConfig = MISSING
+    lr_schedule: ScheduleConfig = MISSING
     evaluate: EvaluateConfig = MISSING
     generate: GenerateConfig = MISSING
-    # Built with hydra.utils.instantiate; Lightning checks their own arguments.
+    # Lightning objects: Lightning checks their own arguments when they are instantiated.
     trainer: Any = MISSING
+    callbacks: dict[str, Any] = MISSING
     logger: Optional[Any] = None
-    callbacks: Optional[Any] = None
     optimized_metric: Optional[str] = None  # set by hparams_search presets: what train returns
-    matmul_precision: str = MISSING
-    compile: bool = MISSING
 
-    def __post_init__(self) -> None:
-        _check(self.matmul_precision in ("highest", "high", "medium"), "matmul_precision", self.matmul_precision,
-               "must be highest, high or medium")
+
+def register() -> None:
+    cs = ConfigStore.instance()
+    cs.store(group="schema", name="config", node=Config, package="_global_")
+    cs.store(group="model", name="astdp_schema", node=ASTDPModelConfig)
+    cs.store(group="model", name="backprop_schema", node=BackpropModelConfig)
+
+
+register()
+
+
+def _schema_for(cfg: DictConfig) -> DictConfig:
+    schema = OmegaConf.structured(Config)
+    target = OmegaConf.select(cfg, "model._target_", default=None)
+    if target not in MODEL_SCHEMAS:
+        raise ConfigError(f"invalid config value model._target_={target!r}: must be one of {', '.join(MODEL_SCHEMAS)}")
+    schema.model = OmegaConf.structured(MODEL_SCHEMAS[target])
+    return schema
 
 
 def validate(cfg: DictConfig) -> Config:
     """The config as typed, range-checked dataclasses, or a one-line :class:`ConfigError`."""
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(Config), cfg)
+        # As plain data: a key forced in with `+` sits inside a typed node, which would carry it over.
+        merged = OmegaConf.merge(_schema_for(cfg), OmegaConf.to_container(cfg, enum_to_str=True))
         return OmegaConf.to_object(merged)  # runs every __post_init__
     except OmegaConfBaseException as e:
         key = getattr(e, "full_key", None) or "?"

@@ -5,7 +5,8 @@ layer holds the pixels *and* the label units, so classification (clamp the image
 the labels), generation (clamp a label, read the pixels) and in-painting (clamp part of
 the image) are the same settling with different units clamped.
 
-Learning per mini-batch is two "plays" (image clamped, label clamped). Each play:
+Learning per mini-batch is up to three "plays" (image clamped, label clamped, or, without
+labels, the image recirculated). Each play:
   1. free phase: settle a few steps under its clamping, keep drives ``u`` and activities ``a``;
   2. target phase: clamp the whole visible layer to the data; every hidden neuron jumps to
      ``t = a + rho'(u) * du`` where ``du`` is the change of its own input drive and
@@ -31,16 +32,14 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 N_PIXELS, N_LABELS = 784, 10
 PIXELS = slice(0, N_PIXELS)
 LABELS = slice(N_PIXELS, N_PIXELS + N_LABELS)
-# Default (weight, settling steps) of each play. Generation is weighted low because the
-# label->h1 synapses it shapes are also the feedback path of classification's error.
-PLAYS = {"classify": (1.0, 2), "generate": (0.01, 2), "reconstruct": (0.0, 1)}
+PLAYS = ("classify", "generate", "recirculate")  # what each clamps: see weight_changes
 
 
-def stdp(pre: Tensor, post: Tensor, target: Tensor, rate: float = 1.0, out: Tensor | None = None,
+def stdp(pre: Tensor, post: Tensor, target: Tensor, scale: float = 1.0, out: Tensor | None = None,
          member: Tensor | None = None) -> Tensor:
     """The learning rule, rate form of STDP, batch-averaged.
 
-    ``dw[i, j] = rate * mean_batch pre_i * (target_j - post_j)``: a synapse grows when
+    ``dw[i, j] = scale * mean_batch pre_i * (target_j - post_j)``: a synapse grows when
     its postsynaptic neuron's activity rises (towards its target) right after the
     presynaptic neuron was active. It sees only its own two neurons. With ``out`` the
     change is added to it in place (summing several plays without temporaries).
@@ -48,7 +47,7 @@ def stdp(pre: Tensor, post: Tensor, target: Tensor, rate: float = 1.0, out: Tens
     G groups; ``pre`` then has G rows and each group's rises are summed first: the same
     change, from a product with G rows instead of B.
     """
-    rise = (target - post) * (rate / post.shape[0])  # scale the small factor, not the product
+    rise = (target - post) * (scale / post.shape[0])  # scale the small factor, not the product
     if member is not None:
         rise = member.T @ rise
     return pre.T @ rise if out is None else out.addmm_(pre.T, rise)
@@ -71,16 +70,16 @@ class ASTDPNet(nn.Module):
 
     def __init__(
         self,
-        hidden: Sequence[int] = (500,),
-        activation: str = "sigmoid",
-        label_gain: float = 6.0,
-        eps: float = 0.01,
+        hidden: Sequence[int],
+        activation: str,
+        init_scale: float,
+        label_gain: float,
+        eps: float,
+        homeostasis: float,
+        target_rate: float,
         n_pixels: int = N_PIXELS,
         n_labels: int = N_LABELS,
-        init_scale: float = 1.0,
         generator: torch.Generator | None = None,
-        homeostasis: float = 0.0,
-        target_rate: float = 0.05,
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
@@ -88,7 +87,7 @@ class ASTDPNet(nn.Module):
         self.rho = ACTIVATIONS[activation]
         self.eps = eps
         # Homeostasis (intrinsic plasticity): a hidden neuron's bias drifts so that its own
-        # activity tends to target_rate. Local to the neuron; it makes codes sparse.
+        # firing rate tends to target_rate. Local to the neuron; it makes codes sparse.
         self.homeostasis, self.target_rate = homeostasis, target_rate
         self.n_pixels, self.n_labels = n_pixels, n_labels
         sizes = [n_pixels + n_labels, *hidden]
@@ -142,7 +141,7 @@ class ASTDPNet(nn.Module):
         free: slice | Tensor,
         steps: int,
         noise: float = 0.0,
-        momentum: float = 0.0,
+        inertia: float = 0.0,
         generator: torch.Generator | None = None,
         warm: bool = False,
         sample: bool = False,
@@ -157,7 +156,8 @@ class ASTDPNet(nn.Module):
         hidden layer from its neighbours, in that order. ``noise`` adds Gaussian noise to
         the free units' drives; ``sample`` makes hidden units fire binary spikes with
         probability ``rho(u)`` (stochastic sampling: varied shapes, while visible units stay
-        rates, so images are not speckled); ``momentum`` mixes the previous activity in, as MSTDP did.
+        rates, so images are not speckled); ``inertia`` keeps that share of each unit's previous
+        activity at every step (MSTDP's momentum of settling; not the optimizer's).
         ``data_drive`` (see :meth:`data_drive`), when the caller has it, saves a product.
         """
         if isinstance(free, slice):
@@ -186,7 +186,7 @@ class ASTDPNet(nn.Module):
             if noise > 0:
                 drive = drive + noise * torch.randn(drive.shape, generator=generator, device=drive.device)
             new = spikes(self.rho(drive)) if sample and hidden else self.rho(drive)
-            return torch.lerp(new, old, momentum) if momentum > 0 else new
+            return torch.lerp(new, old, inertia) if inertia > 0 else new
 
         def visible_update() -> None:
             drive = self._down(a, free)
@@ -231,17 +231,18 @@ class ASTDPNet(nn.Module):
             t.append(state.a[l] + self.rho_prime(state.u[l]) * du)
         return t
 
-    def play(self, v: Tensor, free: slice | Tensor, steps: int, rate: float = 1.0,
-             acc: list[Tensor] | None = None, data_drive: Tensor | None = None,
-             groups: tuple[Tensor, Tensor] | None = None, **settle_kw) -> tuple[list[Tensor], State]:
+    def play(self, v: Tensor, free: slice | Tensor, steps: int, scale: float = 1.0,
+             acc: dict[str, Tensor] | None = None, data_drive: Tensor | None = None,
+             groups: tuple[Tensor, Tensor] | None = None, **settle_kw) -> tuple[dict[str, Tensor], State]:
         """One play: free phase, target phase, STDP on every synapse.
 
-        Returns the weight changes (times ``rate``) in the order of :meth:`parameters`,
-        added into ``acc`` if given, and the free state. ``data_drive`` (h1's drive with
-        ``v`` clamped, :meth:`data_drive`) saves products when the caller already has it.
-        ``groups = (v_groups, member)``: the free phase depends only on which of G groups
-        an example is in (the generate play: its label), so it settles the G rows of
-        ``v_groups`` once; ``member`` (B, G) is one-hot. The changes are the same.
+        Returns the weight changes (times ``scale``) keyed by parameter name (``W.0``, ``V.0``,
+        ``b.0``, ... as in :meth:`named_parameters`), added into ``acc`` if given, and the free
+        state. ``data_drive`` (h1's drive with ``v`` clamped, :meth:`data_drive`) saves products
+        when the caller already has it. ``groups = (v_groups, member)``: the free phase depends
+        only on which of G groups an example is in (the generate play: its label), so it
+        settles the G rows of ``v_groups`` once; ``member`` (B, G) is one-hot. The changes are
+        the same.
         """
         if groups is None:
             s = s_ex = self.settle(v, free, steps, data_drive=data_drive, **settle_kw)
@@ -251,9 +252,11 @@ class ASTDPNet(nn.Module):
             s = self.settle(v_groups, free, steps, **settle_kw)
             s_ex = State([member @ u for u in s.u], [member @ a for a in s.a], member @ s.up1)  # copies rows
         t = self.targets(v, s_ex, data_drive)
-        L = self.depth
-        new = acc is None
-        acc = [None] * (3 * L + 1) if new else acc  # W[0..L-1], V[0..L-1], b[0..L]
+        acc = {} if acc is None else acc
+
+        def add(name: str, pre: Tensor, post: Tensor, target: Tensor) -> None:
+            acc[name] = stdp(pre, post, target, scale, acc.get(name), member)
+
         # The label gain is part of the synapse (efficacy gain * W), and the rule changes
         # the efficacy by pre * rise, so W changes by that over the gain.
         pre0 = s.a[0] / self.gain
@@ -263,37 +266,35 @@ class ASTDPNet(nn.Module):
             # without bound and training diverged at larger eta). So only the units that a play
             # clamps teach their bottom-up synapses; each of them learns in one play.
             rows = self._clamped(free)
-            if new:
-                acc[0] = torch.zeros_like(self.W[0])
-            stdp(pre0[:, rows], s_ex.a[1], t[1], rate, acc[0][rows], member)
+            dw = acc.setdefault("W.0", torch.zeros_like(self.W[0]))
+            stdp(pre0[:, rows], s_ex.a[1], t[1], scale, dw[rows], member)
         else:
-            acc[0] = stdp(pre0, s_ex.a[1], t[1], rate, None if new else acc[0], member)
-        for l in range(1, L):  # bottom-up W[l]: layer l -> l+1
-            acc[l] = stdp(s.a[l], s_ex.a[l + 1], t[l + 1], rate, None if new else acc[l], member)
-        for l in range(L):  # top-down V[l]: layer l+1 -> l
+            add("W.0", pre0, s_ex.a[1], t[1])
+        for l in range(1, self.depth):  # bottom-up W[l]: layer l -> l+1
+            add(f"W.{l}", s.a[l], s_ex.a[l + 1], t[l + 1])
+        for l in range(self.depth):  # top-down V[l]: layer l+1 -> l
             if l == 0 and isinstance(free, slice):  # clamped visible units have no error
-                if new:
-                    acc[L] = torch.zeros_like(self.V[0])
-                stdp(s.a[1], s_ex.a[0][:, free], t[0][:, free], rate, acc[L][:, free], member)
+                dv = acc.setdefault("V.0", torch.zeros_like(self.V[0]))
+                stdp(s.a[1], s_ex.a[0][:, free], t[0][:, free], scale, dv[:, free], member)
             else:
-                acc[L + l] = stdp(s.a[l + 1], s_ex.a[l], t[l], rate, None if new else acc[L + l], member)
-        for l in range(L + 1):  # biases
+                add(f"V.{l}", s.a[l + 1], s_ex.a[l], t[l])
+        for l in range(self.depth + 1):  # biases
             rise = t[l] - s_ex.a[l]
             if l > 0 and self.homeostasis:
                 rise = rise + self.homeostasis * (self.target_rate - s_ex.a[l])
-            db = rise.mean(0).mul_(rate)
-            acc[2 * L + l] = db if new else acc[2 * L + l].add_(db)
+            db = rise.mean(0).mul_(scale)
+            acc[f"b.{l}"] = db if f"b.{l}" not in acc else acc[f"b.{l}"].add_(db)
         return acc, s_ex
 
     def weight_changes(
-        self, x: Tensor, y: Tensor, plays: Mapping[str, tuple[float, int]] = PLAYS, **settle_kw
-    ) -> tuple[list[Tensor], Tensor | None]:
-        """Weighted sum of the weight changes of the plays for a batch.
+        self, x: Tensor, y: Tensor, plays: Mapping[str, tuple[float, int]], **settle_kw
+    ) -> tuple[dict[str, Tensor], Tensor | None]:
+        """Scaled sum of the weight changes of the plays for a batch, keyed by parameter name.
 
         ``x``: pixels in [0, 1], shape (B, 784); ``y``: one-hot labels (B, 10) (exactly
-        one-hot: the generate play groups examples by them); ``plays``
-        maps a play to its (weight, settling steps); weight 0 skips it. ``classify`` clamps the image (labels
-        free), ``generate`` clamps the label (pixels free), ``reconstruct`` needs no label
+        one-hot: the generate play groups examples by them); ``plays`` maps a play to its
+        (scale, settling steps); scale 0 skips it. ``classify`` clamps the image (labels
+        free), ``generate`` clamps the label (pixels free), ``recirculate`` needs no label
         (unsupervised): the pixels start at the image and settle freely, so the net learns
         to reproduce it. Also returns the label activity of the ``classify`` play.
         """
@@ -308,22 +309,22 @@ class ASTDPNet(nn.Module):
             classes = torch.eye(self.n_labels, dtype=x.dtype, device=x.device)
             generate["groups"] = (torch.cat([x.new_zeros(self.n_labels, self.n_pixels), classes], 1), y)
         setups = {"classify": (v, LABELS, {}), "generate": (v, PIXELS, generate),
-                  "reconstruct": (torch.cat([x, torch.zeros_like(y)], 1), PIXELS, {"warm": True})}
-        total: list[Tensor] | None = None
+                  "recirculate": (torch.cat([x, torch.zeros_like(y)], 1), PIXELS, {"warm": True})}
+        total: dict[str, Tensor] | None = None
         label_activity = None
         data_drive = None  # h1's drive with v clamped: one product shared by the plays that clamp v
-        for name, (weight, steps) in plays.items():
-            if weight == 0:
+        for name, (scale, steps) in plays.items():
+            if scale == 0:
                 continue
             v_play, free, extra = setups[name]
             if v_play is v and data_drive is None:
                 data_drive = self.data_drive(v)
             drive = data_drive if v_play is v else None
-            total, s = self.play(v_play, free, steps, weight, total, drive, **settle_kw, **extra)
+            total, s = self.play(v_play, free, steps, scale, total, drive, **settle_kw, **extra)
             if name == "classify":
                 label_activity = s.a[0][:, LABELS]
         if total is None:
-            raise ValueError("every play has weight 0: nothing to learn from")
+            raise ValueError("every play has scale 0: nothing to learn from")
         return total, label_activity
 
     # ------------------------------------------------------------------ use
@@ -341,16 +342,16 @@ class ASTDPNet(nn.Module):
         labels_free = known.new_ones(known.shape[0], self.n_labels)
         return self.settle(v, torch.cat([~known, labels_free], 1), steps)
 
-    def classify(self, x: Tensor, steps: int = 3, known: Tensor | None = None) -> Tensor:
+    def classify(self, x: Tensor, steps: int, known: Tensor | None = None) -> Tensor:
         """Class indices: clamp the image (only its ``known`` pixels if given), read the labels."""
         return self._partial(x, known, steps).a[0][:, LABELS].argmax(1)
 
-    def reconstruct(self, x: Tensor, known: Tensor, steps: int = 5) -> Tensor:
+    def inpaint(self, x: Tensor, known: Tensor, steps: int) -> Tensor:
         """Fill in the pixels where ``known`` is False; the known ones stay clamped."""
         return self._partial(x, known, steps).a[0][:, PIXELS]
 
     def generate(
-        self, labels: Tensor, steps: int = 5, noise: float = 0.0, generator: torch.Generator | None = None,
+        self, labels: Tensor, steps: int, noise: float = 0.0, generator: torch.Generator | None = None,
         sample: bool = False,
     ) -> Tensor:
         """Images for the given class indices: clamp the label, read the pixels.
@@ -362,11 +363,11 @@ class ASTDPNet(nn.Module):
         v = self._visible(None, y, labels.shape[0])
         return self.settle(v, PIXELS, steps, noise=noise, generator=generator, sample=sample).a[0][:, PIXELS]
 
-    def predict_pixels(self, x: Tensor, steps: int = 3) -> Tensor:
+    def predict_pixels(self, x: Tensor, steps: int) -> Tensor:
         """Top-down prediction of a clamped image from its settled hidden code."""
         s = self.settle(self._visible(x, None, x.shape[0]), LABELS, steps)
         return self.rho(torch.addmm(self.b[0][PIXELS], s.a[1], self.V[0][:, PIXELS]))
 
-    def hidden_code(self, x: Tensor, steps: int = 3) -> Tensor:
+    def hidden_code(self, x: Tensor, steps: int) -> Tensor:
         """Top hidden layer's activity with the image clamped (for linear read-outs)."""
         return self.settle(self._visible(x, None, x.shape[0]), LABELS, steps).a[-1]

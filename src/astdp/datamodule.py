@@ -1,6 +1,7 @@
 """MNIST kept whole as tensors on the training device; batches are slices, not collations."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import pytorch_lightning as pl
@@ -8,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset
 
-from astdp.mnist import load_split
+from astdp.download import download
+from astdp.mnist import FILES, load_split
 
 
 def translate(x: torch.Tensor, offsets: torch.Tensor, max_shift: int) -> torch.Tensor:
@@ -33,13 +35,15 @@ class TensorBatches(IterableDataset):
     piece per rank: the ranks together see exactly the batches a single process would.
     ``max_shift > 0`` (training) moves every image by a random offset of up to that many
     pixels along each axis, drawn from the same generator: an augmentation that is also
-    the same under DDP and on resume.
+    the same under DDP and on resume. ``done()`` batches of the epoch are skipped (a run
+    resumed mid-epoch).
     """
 
     def __init__(self, x, y, batch_size: int, shuffle: bool = False, seed: int = 0,
-                 epoch: Callable[[], int] = lambda: 0, rank: int = 0, world: int = 1, max_shift: int = 0):
+                 epoch: Callable[[], int] = lambda: 0, rank: int = 0, world: int = 1, max_shift: int = 0,
+                 done: Callable[[], int] = lambda: 0):
         self.x, self.y, self.batch_size, self.shuffle, self.seed = x, y, batch_size, shuffle, seed
-        self.epoch, self.rank, self.world, self.max_shift = epoch, rank, world, max_shift
+        self.epoch, self.rank, self.world, self.max_shift, self.done = epoch, rank, world, max_shift, done
 
     def __len__(self) -> int:
         return -(-len(self.x) // (self.batch_size * self.world))
@@ -54,7 +58,7 @@ class TensorBatches(IterableDataset):
             x, y = self.x, self.y
         if self.max_shift:
             offsets = torch.randint(0, 2 * self.max_shift + 1, (n, 2), generator=g).to(self.x.device)
-        for start in range(0, n, step):
+        for start in range(self.done() * step, n, step):
             lo = start + self.rank * self.batch_size
             hi = min(lo + self.batch_size, start + step, n)
             if lo < hi:
@@ -63,35 +67,66 @@ class TensorBatches(IterableDataset):
 
 
 class MNISTDataModule(pl.LightningDataModule):
-    def __init__(self, root: str, batch_size: int = 64, val_size: int = 5000, seed: int = 0,
-                 eval_batch_size: int = 1000, verify: bool = True, max_shift: int = 0):
+    """The MNIST splits as device tensors: training (less a seeded validation draw), validation, test.
+
+    ``prepare_data`` fetches and verifies missing files from ``mirrors`` (:func:`astdp.download.download`);
+    :meth:`load` reads a whole official split, for the stages that need all of it.
+    """
+
+    def __init__(self, root: str, mirrors: list[str], batch_size: int, val_size: int, seed: int,
+                 eval_batch_size: int, verify: bool, max_shift: int):
         super().__init__()
-        self.root, self.batch_size, self.val_size, self.seed = root, batch_size, val_size, seed
+        self.root, self.mirrors, self.batch_size, self.val_size, self.seed = root, mirrors, batch_size, val_size, seed
         self.eval_batch_size, self.verify, self.max_shift = eval_batch_size, verify, max_shift
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._resume_skip = 0
 
     @property
     def device(self) -> torch.device:
         return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
 
+    def prepare_data(self) -> None:
+        """Fetch the files if any is missing (a fresh folder). A file that is present but damaged
+        is not replaced here: loading names it (the download stage replaces it)."""
+        if not all(any((Path(self.root) / name).with_name(name + gz).exists() for gz in ("", ".gz")) for name in FILES):
+            download(self.root, list(self.mirrors), self.verify)
+
+    def load(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """A whole official split (``train``: 60,000 images, ``test``: 10,000) as CPU tensors."""
+        return load_split(self.root, split, self.verify)
+
     def setup(self, stage: str | None = None) -> None:
         if stage in ("fit", "validate", None) and "train" not in self.splits:
-            x, y = load_split(self.root, "train", self.verify)
+            x, y = self.load("train")
             # The validation split is a seeded draw from the 60,000 training images.
             order = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed))
             val, train = order[: self.val_size], order[self.val_size :]
             self.splits["train"] = (x[train].to(self.device), y[train].to(self.device))
             self.splits["val"] = (x[val].to(self.device), y[val].to(self.device))
         if stage in ("test", None) and "test" not in self.splits:
-            x, y = load_split(self.root, "test", self.verify)
+            x, y = self.load("test")
             self.splits["test"] = (x.to(self.device), y.to(self.device))
 
     def _loader(self, split: str, batch_size: int, shuffle: bool = False, max_shift: int = 0) -> DataLoader:
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if (trainer and shuffle) else (0, 1)
         epoch = (lambda: trainer.current_epoch) if trainer is not None else (lambda: 0)
-        batches = TensorBatches(*self.splits[split], batch_size, shuffle, self.seed, epoch, rank, world, max_shift)
+        done = self._take_resume_skip if shuffle else (lambda: 0)
+        batches = TensorBatches(*self.splits[split], batch_size, shuffle, self.seed, epoch, rank, world, max_shift, done)
         return DataLoader(batches, batch_size=None)
+
+    # A checkpoint written mid-epoch (on SIGTERM) records how many batches of the epoch were
+    # trained; the resumed run's first epoch skips them, so it sees the batches it would have.
+    def state_dict(self) -> dict:
+        progress = self.trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        return {"epoch_batches_done": progress if progress < self.trainer.num_training_batches else 0}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._resume_skip = state["epoch_batches_done"]
+
+    def _take_resume_skip(self) -> int:
+        skip, self._resume_skip = self._resume_skip, 0
+        return skip
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", self.batch_size, shuffle=True, max_shift=self.max_shift)

@@ -1,4 +1,4 @@
-"""Digit grids as PNG files."""
+"""Images: digit grids as PNG files, occlusion masks for in-painting."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,3 +27,12 @@ def save_grid(path: str | Path, images: torch.Tensor, ncol: int) -> Image.Image:
     with atomic_path(path) as tmp:
         img.save(tmp, format="PNG")
     return img
+
+
+def occlusion_mask(n: int, side: str, device=None):
+    """Boolean (n, 784) mask of the *known* pixels when half the image (``side``) is hidden."""
+    known = torch.ones(28, 28, dtype=torch.bool, device=device)
+    half = {"bottom": (slice(14, 28), slice(None)), "top": (slice(0, 14), slice(None)),
+            "left": (slice(None), slice(0, 14)), "right": (slice(None), slice(14, 28))}[side]
+    known[half] = False
+    return known.flatten().expand(n, -1)

@@ -1,6 +1,7 @@
 """Writing outputs whole or not at all: a temporary name in the same folder, then rename."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -23,6 +24,41 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+DIGEST_KEY = "astdp_content_sha256"
+
+
+def content_digest(obj) -> str:
+    """sha256 of a checkpoint's content: every tensor's bytes, dtype and shape, every key and value.
+
+    A zip checkpoint has no checksum of its own: a flipped byte in a tensor or a float loads
+    silently as another number. Stored in the file and checked on loading, it catches that.
+    """
+    import torch
+
+    h = hashlib.sha256()
+
+    def walk(o) -> None:
+        if isinstance(o, torch.Tensor):
+            h.update(f"T{o.dtype}{tuple(o.shape)}".encode())
+            h.update(o.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(o, dict):
+            h.update(b"{")
+            for k in sorted(o, key=repr):
+                walk(k)
+                walk(o[k])
+            h.update(b"}")
+        elif isinstance(o, (list, tuple)):
+            h.update(b"[")
+            for v in o:
+                walk(v)
+            h.update(b"]")
+        else:
+            h.update(f"{type(o).__name__}:{o!r};".encode())
+
+    walk(obj)
+    return h.hexdigest()
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:

@@ -1,70 +1,131 @@
-"""Lightning drivers: the aSTDP network trained by local updates, and the backprop baseline."""
+"""Lightning drivers: the aSTDP network trained by local updates, and the backprop baseline.
+
+Both modules take their network, optimizer and schedule as plain ``_target_`` dicts (made
+by ``hydra.utils.instantiate(cfg.model, ..., _recursive_=False, _convert_="all")``) and
+build them here, so ``save_hyperparameters`` stores the config that built the model in
+every checkpoint, as plain data: ``load_from_checkpoint(path, weights_only=True)`` rebuilds
+the model without unpickling any object, and :func:`check_targets` refuses a checkpoint
+whose config names anything but the classes below.
+"""
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from hydra.utils import get_object, instantiate
 from pytorch_lightning.strategies import DDPStrategy
 from torch import nn
 
-from astdp.core import PIXELS, ASTDPNet
+from astdp.core import N_LABELS, N_PIXELS
+from astdp.errors import DivergenceError, StageError
+from astdp.io import DIGEST_KEY, content_digest
 
 
-class DivergenceError(RuntimeError):
-    """Activities or weights stopped being finite."""
+def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-step learning rate cosine-annealed from its base value to 0 at ``total_steps``."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda k: 0.5 * (1 + math.cos(math.pi * min(k, total_steps) / max(total_steps, 1))))
 
 
-def _schedule(opt, schedule: str, total_steps: int) -> dict:
-    """Per-step learning-rate schedule: constant, or cosine annealed to 0 at the last step."""
-    if schedule == "cosine":
-        fn = lambda k: 0.5 * (1 + math.cos(math.pi * min(k, total_steps) / max(total_steps, 1)))
-    else:
-        fn = lambda k: 1.0
-    return {"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, fn), "interval": "step"}
+def constant_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: 1.0)
 
 
-class ASTDPModule(pl.LightningModule):
+def mlp(hidden: list[int], n_in: int = N_PIXELS, n_out: int = N_LABELS) -> nn.Sequential:
+    """Sigmoid MLP ``n_in -> hidden... -> n_out`` (logits): the baseline's network."""
+    sizes = [n_in, *hidden]
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes, sizes[1:]):
+        layers += [nn.Linear(a, b), nn.Sigmoid()]
+    return nn.Sequential(*layers, nn.Linear(sizes[-1], n_out))
+
+
+NETS = {"astdp.core.ASTDPNet", "astdp.lit.mlp"}
+SCHEDULES = {"astdp.lit.cosine_schedule", "astdp.lit.constant_schedule"}
+
+
+def _targets(node: Any, path: str = "") -> list[tuple[str, Any]]:
+    """Every ``_target_`` in a config, at any depth, with where it sits."""
+    if isinstance(node, dict):
+        own = [(path, node["_target_"])] if "_target_" in node else []
+        return own + [t for k, v in node.items() for t in _targets(v, f"{path}.{k}")]
+    if isinstance(node, (list, tuple)):
+        return [t for i, v in enumerate(node) for t in _targets(v, f"{path}[{i}]")]
+    return []
+
+
+def check_targets(hparams: dict[str, Any]) -> None:
+    """Refuse hyperparameters that would build anything but a network, optimizer or schedule of ours.
+
+    A checkpoint's config is data from whoever sent the file: instantiating an arbitrary
+    ``_target_`` from it (at any depth: instantiate is recursive) would run arbitrary code.
+    """
+    def allowed(key: str, target: Any) -> bool:
+        if key == "optim":
+            obj = get_object(target) if isinstance(target, str) and target.startswith("torch.optim.") else None
+            return isinstance(obj, type) and issubclass(obj, torch.optim.Optimizer)
+        return target in {"net": NETS, "lr_schedule": SCHEDULES}.get(key, ())
+
+    for key, value in hparams.items():
+        for path, target in _targets(value):
+            if path or not allowed(key, target):
+                raise ValueError(f"hyper-parameter {key}{path} names {target!r}, which this package does not build")
+
+
+class _Optimized(pl.LightningModule):
+    """What both modules share: optimizer and per-step schedule from their configs."""
+
+    def configure_optimizers(self):
+        opt = instantiate(self.hparams.optim)(self.parameters())
+        schedule = instantiate(self.hparams.lr_schedule)(opt, self.trainer.estimated_stepping_batches)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["astdp_module"] = f"{type(self).__module__}.{type(self).__qualname__}"
+
+
+class ASTDPModule(_Optimized):
     """Drives :class:`astdp.core.ASTDPNet` with manual optimization.
 
-    The core returns each parameter's STDP change ``dw``; it reaches the optimizer as a
-    pseudo-gradient ``grad = -dw`` so SGD with momentum (or any optimizer) applies it.
+    The core returns each parameter's STDP change ``dw`` by name; it reaches the optimizer
+    as a pseudo-gradient ``grad = -dw`` so SGD with momentum (or any optimizer) applies it.
     """
 
-    def __init__(self, model: dict, stdp: dict, evaluate: dict, check_finite_every: int = 50):
+    def __init__(self, net: dict, plays: dict, settle_inertia: float, eval_settle_steps: int,
+                 check_finite_every: int, optim: dict, lr_schedule: dict):
         super().__init__()
+        check_targets({"net": net, "optim": optim, "lr_schedule": lr_schedule})
         self.save_hyperparameters()
         self.automatic_optimization = False
-        self.stdp, self.eval_steps = stdp, evaluate["settle_steps"]
+        self.net = instantiate(net)
+        self.plays = {name: (p["scale"], p["steps"]) for name, p in plays.items()}
+        self.settle_inertia, self.eval_steps = settle_inertia, eval_settle_steps
         self.check_finite_every = check_finite_every
-        self.plays = {name: (p["weight"], p["steps"]) for name, p in stdp["plays"].items()}
-        self.net = ASTDPNet(model["hidden"], model["activation"], stdp["label_gain"], stdp["eps"],
-                            init_scale=model["init_scale"], homeostasis=stdp.get("homeostasis", 0.0),
-                            target_rate=stdp.get("target_rate", 0.05))
         self._weight_changes = self.net.weight_changes  # compile_step() swaps in a compiled one
 
     def compile_step(self) -> None:
         """Compile the core's weight-change computation (the whole per-batch aSTDP work)."""
         self._weight_changes = torch.compile(self.net.weight_changes, dynamic=False)
 
-    def configure_optimizers(self):
-        opt = torch.optim.SGD(self.net.parameters(), lr=self.stdp["eta"], momentum=self.stdp["momentum"],
-                              weight_decay=self.stdp["weight_decay"])
-        total = self.trainer.estimated_stepping_batches
-        return {"optimizer": opt, "lr_scheduler": _schedule(opt, self.stdp["lr_schedule"], total)}
-
     def training_step(self, batch, batch_idx):
         x, y = batch
         changes, labels = self._weight_changes(
-            x, F.one_hot(y, 10).to(x.dtype), self.plays, momentum=self.stdp["settle_momentum"])
+            x, F.one_hot(y, self.net.n_labels).to(x.dtype), self.plays, inertia=self.settle_inertia)
+        params = dict(self.net.named_parameters())
+        if changes.keys() != params.keys():
+            raise RuntimeError(f"the rule changed {sorted(changes)} but the network has {sorted(params)}")
         if self.trainer.world_size > 1:
             # Lightning does not all-reduce hand-set gradients: average the changes here.
-            flat = torch.cat([c.flatten() for c in changes])
+            names = list(params)
+            flat = torch.cat([changes[n].flatten() for n in names])
             flat = self.trainer.strategy.reduce(flat, reduce_op="mean")
-            changes = list(torch.split(flat, [c.numel() for c in changes]))
-        for p, dw in zip(self.net.parameters(), changes):
-            p.grad = dw.view_as(p).neg_()
+            changes = dict(zip(names, torch.split(flat, [changes[n].numel() for n in names])))
+        for name, p in params.items():
+            p.grad = changes[name].view_as(p).neg_()
         self.optimizers().step()
         self.lr_schedulers().step()
         if (batch_idx + 1) % self.check_finite_every == 0:
@@ -79,6 +140,8 @@ class ASTDPModule(pl.LightningModule):
     def on_train_epoch_start(self) -> None:
         self._train_hits, self._train_seen = torch.zeros((), device=self.device, dtype=torch.long), 0
 
+    on_train_start = on_train_epoch_start  # a run resumed mid-epoch starts counting there
+
     def on_train_epoch_end(self) -> None:
         self._check_finite(f"epoch {self.current_epoch}")
 
@@ -86,46 +149,30 @@ class ASTDPModule(pl.LightningModule):
         # One host sync every few steps, not every step: GPUs stay busy.
         finite = torch.stack([torch.isfinite(p).all() for p in self.net.parameters()]).all()
         if not finite:
-            s = self.stdp
+            lr, gain = self.hparams.optim["lr"], self.hparams.net["label_gain"]
             raise DivergenceError(
-                f"training diverged (non-finite weights) by {where} with stdp.eta={s['eta']}, "
-                f"stdp.momentum={s['momentum']}, stdp.label_gain={s['label_gain']}; lower stdp.eta "
-                f"(e.g. stdp.eta={s['eta'] / 4:g}) or stdp.momentum. The last good checkpoint is kept.")
+                f"training diverged (non-finite weights) by {where} with optim.lr={lr}, "
+                f"model.net.label_gain={gain}; lower optim.lr (e.g. optim.lr={lr / 4:g}) or "
+                f"optim.momentum. The last good checkpoint is kept.")
 
-    def _eval_step(self, batch, split: str):
+    def validation_step(self, batch, batch_idx):
         x, y = batch
         acc = (self.net.classify(x, self.eval_steps) == y).float().mean()
         recon = F.mse_loss(self.net.predict_pixels(x, self.eval_steps), x)
-        self.log_dict({f"{split}/acc": acc, f"{split}/recon_mse": recon}, batch_size=len(y))
-
-    def validation_step(self, batch, batch_idx):
-        self._eval_step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._eval_step(batch, "test")
+        self.log_dict({"val/acc": acc, "val/recon_mse": recon}, batch_size=len(y))
 
     def predict_labels(self, x: torch.Tensor) -> torch.Tensor:
         return self.net.classify(x, self.eval_steps)
 
 
-class BackpropMLP(pl.LightningModule):
+class BackpropMLP(_Optimized):
     """The baseline: the same layer sizes trained the ordinary way (autograd, cross-entropy)."""
 
-    def __init__(self, model: dict, stdp: dict, evaluate: dict):
+    def __init__(self, net: dict, optim: dict, lr_schedule: dict):
         super().__init__()
+        check_targets({"net": net, "optim": optim, "lr_schedule": lr_schedule})
         self.save_hyperparameters()
-        sizes = [PIXELS.stop, *model["hidden"]]
-        layers: list[nn.Module] = []
-        for n_in, n_out in zip(sizes, sizes[1:]):
-            layers += [nn.Linear(n_in, n_out), nn.Sigmoid()]
-        self.mlp = nn.Sequential(*layers, nn.Linear(sizes[-1], 10))
-        self.stdp = stdp
-
-    def configure_optimizers(self):
-        opt = torch.optim.SGD(self.parameters(), lr=self.hparams.model["lr"], momentum=self.stdp["momentum"],
-                              weight_decay=self.stdp["weight_decay"])
-        total = self.trainer.estimated_stepping_batches
-        return {"optimizer": opt, "lr_scheduler": _schedule(opt, self.stdp["lr_schedule"], total)}
+        self.mlp = instantiate(net)
 
     def training_step(self, batch, batch_idx):
         x, y = batch
@@ -133,21 +180,56 @@ class BackpropMLP(pl.LightningModule):
         self.log("train/acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True, batch_size=len(y))
         return F.cross_entropy(logits, y)
 
-    def _eval_step(self, batch, split: str):
-        x, y = batch
-        self.log(f"{split}/acc", (self.mlp(x).argmax(1) == y).float().mean(), batch_size=len(y))
-
     def validation_step(self, batch, batch_idx):
-        self._eval_step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._eval_step(batch, "test")
+        x, y = batch
+        self.log("val/acc", (self.mlp(x).argmax(1) == y).float().mean(), batch_size=len(y))
 
     def predict_labels(self, x: torch.Tensor) -> torch.Tensor:
         return self.mlp(x).argmax(1)
 
 
-MODULES = {"astdp": ASTDPModule, "backprop": BackpropMLP}
+MODULES = {f"{cls.__module__}.{cls.__qualname__}": cls for cls in (ASTDPModule, BackpropMLP)}
+
+
+def _not_ours(path: Path, e: Exception) -> StageError:
+    reason = " ".join(f"{type(e).__name__}: {e}".split())[:160]
+    return StageError(f"checkpoint {path} is damaged or not an astdp checkpoint ({reason}); "
+                      "delete it and retrain with `astdp-train`")
+
+
+def check_checkpoint(path: str | Path) -> type[_Optimized]:
+    """The module class a checkpoint names, after reading it without running anything in it.
+
+    ``weights_only=True`` unpickles tensors and plain data only; the content must match the
+    digest it was saved with (a flipped byte is caught, not loaded); the class must be one of
+    ours and its config may name only what :func:`check_targets` allows. Any failure is one
+    :class:`StageError` saying what to do.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StageError(f"checkpoint {path} is missing; train first with `astdp-train` (or `dvc repro train`), "
+                         "or pass ckpt_path=FILE")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        if ckpt.pop(DIGEST_KEY) != content_digest(ckpt):
+            raise ValueError("its content does not match the digest it was saved with")
+        cls = MODULES[ckpt["astdp_module"]]
+        check_targets(ckpt["hyper_parameters"])
+    except Exception as e:  # any failure here means the file is not a usable checkpoint
+        raise _not_ours(path, e) from None
+    return cls
+
+
+def load_model(path: str | Path, device=None) -> pl.LightningModule:
+    """The trained Lightning module in ``path``, rebuilt from the config the checkpoint carries
+    by Lightning's own ``load_from_checkpoint`` (``weights_only=True``)."""
+    cls = check_checkpoint(path)
+    try:
+        module = cls.load_from_checkpoint(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise _not_ours(Path(path), e) from None
+    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return module.to(device).eval()
 
 
 class LocalUpdateDDP(DDPStrategy):

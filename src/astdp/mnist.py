@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from astdp.errors import DataError
 
 # sha256 of the *uncompressed* IDX files (gzip headers differ between mirrors).
 FILES: dict[str, str] = {
@@ -21,10 +24,6 @@ FILES: dict[str, str] = {
 }
 SPLITS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"), "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
-
-
-class DataError(RuntimeError):
-    """A data file is missing, damaged or inconsistent."""
 
 
 def sha256(data: bytes) -> str:
@@ -39,7 +38,7 @@ def read_idx_bytes(path: Path) -> bytes:
             if candidate.suffix == ".gz":
                 try:
                     raw = gzip.decompress(raw)
-                except (OSError, EOFError) as e:
+                except (OSError, EOFError, zlib.error) as e:
                     raise DataError(f"{candidate}: not a valid gzip file ({e}); delete it and download again") from e
             return raw
     raise DataError(f"{path}: missing; run `astdp-download` (or point data.root at a folder with the MNIST IDX files)")

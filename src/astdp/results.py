@@ -56,24 +56,24 @@ def _pct(x) -> str:
 
 def table(runs: dict[str, dict]) -> str:
     """Markdown: measured rows (known presets first), then the published references."""
-    lines = ["| run | MNIST test accuracy | judge accuracy of generated digits (variety) | epochs | epoch time | DVC experiment |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = ["| run | MNIST test accuracy | judge accuracy of generated digits (variety) | epochs | DVC experiment |",
+             "| --- | --- | --- | --- | --- |"]
     for name in [*PRESETS, *sorted(set(runs) - set(PRESETS))]:
         if name not in runs:
             continue
         run = runs[name]
         ev, gen, tr = (run["metrics"].get(k) or {} for k in ("eval", "generate", "train"))
-        hidden = run["params"].get("model", {}).get("hidden")
-        unsupervised = run["params"].get("stdp", {}).get("plays", {}).get("classify", {}).get("weight") == 0
+        model = run["params"]["model"]
+        hidden = model["net"]["hidden"]
+        unsupervised = "plays" in model and model["plays"]["classify"]["scale"] == 0
         acc = _pct(ev.get("readout_accuracy") if unsupervised else ev.get("test_accuracy"))
         judged = gen.get("judge_accuracy") is not None and not unsupervised  # no label was ever clamped
         judge = f"{_pct(gen['judge_accuracy'])} ({gen.get('variety_ratio')})" if judged else "-"
-        shift = run["params"].get("data", {}).get("max_shift")
+        shift = run["params"]["data"]["max_shift"]
         label = f"{PRESETS.get(name, name)}, hidden {hidden}" + (f", images shifted up to {shift} px" if shift else "")
-        time = "-" if tr.get("epoch_time_s") is None else f"{tr['epoch_time_s']:.1f} s"
-        lines.append(f"| {label} | {acc} | {judge} | {tr.get('epochs', '-')} | {time} | `{run['exp']}` |")
+        lines.append(f"| {label} | {acc} | {judge} | {tr.get('epochs', '-')} | `{run['exp']}` |")
     for method, acc, source in PUBLISHED:
-        lines.append(f"| *published:* {method} | {acc} | - | - | - | {source} |")
+        lines.append(f"| *published:* {method} | {acc} | - | - | {source} |")
     return "\n".join(lines)
 
 

@@ -1,33 +1,30 @@
-"""What every stage shares: config path, one-line errors, W&B runs that always finish."""
+"""What every stage shares: the packaged configs, the sections a stage may read, one-line
+errors, W&B runs that always finish, loading a checkpoint safely."""
 from __future__ import annotations
 
 import functools
 import os
 import sys
 import traceback
-from pathlib import Path
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
 
+import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import get_class
+from hydra.errors import HydraException, InstantiationException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-CONFIG_PATH = str(Path(__file__).resolve().parents[3] / "conf")
+import astdp.config  # registers the schema that conf/config.yaml lists first
+from astdp.errors import ConfigError, DataError, DivergenceError, StageError
+
+# conf/ ships inside the package as astdp.conf (pyproject maps it), so an installed
+# package finds it from any folder; the DVC stages add `--config-dir . --config-name params`.
+CONFIG_PATH = "pkg://astdp.conf"
 
 
-class StageError(RuntimeError):
-    """A user-facing failure: missing input, damaged file. The message says what to do."""
-
-
-def expected_errors() -> tuple[type[BaseException], ...]:
-    from astdp.config import ConfigError
-    from astdp.lit import DivergenceError
-    from astdp.mnist import DataError
-
-    from hydra.errors import InstantiationException
-
-    return ConfigError, DataError, DivergenceError, StageError, InstantiationException
+EXPECTED_ERRORS = (ConfigError, DataError, DivergenceError, StageError, InstantiationException)
 
 
 def output_dir() -> Path:
@@ -49,11 +46,45 @@ def _job_suffix() -> str:
     return f"-{hc.job.num}" if hc.mode == RunMode.MULTIRUN else ""
 
 
+def sections(cfg: DictConfig, params: Sequence[str]) -> DictConfig:
+    """Validate the whole config, then keep only ``params`` (dotted keys), resolved, as plain values.
+
+    Each stage lists in ``PARAMS`` exactly the keys that ``dvc.yaml`` declares for it (a test
+    holds the two equal) and reads its config only through this: reading any other key
+    fails, so DVC knows every parameter a stage depends on.
+    """
+    astdp.config.validate(cfg)
+    plain = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    kept: dict = {}
+    for key in params:
+        *parents, leaf = key.split(".")
+        src, dst = plain, kept
+        for part in parents:
+            src, dst = src[part], dst.setdefault(part, {})
+        dst[leaf] = src[leaf]
+    out = OmegaConf.create(kept)
+    OmegaConf.set_struct(out, True)
+    return out
+
+
+_USER_FULL_ERROR = os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
 def _verbose() -> bool:
     try:
-        return bool(HydraConfig.get().verbose)
+        return bool(HydraConfig.get().verbose) or _USER_FULL_ERROR
     except ValueError:
-        return False
+        return _USER_FULL_ERROR
+
+
+def _one_line(e: BaseException) -> str:
+    """Hydra's and OmegaConf's composition errors, as one line that names the key."""
+    cause = e.__cause__ if isinstance(e.__cause__, OmegaConfBaseException) else e
+    key = getattr(cause, "full_key", None)
+    if key:
+        return f"invalid config key {key}: {str(cause).splitlines()[0]}"
+    text = str(e).split("Config search path")[0]
+    return " ".join(text.split())
 
 
 def stage(fn: Callable[[DictConfig], object]) -> Callable[[DictConfig], object]:
@@ -66,14 +97,34 @@ def stage(fn: Callable[[DictConfig], object]) -> Callable[[DictConfig], object]:
     def wrapper(cfg: DictConfig):
         try:
             return fn(cfg)
-        except expected_errors() as e:
-            if _verbose() or os.environ.get("HYDRA_FULL_ERROR") == "1":
+        except EXPECTED_ERRORS as e:
+            if _verbose():
                 traceback.print_exc()
             message = " ".join(str(e).split())  # Lightning's messages span lines
             print(f"error: {message}", file=sys.stderr)
             sys.exit(1)
 
     return wrapper
+
+
+def cli(fn: Callable[[DictConfig], object]) -> Callable[[], object]:
+    """A stage's command: a Hydra app on the packaged ``conf/`` whose every expected failure is
+    one line on stderr, Hydra's own composition errors (unknown key, wrong type, a choice
+    not offered) included."""
+    app = hydra.main(version_base=None, config_path=CONFIG_PATH, config_name="config")(stage(fn))
+
+    @functools.wraps(fn)
+    def run():
+        if _USER_FULL_ERROR:
+            return app()
+        os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises its errors instead of printing a report
+        try:
+            return app()
+        except (HydraException, OmegaConfBaseException) as e:
+            print(f"error: {_one_line(e)}", file=sys.stderr)
+            sys.exit(1)
+
+    return run
 
 
 @contextmanager
@@ -83,14 +134,16 @@ def wandb_logger(cfg: DictConfig, job_type: str) -> Iterator:
     Lightning never calls ``wandb.finish()``; without it the next run in this process
     (a multirun job, a test) would reuse this one.
     """
+    from hydra.utils import instantiate
+
     logger = None
-    if cfg.get("logger") is not None:
-        kwargs = OmegaConf.to_container(cfg.logger, resolve=True)
+    if cfg.logger is not None:
+        spec = OmegaConf.to_container(cfg.logger) | {
+            "name": f"{cfg.name}-{job_type}{_job_suffix()}", "job_type": job_type, "group": cfg.name,
+            "config": OmegaConf.to_container(cfg, resolve=True)}  # the run's config: data, not objects to build
         if os.environ.get("WANDB_MODE") == "online":
-            kwargs["offline"] = False
-        kwargs.update(name=f"{cfg.name}-{job_type}{_job_suffix()}", job_type=job_type, group=cfg.name,
-                      config=OmegaConf.to_container(cfg, resolve=True))
-        logger = get_class(kwargs.pop("_target_"))(**kwargs)
+            spec["offline"] = False
+        logger = instantiate(spec, _recursive_=False, _convert_="all")
     exit_code = 1
     try:
         yield logger
@@ -101,36 +154,3 @@ def wandb_logger(cfg: DictConfig, job_type: str) -> Iterator:
 
             if wandb.run is not None:
                 wandb.finish(exit_code=exit_code)
-
-
-def load_model(path: str | Path, device=None):
-    """The trained Lightning module in ``path``, or a one-line :class:`StageError` saying what to run."""
-    import torch
-
-    from astdp.lit import MODULES
-
-    path = Path(path)
-    if not path.is_file():
-        raise StageError(f"checkpoint {path} is missing; train first with `astdp-train` (or `dvc repro train`), "
-                         "or pass ckpt_path=FILE")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        kind = ckpt["hyper_parameters"]["model"]["kind"]
-        module = MODULES[kind](**ckpt["hyper_parameters"])
-        module.load_state_dict(ckpt["state_dict"])
-    except Exception as e:  # any failure here means the file is not a usable checkpoint
-        raise StageError(f"checkpoint {path} is damaged or not an astdp checkpoint ({type(e).__name__}: "
-                         f"{str(e)[:120]}); delete it and retrain with `astdp-train`") from None
-    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return module.to(device).eval()
-
-
-def occlusion_mask(n: int, side: str, device=None):
-    """Boolean (n, 784) mask of the *known* pixels when half the image (``side``) is hidden."""
-    import torch
-
-    known = torch.ones(28, 28, dtype=torch.bool, device=device)
-    half = {"bottom": (slice(14, 28), slice(None)), "top": (slice(0, 14), slice(None)),
-            "left": (slice(None), slice(0, 14)), "right": (slice(None), slice(14, 28))}[side]
-    known[half] = False
-    return known.flatten().expand(n, -1)

@@ -1,19 +1,19 @@
 """Download stage: the four MNIST files under ``data.root``, each verified."""
 from __future__ import annotations
 
-import hydra
 from omegaconf import DictConfig
 
-from astdp.config import validate
-from astdp.download import download
-from astdp.stages._cli import CONFIG_PATH, stage
+from astdp.stages._cli import cli, sections
+
+PARAMS = ["data.root", "data.mirrors", "data.verify"]  # as dvc.yaml declares
 
 
-@hydra.main(version_base=None, config_path=CONFIG_PATH, config_name="config")
-@stage
+@cli
 def main(cfg: DictConfig) -> None:
-    conf = validate(cfg)
-    for path in download(conf.data.root, list(conf.data.mirrors)):
+    from astdp.download import download
+
+    data = sections(cfg, PARAMS).data
+    for path in download(data.root, list(data.mirrors), data.verify):
         print(f"ok {path}")
 
 

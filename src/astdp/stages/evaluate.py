@@ -1,27 +1,38 @@
 """Evaluate stage: accuracy on the official test set, per class, confusion matrix, in-painting."""
 from __future__ import annotations
 
-import hydra
 import torch
 from omegaconf import DictConfig
 
-from astdp.config import validate
-from astdp.stages._cli import CONFIG_PATH, load_model, occlusion_mask, output_dir, stage, wandb_logger
+from astdp.stages._cli import cli, output_dir, sections, wandb_logger
+
+PARAMS = ["name", "ckpt_path", "data", "evaluate", "logger"]  # as dvc.yaml declares
 
 
 @torch.no_grad()
 def evaluate(cfg: DictConfig) -> dict:
-    """Write ``metrics/eval.json`` and ``plots/confusion.json``; returns the metrics."""
-    conf = validate(cfg)
+    """Write ``metrics/eval.json`` and ``plots/confusion.json``; returns the metrics.
+
+    The model is the checkpoint's, built from the config it carries, whatever ``model``
+    says now; the test split comes through the datamodule.
+    """
+    cfg = sections(cfg, PARAMS)
+    from hydra.utils import instantiate
+
+    from astdp.images import occlusion_mask
     from astdp.io import write_json
-    from astdp.lit import ASTDPModule
-    from astdp.mnist import load_split
+    from astdp.lit import ASTDPModule, load_model
     from astdp.readout import fit_logistic_regression
 
-    module = load_model(conf.ckpt_path)
-    x, y = (t.to(module.device) for t in load_split(conf.data.root, "test", conf.data.verify))
-    batches = lambda t: t.split(conf.evaluate.batch_size)
-    pred = torch.cat([module.predict_labels(xb) for xb in batches(x)])
+    module = load_model(cfg.ckpt_path)
+    device = module.device
+    data = instantiate(cfg.data)
+    data.setup("test")
+    ys, preds = [], []
+    for xb, yb in data.test_dataloader():
+        preds.append(module.predict_labels(xb.to(device)))
+        ys.append(yb.to(device))
+    y, pred = torch.cat(ys), torch.cat(preds)
     confusion = torch.bincount(y * 10 + pred, minlength=100).view(10, 10).cpu()
     per_class = (confusion.diag() / confusion.sum(1).clamp(min=1)).tolist()
     metrics = {
@@ -30,18 +41,20 @@ def evaluate(cfg: DictConfig) -> dict:
         "confusion_matrix": confusion.tolist(),
     }
     if isinstance(module, ASTDPModule):  # read-out and in-painting need the aSTDP network
-        net, steps = module.net, conf.evaluate.settle_steps
+        net, steps = module.net, cfg.evaluate.settle_steps
+        x = data.splits["test"][0].to(device)
+        batches = lambda t: t.split(cfg.evaluate.batch_size)
         # Linear read-out of the top hidden code: the accuracy of unsupervised learning.
-        x_train, y_train = (t.to(x.device) for t in load_split(conf.data.root, "train", conf.data.verify))
+        x_train, y_train = (t.to(device) for t in data.load("train"))
         code = lambda t: torch.cat([net.hidden_code(b, steps) for b in batches(t)])
         readout = fit_logistic_regression(code(x_train), y_train)
         metrics["readout_accuracy"] = round((readout(code(x)).argmax(1) == y).float().mean().item(), 5)
-        known = occlusion_mask(len(x), conf.evaluate.occlude, x.device)
-        filled = torch.cat([net.reconstruct(xb, kb, steps + 2) for xb, kb in zip(batches(x), batches(known))])
+        known = occlusion_mask(len(x), cfg.evaluate.occlude, device)
+        filled = torch.cat([net.inpaint(xb, kb, steps + 2) for xb, kb in zip(batches(x), batches(known))])
         hidden = ~known
         occluded_pred = torch.cat([net.classify(xb, steps, kb) for xb, kb in zip(batches(x), batches(known))])
         metrics.update({
-            "inpaint_occluded": conf.evaluate.occlude,
+            "inpaint_occluded": cfg.evaluate.occlude,
             "inpaint_mse": round(((filled - x)[hidden]).square().mean().item(), 6),
             "inpaint_mse_blank": round(x[hidden].square().mean().item(), 6),  # filling with 0, for scale
             "occluded_accuracy": round((occluded_pred == y).float().mean().item(), 5),
@@ -57,8 +70,7 @@ def evaluate(cfg: DictConfig) -> dict:
     return metrics
 
 
-@hydra.main(version_base=None, config_path=CONFIG_PATH, config_name="config")
-@stage
+@cli
 def main(cfg: DictConfig) -> None:
     m = evaluate(cfg)
     print(" ".join(f"{k}={v}" for k, v in m.items() if isinstance(v, (int, float, str))))

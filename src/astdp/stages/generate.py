@@ -1,12 +1,13 @@
 """Generate stage: class-conditional digits, judged by an independent classifier; in-painting grid."""
 from __future__ import annotations
 
-import hydra
 import torch
 from omegaconf import DictConfig
 
-from astdp.config import validate
-from astdp.stages._cli import CONFIG_PATH, load_model, occlusion_mask, output_dir, stage, wandb_logger
+from astdp.stages._cli import cli, output_dir, sections, wandb_logger
+
+PARAMS = ["name", "seed", "ckpt_path", "data", "evaluate.occlude", "evaluate.settle_steps", "generate",
+          "logger"]  # as dvc.yaml declares
 
 
 def mean_pairwise_distance(images: torch.Tensor) -> float:
@@ -18,27 +19,29 @@ def mean_pairwise_distance(images: torch.Tensor) -> float:
 @torch.no_grad()
 def generate(cfg: DictConfig) -> dict:
     """Write ``samples/*.png`` and ``metrics/generate.json``; returns the metrics."""
-    conf = validate(cfg)
-    from astdp.images import save_grid
+    cfg = sections(cfg, PARAMS)
+    from hydra.utils import instantiate
+
+    from astdp.images import occlusion_mask, save_grid
     from astdp.io import write_json
+    from astdp.lit import ASTDPModule, load_model
     from astdp.readout import fit_logistic_regression
-    from astdp.lit import ASTDPModule
-    from astdp.mnist import load_split
 
     out = output_dir()
-    module = load_model(conf.ckpt_path)
+    module = load_model(cfg.ckpt_path)
     if not isinstance(module, ASTDPModule):
-        metrics = {"judge_accuracy": None, "note": f"model.kind={conf.model.kind} has no generative path"}
+        metrics = {"judge_accuracy": None, "note": f"{type(module).__name__} has no generative path"}
         write_json(out / "metrics" / "generate.json", metrics)
         (out / "samples").mkdir(exist_ok=True)
         return metrics
-    net, device, g = module.net, module.device, conf.generate
-    gen = torch.Generator(device=device).manual_seed(conf.seed)
+    net, device, g = module.net, module.device, cfg.generate
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
     labels = torch.arange(10, device=device).repeat_interleave(g.per_class)
     images = net.generate(labels, g.settle_steps, g.noise, gen, sample=g.sample)
 
-    x_train, y_train = (t.to(device) for t in load_split(conf.data.root, "train", conf.data.verify))
-    x_test, y_test = (t.to(device) for t in load_split(conf.data.root, "test", conf.data.verify))
+    data = instantiate(cfg.data)
+    x_train, y_train = (t.to(device) for t in data.load("train"))
+    x_test, y_test = (t.to(device) for t in data.load("test"))
     judge = fit_logistic_regression(x_train, y_train, iters=100)
     judged = judge(images).argmax(1)
     # Variety: spread of a class's samples relative to the spread of real test digits of that class.
@@ -60,8 +63,8 @@ def generate(cfg: DictConfig) -> dict:
     digits = save_grid(out / "samples" / "digits.png", images, ncol=g.per_class)
     # In-painting: occluded / filled in / original, ten test digits.
     x = x_test[:10]
-    known = occlusion_mask(10, conf.evaluate.occlude, device)
-    filled = net.reconstruct(x, known, conf.evaluate.settle_steps + 2)
+    known = occlusion_mask(10, cfg.evaluate.occlude, device)
+    filled = net.inpaint(x, known, cfg.evaluate.settle_steps + 2)
     inpaint = save_grid(out / "samples" / "inpaint.png", torch.cat([x * known, filled, x]), ncol=10)
     write_json(out / "metrics" / "generate.json", metrics)
     with wandb_logger(cfg, "generate") as logger:
@@ -72,8 +75,7 @@ def generate(cfg: DictConfig) -> dict:
     return metrics
 
 
-@hydra.main(version_base=None, config_path=CONFIG_PATH, config_name="config")
-@stage
+@cli
 def main(cfg: DictConfig) -> None:
     m = generate(cfg)
     print(" ".join(f"{k}={v}" for k, v in m.items() if isinstance(v, (int, float, str))))

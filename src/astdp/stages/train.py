@@ -1,69 +1,68 @@
 """Train stage: fit the model on MNIST's training images, keep the last checkpoint."""
 from __future__ import annotations
 
-from dataclasses import asdict
-from pathlib import Path
-
-import hydra
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from astdp.config import validate
-from astdp.stages._cli import CONFIG_PATH, output_dir, stage, wandb_logger
+from astdp.errors import StageError
+from astdp.stages._cli import cli, output_dir, sections, wandb_logger
+
+# The config this stage reads: the same list as its `params` in dvc.yaml (a test holds them equal).
+PARAMS = ["name", "seed", "ckpt_path", "resume", "matmul_precision", "compile", "optimized_metric",
+          "data", "model", "optim", "lr_schedule", "trainer", "callbacks", "logger"]
 
 
 def train(cfg: DictConfig) -> dict:
-    """Fit, write the checkpoint, ``metrics/train.json`` and ``plots/train_curve.json``."""
-    conf = validate(cfg)
+    """Fit; write the checkpoint, ``metrics/train.json`` and ``plots/train_curve.json``."""
+    cfg = sections(cfg, PARAMS)
     import pytorch_lightning as pl
     import torch
-    from pytorch_lightning.callbacks import ModelCheckpoint
+    from hydra.utils import instantiate
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-    from astdp.callbacks import AtomicCheckpointIO, EpochHistory
-    from astdp.datamodule import MNISTDataModule
     from astdp.io import write_json
-    from astdp.lit import MODULES
+    from astdp.lit import check_checkpoint
 
     out = output_dir()
-    pl.seed_everything(conf.seed, workers=True, verbose=False)
-    torch.set_float32_matmul_precision(conf.matmul_precision)
-    data = MNISTDataModule(conf.data.root, conf.data.batch_size, conf.data.val_size, conf.seed,
-                           conf.evaluate.batch_size, conf.data.verify, conf.data.max_shift)
-    module = MODULES[conf.model.kind](asdict(conf.model), asdict(conf.stdp), asdict(conf.evaluate))
-    if conf.compile and conf.model.kind == "astdp":
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    torch.set_float32_matmul_precision(cfg.matmul_precision)
+    data = instantiate(cfg.data)
+    # _recursive_=False: the module builds its network, optimizer and schedule itself, from
+    # plain dicts, so its checkpoint carries the config that built it (see astdp.lit).
+    module = instantiate(cfg.model, optim=cfg.optim, lr_schedule=cfg.lr_schedule, _recursive_=False,
+                         _convert_="all")
+    if cfg.compile and hasattr(module, "compile_step"):
         module.compile_step()
-    ckpt = out / conf.ckpt_path
-    history = EpochHistory(out / "plots" / "train_curve.json")
-    # Saved at the end of each training epoch, after the module's finiteness check: a diverged
-    # run never overwrites the last good checkpoint.
-    checkpointing = ModelCheckpoint(dirpath=ckpt.parent, filename=ckpt.stem, enable_version_counter=False,
-                                    save_on_train_epoch_end=True)
-    extra = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    callbacks = {name: instantiate(c) for name, c in cfg.callbacks.items()}
+    ckpt = out / cfg.ckpt_path
     with wandb_logger(cfg, "train") as logger:
-        trainer = instantiate(cfg.trainer, logger=logger or False, callbacks=[checkpointing, history, *extra],
-                              plugins=[AtomicCheckpointIO()], default_root_dir=out)
-        resume = str(ckpt) if conf.resume and ckpt.exists() else None
-        trainer.fit(module, datamodule=data, ckpt_path=resume)
-        last = history.rows[-1] if history.rows else {}
-        times = [r["epoch_time_s"] for r in history.rows]
+        trainer = instantiate(cfg.trainer, logger=logger or False, callbacks=list(callbacks.values()),
+                              default_root_dir=out)
+        resume = str(ckpt) if cfg.resume and ckpt.exists() else None
+        if resume:
+            check_checkpoint(resume)  # one line, before Lightning reads it (weights only, too)
+        try:
+            trainer.fit(module, datamodule=data, ckpt_path=resume, weights_only=True)
+        except SIGTERMException:
+            raise StageError(f"stopped by SIGTERM at step {trainer.global_step}; the run so far is in {ckpt}. "
+                             "Resume with the same command and resume=true") from None
+        rows = callbacks["history"].rows
+        last = rows[-1] if rows else {}
         metrics = {
             "epochs": trainer.current_epoch,
             "train_acc": last.get("train_acc"),
             "val_acc": last.get("val_acc"),
             "val_recon_mse": last.get("val_recon_mse"),
-            "epoch_time_s": round(sum(times) / len(times), 3) if times else None,
         }
         if trainer.is_global_zero:
             write_json(out / "metrics" / "train.json", metrics)
     return metrics
 
 
-@hydra.main(version_base=None, config_path=CONFIG_PATH, config_name="config")
-@stage
+@cli
 def main(cfg: DictConfig) -> float | None:
     metrics = train(cfg)
     print(" ".join(f"{k}={v}" for k, v in metrics.items()))
-    return metrics[cfg.optimized_metric] if cfg.get("optimized_metric") else None  # for sweepers
+    return metrics[cfg.optimized_metric] if cfg.optimized_metric else None  # for sweepers
 
 
 if __name__ == "__main__":
