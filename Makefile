@@ -16,13 +16,12 @@ $(STAMP): pyproject.toml requirements.lock
 repro: $(STAMP)            ## download -> train -> evaluate -> generate, tracked by DVC
 	dvc repro
 
-paper: $(STAMP)            ## the paper preset, its backprop twin, unsupervised mode and backprop baseline as DVC experiments; README table
+PRESETS := paper paper_baseline unsupervised baseline fashion fashion_baseline
+
+paper: $(STAMP)            ## every preset as a DVC experiment; results/<preset>.json and the README table
 	dvc repro download
-	dvc exp run --temp -S experiment=paper
-	dvc exp run --temp -S experiment=paper_baseline
-	dvc exp run --temp -S experiment=unsupervised
-	dvc exp run --temp -S experiment=baseline
-	astdp-results --readme README.md
+	for preset in $(PRESETS); do dvc exp run --temp -S experiment=$$preset || exit 1; done
+	astdp-results --collect --readme README.md
 
 test: $(STAMP)             ## the fast suite (a few minutes on 2 cores)
 	$(PY) -m pytest

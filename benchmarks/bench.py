@@ -49,10 +49,9 @@ def build_module(hidden):
 
 def load_data(root: str, device):
     try:
-        from astdp.mnist import load_split
-
-        (x, y), (xt, yt) = load_split(root, "train"), load_split(root, "test")
-        source = f"MNIST from {root}"
+        data = instantiate(CONF.data, root=root)
+        (x, y), (xt, yt) = data.load("train"), data.load("test")
+        source = f"{data.name} from {root}"
     except Exception:  # timing does not depend on pixel values: stand in random images
         g = torch.Generator().manual_seed(0)
         x, y = torch.rand(60000, 784, generator=g), torch.randint(0, 10, (60000,), generator=g)
@@ -142,7 +141,7 @@ def random_idx_files(root: Path) -> Path:
     """MNIST-shaped random IDX files: memory and time do not depend on pixel values."""
     import numpy as np
 
-    from astdp.mnist import write_idx
+    from astdp.idx import write_idx
 
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
@@ -200,7 +199,7 @@ def main() -> None:
         "epoch_s": {k: round(v, 2) for k, v in per_epoch.items()},
         "eval_samples_per_s": round(len(xt) / t_eval),
     }
-    real = source.startswith("MNIST")
+    real = source.startswith(CONF.data.name)
     data_root = args.data_root if real else str(random_idx_files(Path("/tmp/astdp-bench/data")))
     result["peak_rss_gb_paper_train"] = round(peak_rss_of_training("paper", 50, data_root, real), 3)
     print(f"\npeak memory of an `astdp-train model=paper` process: {result['peak_rss_gb_paper_train']:.2f} GB")

@@ -10,27 +10,27 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 import astdp.config  # noqa: F401  registers the schema conf/ composes onto
-from astdp.mnist import write_idx
+from astdp.idx import load_split, write_idx
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MNIST = ROOT.parent / "shared" / "mnist"
 
 
-def make_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Ten fixed random stroke patterns, one per class, with pixel noise: learnable, not trivial."""
-    templates = (np.random.default_rng(1234).random((10, 28, 28)) < 0.12).astype(np.float32)
+def make_digits(n: int, seed: int, shape=(28, 28), n_classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed random stroke patterns, one per class, with pixel noise: learnable, not trivial."""
+    templates = (np.random.default_rng(1234).random((n_classes, *shape)) < 0.12).astype(np.float32)
     rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, n).astype(np.uint8)
+    labels = rng.integers(0, n_classes, n).astype(np.uint8)
     imgs = templates[labels]
     flip = rng.random(imgs.shape) < 0.08
     imgs = np.where(flip, 1 - imgs, imgs) * rng.uniform(0.6, 1.0, (n, 1, 1))
     return (imgs * 255).round().astype(np.uint8), labels
 
 
-def write_digits(root: Path, n_train: int = 600, n_test: int = 200) -> Path:
+def write_digits(root: Path, n_train: int = 600, n_test: int = 200, shape=(28, 28), n_classes: int = 10) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     for prefix, n, seed in (("train", n_train, 1), ("t10k", n_test, 2)):
-        imgs, labels = make_digits(n, seed)
+        imgs, labels = make_digits(n, seed, shape, n_classes)
         write_idx(root / f"{prefix}-images-idx3-ubyte", imgs)
         write_idx(root / f"{prefix}-labels-idx1-ubyte", labels)
     return root
@@ -46,9 +46,17 @@ def compose_config(overrides: list[str] = ()) -> DictConfig:
         return compose("config", overrides=list(overrides))
 
 
+MNIST = compose_config().data  # conf/'s dataset: canonical checksums, shape, classes
+
+
+def load(root: Path, split: str, verify: bool = False, files: dict | None = None):
+    """A split of an MNIST-shaped IDX folder (checked against ``files``, conf/'s checksums by default)."""
+    return load_split(root, split, files or dict(MNIST.files), MNIST.image_shape, MNIST.n_classes, verify)
+
+
 def make_net(hidden: list[int], **overrides):
     """The core network with conf/'s defaults (model.net) but for ``hidden`` and ``overrides``."""
-    conf = OmegaConf.to_container(compose_config().model.net, enum_to_str=True)
+    conf = OmegaConf.to_container(compose_config().model.net, resolve=True, enum_to_str=True)
     return instantiate(conf | {"hidden": hidden, **overrides})
 
 
@@ -58,6 +66,16 @@ def plays(**overrides) -> dict[str, tuple[float, int]]:
     return conf | overrides
 
 
+def run_pipeline(cfg: DictConfig) -> dict:
+    """Every stage on ``cfg``, in dvc.yaml's order; their metrics by stage."""
+    from astdp.stages.evaluate import evaluate
+    from astdp.stages.generate import generate
+    from astdp.stages.judge import make_judge
+    from astdp.stages.train import train
+
+    return {"judge": make_judge(cfg), "train": train(cfg), "eval": evaluate(cfg), "generate": generate(cfg)}
+
+
 @pytest.fixture
 def cfg_tiny(tiny_mnist: Path, tmp_path: Path, monkeypatch) -> DictConfig:
     """A quick CPU config on the synthetic data; outputs land in tmp_path."""
@@ -65,5 +83,5 @@ def cfg_tiny(tiny_mnist: Path, tmp_path: Path, monkeypatch) -> DictConfig:
     return compose_config([
         f"data.root={tiny_mnist}", "data.verify=false", "data.val_size=100", "data.batch_size=32",
         "model=small", "trainer.max_epochs=4", "trainer.enable_progress_bar=false", "logger=none",
-        "evaluate.batch_size=100", "generate.per_class=4",
+        "evaluate.batch_size=100", "generate.per_class=4", "judge.epochs=3", "judge.batch_size=32",
     ])

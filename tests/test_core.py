@@ -4,7 +4,7 @@ import torch
 from hydra.errors import InstantiationException
 import torch.nn.functional as F
 
-from astdp.core import LABELS, PIXELS, stdp
+from astdp.core import stdp
 from tests.conftest import make_digits, make_net, plays
 
 
@@ -57,7 +57,7 @@ def test_rule_is_local():
     net = make_net([24, 16, 8])
     x, y = data(32)
     v = torch.cat([x, F.one_hot(y, 10).float()], 1)
-    state = net.settle(v, LABELS, steps=2)
+    state = net.settle(v, net.labels, steps=2)
     targets = net.targets(v, state)
     before = stdp(state.a[1], state.a[2], targets[2])  # the W between h1 and h2
     with torch.no_grad():  # perturb every other layer's weights
@@ -90,17 +90,17 @@ def test_only_clamped_visible_units_teach_their_bottom_up_synapses():
     net = make_net([32], label_gain=3.0)
     x, y = data(64)
     v = torch.cat([x, F.one_hot(y, 10).float()], 1)
-    classify, _ = net.play(v, LABELS, 2)
-    generate, _ = net.play(v, PIXELS, 2)
-    assert torch.count_nonzero(classify["W.0"][LABELS]) == 0 and torch.count_nonzero(classify["W.0"][PIXELS]) > 0
-    assert torch.count_nonzero(generate["W.0"][PIXELS]) == 0 and torch.count_nonzero(generate["W.0"][LABELS]) > 0
+    classify, _ = net.play(v, net.labels, 2)
+    generate, _ = net.play(v, net.pixels, 2)
+    assert torch.count_nonzero(classify["W.0"][net.labels]) == 0 and torch.count_nonzero(classify["W.0"][net.pixels]) > 0
+    assert torch.count_nonzero(generate["W.0"][net.pixels]) == 0 and torch.count_nonzero(generate["W.0"][net.labels]) > 0
     # The label rows change by the rule on the efficacy gain * W, divided by the gain.
-    state = net.settle(v, PIXELS, 2)
-    expected = stdp(v[:, LABELS], state.a[1], net.targets(v, state)[1]) / 3.0
-    torch.testing.assert_close(generate["W.0"][LABELS], expected)
+    state = net.settle(v, net.pixels, 2)
+    expected = stdp(v[:, net.labels], state.a[1], net.targets(v, state)[1]) / 3.0
+    torch.testing.assert_close(generate["W.0"][net.labels], expected)
     # Reconstruction starts the pixels at the image: they carry data and do teach.
-    recon, _ = net.play(torch.cat([x, torch.zeros(64, 10)], 1), PIXELS, 1, warm=True)
-    assert torch.count_nonzero(recon["W.0"][PIXELS]) > 0
+    recon, _ = net.play(torch.cat([x, torch.zeros(64, 10)], 1), net.pixels, 1, warm=True)
+    assert torch.count_nonzero(recon["W.0"][net.pixels]) > 0
 
 
 def test_learns_classification_and_generation():
@@ -133,9 +133,9 @@ def test_unsupervised_play_learns_a_useful_code():
     torch.manual_seed(0)
     x, y = data(600, 1)
     net = make_net([64])
-    label_weights = net.V[0][:, LABELS].clone()
+    label_weights = net.V[0][:, net.labels].clone()
     train(net, x, y, plays={"recirculate": (1.0, 1)})
-    assert torch.equal(net.V[0][:, LABELS], label_weights)  # labels never clamped: nothing learned there
+    assert torch.equal(net.V[0][:, net.labels], label_weights)  # labels never clamped: nothing learned there
     recon = net.predict_pixels(x[:100], 3)
     assert (recon - x[:100]).square().mean() < x[:100].var()
 
@@ -149,12 +149,12 @@ def test_generate_play_settled_once_per_class_gives_the_same_changes(hidden):
     v = torch.cat([x, onehot], 1)
     classes = torch.cat([torch.zeros(10, 784), torch.eye(10)], 1)
     for drive in (None, net.data_drive(v)):
-        per_example, _ = net.play(v, PIXELS, 2, 0.3, data_drive=drive)
-        per_class, _ = net.play(v, PIXELS, 2, 0.3, data_drive=drive, groups=(classes, onehot))
+        per_example, _ = net.play(v, net.pixels, 2, 0.3, data_drive=drive)
+        per_class, _ = net.play(v, net.pixels, 2, 0.3, data_drive=drive, groups=(classes, onehot))
         assert per_example.keys() == per_class.keys()
         for k in per_example:
             torch.testing.assert_close(per_example[k], per_class[k], rtol=1e-5, atol=1e-6)
-    for free in (LABELS, PIXELS):  # the shared data drive only saves products
+    for free in (net.labels, net.pixels):  # the shared data drive only saves products
         direct, _ = net.play(v, free, 2)
         shared, _ = net.play(v, free, 2, data_drive=net.data_drive(v))
         for k in direct:

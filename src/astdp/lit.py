@@ -20,7 +20,6 @@ from hydra.utils import get_object, instantiate
 from pytorch_lightning.strategies import DDPStrategy
 from torch import nn
 
-from astdp.core import N_LABELS, N_PIXELS
 from astdp.errors import DivergenceError, StageError
 from astdp.io import DIGEST_KEY, content_digest
 
@@ -35,13 +34,13 @@ def constant_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> tor
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: 1.0)
 
 
-def mlp(hidden: list[int], n_in: int = N_PIXELS, n_out: int = N_LABELS) -> nn.Sequential:
-    """Sigmoid MLP ``n_in -> hidden... -> n_out`` (logits): the baseline's network."""
-    sizes = [n_in, *hidden]
+def mlp(hidden: list[int], image_shape: list[int], n_classes: int) -> nn.Sequential:
+    """Sigmoid MLP ``pixels -> hidden... -> classes`` (logits): the baseline's network."""
+    sizes = [math.prod(image_shape), *hidden]
     layers: list[nn.Module] = []
     for a, b in zip(sizes, sizes[1:]):
         layers += [nn.Linear(a, b), nn.Sigmoid()]
-    return nn.Sequential(*layers, nn.Linear(sizes[-1], n_out))
+    return nn.Sequential(*layers, nn.Linear(sizes[-1], n_classes))
 
 
 NETS = {"astdp.core.ASTDPNet", "astdp.lit.mlp"}

@@ -1,11 +1,13 @@
-"""Build the README's results table from the metrics files of DVC experiments.
+"""The results table, from committed files that say how each row was made.
 
-    astdp-results                    # print the table (newest experiment of each preset)
-    astdp-results --readme README.md # and write it between the README's results markers
+    astdp-results --collect           # after `make paper`: results/<preset>.json from `dvc exp show`
+    astdp-results                     # print the table from results/*.json
+    astdp-results --readme README.md  # and write it between the README's results markers
 
-Each row is the newest DVC experiment (or the workspace) whose ``name`` parameter is
-that preset; its numbers come from ``metrics/*.json`` as DVC stored them. Reference
-rows from the literature are marked as published, not measured here.
+Each ``results/<preset>.json`` holds the metrics of the newest DVC experiment of one preset
+(the workspace's run for ``default``), the command that makes it again and the commit it
+ran on, so every row of the README can be traced and rerun from a clone. Reference rows
+from the literature are marked as published, not measured here.
 """
 from __future__ import annotations
 
@@ -15,38 +17,57 @@ import subprocess
 import sys
 from pathlib import Path
 
-from astdp.io import atomic_path
+from astdp.io import atomic_path, write_json
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-PRESETS = {  # preset name -> what the row is
+RESULTS = Path("results")
+PRESETS = {  # preset (experiment=...) -> what the row is, in table order
     "paper": "aSTDP, `experiment=paper`",
-    "paper_backprop": "backprop MLP, `experiment=paper_baseline` (trained as the paper preset, autograd)",
+    "paper_baseline": "backprop MLP, `experiment=paper_baseline` (trained as the paper preset, autograd)",
     "default": "aSTDP, default `dvc repro`",
     "unsupervised": "aSTDP unsupervised, `experiment=unsupervised` (linear read-out)",
-    "backprop_mlp": "backprop MLP, `experiment=baseline` (same size, autograd)",
+    "baseline": "backprop MLP, `experiment=baseline` (same size, autograd)",
+    "fashion": "aSTDP, `experiment=fashion`",
+    "fashion_baseline": "backprop MLP, `experiment=fashion_baseline` (trained as the fashion preset)",
 }
-PUBLISHED = [  # (method, MNIST test accuracy, source)
-    ("Equilibrium Propagation, 1-3 hidden layers", "97-98% (test error 2-3%)",
+PUBLISHED = [  # (method, dataset, test accuracy, source)
+    ("Equilibrium Propagation, 1-3 hidden layers", "mnist", "97-98% (test error 2-3%)",
      "Scellier & Bengio 2017, Front. Comput. Neurosci. 11:24, doi:10.3389/fncom.2017.00024"),
-    ("Diehl & Cook unsupervised STDP, 6400 excitatory neurons", "95.0%",
+    ("Diehl & Cook unsupervised STDP, 6400 excitatory neurons", "mnist", "95.0%",
      "Diehl & Cook 2015, Front. Comput. Neurosci. 9:99, doi:10.3389/fncom.2015.00099"),
+    ("scikit-learn MLPClassifier, best of the benchmark", "fashion_mnist", "87.7%",
+     "Xiao, Rasul & Vollgraf 2017, arXiv 1708.07747 (benchmark table)"),
 ]
+HEADLINE = {"train": ["epochs", "val_acc"], "eval": ["test_accuracy", "readout_accuracy", "inpaint_mse",
+                                                     "inpaint_mse_blank", "occluded_accuracy"],
+            "generate": ["judge_accuracy", "judge_test_accuracy", "variety_ratio", "fid", "fid_real_train",
+                         "fid_class_means"]}
 
 
-def experiments(exp_show: list[dict]) -> dict[str, dict]:
-    """Newest run of each preset from ``dvc exp show --json``: preset -> {exp, metrics, params}."""
+def collect(exp_show: list[dict], head: str) -> dict[str, dict]:
+    """The newest run of each preset in ``dvc exp show --json`` output, as records for results/."""
     runs = []
     for commit in exp_show:
-        revs = [commit] + [r for exp in commit.get("experiments") or [] for r in exp["revs"]]
-        for rev in revs:
+        base = head if commit["rev"] == "workspace" else commit["rev"]
+        for rev in [commit] + [r for exp in commit.get("experiments") or [] for r in exp["revs"]]:
             data = rev.get("data") or {}
-            params = (data.get("params") or {}).get("params.yaml", {}).get("data") or {}
-            metrics = {Path(f).stem: m.get("data") for f, m in (data.get("metrics") or {}).items()}
-            if params.get("name") and metrics.get("eval"):
-                runs.append((data.get("timestamp") or "", rev.get("name") or rev["rev"][:7], params, metrics))
+            params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
+            metrics = {Path(f).stem: m.get("data") or {} for f, m in (data.get("metrics") or {}).items()}
+            if params.get("name") in PRESETS and metrics.get("eval"):
+                runs.append((data.get("timestamp") or "", base, rev.get("name") or rev["rev"][:7], params, metrics))
     newest: dict[str, dict] = {}
-    for stamp, exp, params, metrics in sorted(runs, key=lambda r: r[0]):
-        newest[params["name"]] = {"exp": exp, "params": params, "metrics": metrics}
+    for _, base, exp, params, metrics in sorted(runs, key=lambda r: r[0]):
+        name = params["name"]
+        newest[name] = {
+            "preset": name,
+            "command": "dvc repro" if name == "default" else f"dvc exp run -S experiment={name}",
+            "commit": base, "experiment": exp,
+            "dataset": params["data"]["name"], "hidden": params["model"]["net"]["hidden"],
+            "max_shift": params["data"]["max_shift"],
+            "unsupervised": "plays" in params["model"] and params["model"]["plays"]["classify"]["scale"] == 0,
+            "metrics": {stage: {k: m[k] for k in keys if k in m} for stage, keys in HEADLINE.items()
+                        if (m := metrics.get(stage))},
+        }
     return newest
 
 
@@ -54,26 +75,24 @@ def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.2f}%"
 
 
-def table(runs: dict[str, dict]) -> str:
-    """Markdown: measured rows (known presets first), then the published references."""
-    lines = ["| run | MNIST test accuracy | judge accuracy of generated digits (variety) | epochs | DVC experiment |",
-             "| --- | --- | --- | --- | --- |"]
-    for name in [*PRESETS, *sorted(set(runs) - set(PRESETS))]:
-        if name not in runs:
-            continue
-        run = runs[name]
-        ev, gen, tr = (run["metrics"].get(k) or {} for k in ("eval", "generate", "train"))
-        model = run["params"]["model"]
-        hidden = model["net"]["hidden"]
-        unsupervised = "plays" in model and model["plays"]["classify"]["scale"] == 0
-        acc = _pct(ev.get("readout_accuracy") if unsupervised else ev.get("test_accuracy"))
-        judged = gen.get("judge_accuracy") is not None and not unsupervised  # no label was ever clamped
+def table(records: dict[str, dict]) -> str:
+    """Markdown: the measured rows (known presets in order), then the published references."""
+    lines = ["| run | data | test accuracy | judge accuracy of generated images (variety) | FID (real / class means) "
+             "| epochs | made by, at commit |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for name in (n for n in PRESETS if n in records):
+        r = records[name]
+        ev, gen, tr = (r["metrics"].get(k) or {} for k in ("eval", "generate", "train"))
+        acc = _pct(ev.get("readout_accuracy") if r["unsupervised"] else ev.get("test_accuracy"))
+        judged = gen.get("judge_accuracy") is not None and not r["unsupervised"]  # no label was ever clamped
         judge = f"{_pct(gen['judge_accuracy'])} ({gen.get('variety_ratio')})" if judged else "-"
-        shift = run["params"]["data"]["max_shift"]
-        label = f"{PRESETS.get(name, name)}, hidden {hidden}" + (f", images shifted up to {shift} px" if shift else "")
-        lines.append(f"| {label} | {acc} | {judge} | {tr.get('epochs', '-')} | `{run['exp']}` |")
-    for method, acc, source in PUBLISHED:
-        lines.append(f"| *published:* {method} | {acc} | - | - | {source} |")
+        fid = f"{gen['fid']} ({gen['fid_real_train']} / {gen['fid_class_means']})" if judged and "fid" in gen else "-"
+        label = f"{PRESETS[name]}, hidden {r['hidden']}"
+        label += f", images shifted up to {r['max_shift']} px" if r["max_shift"] else ""
+        lines.append(f"| {label} | {r['dataset']} | {acc} | {judge} | {fid} | {tr.get('epochs', '-')} "
+                     f"| `{r['command']}`, {r['commit'][:7]} |")
+    for method, dataset, acc, source in PUBLISHED:
+        lines.append(f"| *published:* {method} | {dataset} | {acc} | - | - | - | {source} |")
     return "\n".join(lines)
 
 
@@ -88,15 +107,27 @@ def write_into(readme: Path, text: str) -> None:
         tmp.write_text(new)
 
 
+def _run(*cmd: str) -> str:
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"error: `{' '.join(cmd[2:] if cmd[0] == sys.executable else cmd)}` failed: "
+                         f"{done.stderr.strip()[-300:]}")
+    return done.stdout
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--collect", action="store_true", help="write results/<preset>.json from `dvc exp show`")
     parser.add_argument("--readme", type=Path, help="write the table into this file's results block")
     args = parser.parse_args(argv)
-    # Every commit's experiments: presets run before a later commit still count.
-    done = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json", "--all-commits"], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"error: `dvc exp show --json` failed: {done.stderr.strip()[-300:]}")
-    text = table(experiments(json.loads(done.stdout)))
+    if args.collect:
+        shown = json.loads(_run(sys.executable, "-m", "dvc", "exp", "show", "--json", "--all-commits"))
+        for name, record in collect(shown, _run("git", "rev-parse", "HEAD").strip()).items():
+            write_json(RESULTS / f"{name}.json", record)
+    records = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
+    if not records:
+        raise SystemExit(f"error: no {RESULTS}/*.json; run `make paper` (or `astdp-results --collect`) first")
+    text = table(records)
     print(text)
     if args.readme:
         write_into(args.readme, text)

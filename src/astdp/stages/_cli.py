@@ -3,9 +3,11 @@ errors, W&B runs that always finish, loading a checkpoint safely."""
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 import traceback
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -107,6 +109,17 @@ def stage(fn: Callable[[DictConfig], object]) -> Callable[[DictConfig], object]:
     return wrapper
 
 
+def quiet_known_noise() -> None:
+    """Silence third-party messages that ask nothing of an astdp user (each filter says why)."""
+    # Our train loader is one process reading device tensors: the multi-worker caveat does not apply.
+    warnings.filterwarnings("ignore", message=r".*`IterableDataset` has `__len__` defined")
+    # Lightning's own internals call a torch API that torch deprecated; nothing for users to change.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
+    # An advertisement for another logging service, printed by every fit.
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
+        lambda record: "Tip: For seamless cloud" not in record.getMessage())
+
+
 def cli(fn: Callable[[DictConfig], object]) -> Callable[[], object]:
     """A stage's command: a Hydra app on the packaged ``conf/`` whose every expected failure is
     one line on stderr, Hydra's own composition errors (unknown key, wrong type, a choice
@@ -115,6 +128,7 @@ def cli(fn: Callable[[DictConfig], object]) -> Callable[[], object]:
 
     @functools.wraps(fn)
     def run():
+        quiet_known_noise()
         if _USER_FULL_ERROR:
             return app()
         os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises its errors instead of printing a report

@@ -1,11 +1,11 @@
-"""Download stage: the four MNIST files under ``data.root``, each verified."""
+"""Download stage: the dataset's four IDX files under ``data.root``, each verified."""
 from __future__ import annotations
 
 from omegaconf import DictConfig
 
 from astdp.stages._cli import cli, sections
 
-PARAMS = ["data.root", "data.mirrors", "data.verify"]  # as dvc.yaml declares
+PARAMS = ["data.root", "data.files", "data.mirrors", "data.verify"]  # as dvc.yaml declares
 
 
 @cli
@@ -13,7 +13,7 @@ def main(cfg: DictConfig) -> None:
     from astdp.download import download
 
     data = sections(cfg, PARAMS).data
-    for path in download(data.root, list(data.mirrors), data.verify):
+    for path in download(data.root, list(data.mirrors), dict(data.files), data.verify):
         print(f"ok {path}")
 
 

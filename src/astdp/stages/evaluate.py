@@ -33,11 +33,12 @@ def evaluate(cfg: DictConfig) -> dict:
         preds.append(module.predict_labels(xb.to(device)))
         ys.append(yb.to(device))
     y, pred = torch.cat(ys), torch.cat(preds)
-    confusion = torch.bincount(y * 10 + pred, minlength=100).view(10, 10).cpu()
+    n = data.n_classes
+    confusion = torch.bincount(y * n + pred, minlength=n * n).view(n, n).cpu()
     per_class = (confusion.diag() / confusion.sum(1).clamp(min=1)).tolist()
     metrics = {
         "test_accuracy": round((pred == y).float().mean().item(), 5),
-        "per_class_accuracy": {str(c): round(a, 5) for c, a in enumerate(per_class)},
+        "per_class_accuracy": {name: round(a, 5) for name, a in zip(data.classes, per_class)},
         "confusion_matrix": confusion.tolist(),
     }
     if isinstance(module, ASTDPModule):  # read-out and in-painting need the aSTDP network
@@ -49,7 +50,7 @@ def evaluate(cfg: DictConfig) -> dict:
         code = lambda t: torch.cat([net.hidden_code(b, steps) for b in batches(t)])
         readout = fit_logistic_regression(code(x_train), y_train)
         metrics["readout_accuracy"] = round((readout(code(x)).argmax(1) == y).float().mean().item(), 5)
-        known = occlusion_mask(len(x), cfg.evaluate.occlude, device)
+        known = occlusion_mask(len(x), cfg.evaluate.occlude, data.image_shape, device)
         filled = torch.cat([net.inpaint(xb, kb, steps + 2) for xb, kb in zip(batches(x), batches(known))])
         hidden = ~known
         occluded_pred = torch.cat([net.classify(xb, steps, kb) for xb, kb in zip(batches(x), batches(known))])
@@ -61,7 +62,7 @@ def evaluate(cfg: DictConfig) -> dict:
         })
     out = output_dir()
     write_json(out / "metrics" / "eval.json", metrics)
-    rows = [{"actual": int(a), "predicted": int(p)} for a, p in zip(y.tolist(), pred.tolist())]
+    rows = [{"actual": data.classes[a], "predicted": data.classes[p]} for a, p in zip(y.tolist(), pred.tolist())]
     write_json(out / "plots" / "confusion.json", rows)
     with wandb_logger(cfg, "evaluate") as logger:
         if logger is not None:

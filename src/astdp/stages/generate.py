@@ -1,4 +1,4 @@
-"""Generate stage: class-conditional digits, judged by an independent classifier; in-painting grid."""
+"""Generate stage: class-conditional samples, judged by a strong independent classifier; in-painting grid."""
 from __future__ import annotations
 
 import torch
@@ -6,8 +6,8 @@ from omegaconf import DictConfig
 
 from astdp.stages._cli import cli, output_dir, sections, wandb_logger
 
-PARAMS = ["name", "seed", "ckpt_path", "data", "evaluate.occlude", "evaluate.settle_steps", "generate",
-          "logger"]  # as dvc.yaml declares
+PARAMS = ["name", "seed", "ckpt_path", "data", "evaluate.occlude", "evaluate.settle_steps", "judge.path",
+          "generate", "logger"]  # as dvc.yaml declares
 
 
 def mean_pairwise_distance(images: torch.Tensor) -> float:
@@ -16,14 +16,30 @@ def mean_pairwise_distance(images: torch.Tensor) -> float:
     return (d.sum() / (n * (n - 1))).item()
 
 
+def variety(images: torch.Tensor, labels: torch.Tensor, x_real: torch.Tensor, y_real: torch.Tensor) -> dict[str, float]:
+    """Per class: the spread of its samples over the spread of as many real test images of it."""
+    out = {}
+    for c in labels.unique().tolist():
+        fake, real = images[labels == c], x_real[y_real == c][: max(int((labels == c).sum()), 100)]
+        out[str(c)] = round(mean_pairwise_distance(fake) / mean_pairwise_distance(real), 4)
+    return out
+
+
 @torch.no_grad()
 def generate(cfg: DictConfig) -> dict:
-    """Write ``samples/*.png`` and ``metrics/generate.json``; returns the metrics."""
+    """Write ``samples/*.png`` and ``metrics/generate.json``; returns the metrics.
+
+    ``generate.per_class`` samples of each class are judged by the strong judge (a CNN; the
+    ``judge`` stage trains it) and compared with real test images by the Frechet distance in
+    its feature space, beside two references: real training images (the floor) and each
+    class's mean image (a model that learned only the class means).
+    """
     cfg = sections(cfg, PARAMS)
     from hydra.utils import instantiate
 
     from astdp.images import occlusion_mask, save_grid
     from astdp.io import write_json
+    from astdp.judge import frechet_distance, load_judge
     from astdp.lit import ASTDPModule, load_model
     from astdp.readout import fit_logistic_regression
 
@@ -35,43 +51,48 @@ def generate(cfg: DictConfig) -> dict:
         (out / "samples").mkdir(exist_ok=True)
         return metrics
     net, device, g = module.net, module.device, cfg.generate
+    data = instantiate(cfg.data)
+    judge, judge_test_accuracy = load_judge(cfg.judge.path, device)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    labels = torch.arange(10, device=device).repeat_interleave(g.per_class)
+    labels = torch.arange(data.n_classes, device=device).repeat_interleave(g.per_class)
     images = net.generate(labels, g.settle_steps, g.noise, gen, sample=g.sample)
 
-    data = instantiate(cfg.data)
     x_train, y_train = (t.to(device) for t in data.load("train"))
     x_test, y_test = (t.to(device) for t in data.load("test"))
-    judge = fit_logistic_regression(x_train, y_train, iters=100)
-    judged = judge(images).argmax(1)
-    # Variety: spread of a class's samples relative to the spread of real test digits of that class.
-    variety = {}
-    for c in range(10):
-        fake = images[labels == c]
-        real = x_test[y_test == c][: max(g.per_class, 100)]
-        variety[str(c)] = round(mean_pairwise_distance(fake) / mean_pairwise_distance(real), 4)
+    judged = judge.predict(images)
+    # References for the distance: as many real training images, and the class means, per class.
+    pick = torch.cat([(y_train == c).nonzero()[: g.per_class, 0] for c in range(data.n_classes)])
+    means = torch.stack([x_train[y_train == c].mean(0) for c in range(data.n_classes)])[labels]
+    real_features = judge.embed(x_test)
+    fid = lambda x: round(frechet_distance(judge.embed(x), real_features), 3)
+    linear = fit_logistic_regression(x_train, y_train, iters=100)  # the earlier, weaker judge: for continuity
+    spread = variety(images, labels, x_test, y_test)
     metrics = {
         "judge_accuracy": round((judged == labels).float().mean().item(), 4),
-        "judge_per_class": {str(c): round((judged[labels == c] == c).float().mean().item(), 3) for c in range(10)},
-        "judge_test_accuracy": round((judge(x_test).argmax(1) == y_test).float().mean().item(), 4),
-        "variety_ratio": round(sum(variety.values()) / 10, 4),
-        "variety_per_class": variety,
-        "samples_per_class": g.per_class,
-        "sample": g.sample,
-        "noise": g.noise,
+        "judge_per_class": {data.classes[c]: round((judged[labels == c] == c).float().mean().item(), 3)
+                            for c in range(data.n_classes)},
+        "judge_test_accuracy": judge_test_accuracy,
+        "fid": fid(images),
+        "fid_real_train": fid(x_train[pick]),
+        "fid_class_means": fid(means),
+        "variety_ratio": round(sum(spread.values()) / len(spread), 4),
+        "variety_per_class": {data.classes[int(c)]: v for c, v in spread.items()},
+        "linear_judge_accuracy": round((linear(images).argmax(1) == labels).float().mean().item(), 4),
     }
-    digits = save_grid(out / "samples" / "digits.png", images, ncol=g.per_class)
-    # In-painting: occluded / filled in / original, ten test digits.
+    shape = data.image_shape
+    shown = torch.cat([images[labels == c][:10] for c in range(data.n_classes)])
+    samples = save_grid(out / "samples" / "digits.png", shown, min(g.per_class, 10), shape)
+    # In-painting: occluded / filled in / original, ten test images.
     x = x_test[:10]
-    known = occlusion_mask(10, cfg.evaluate.occlude, device)
+    known = occlusion_mask(10, cfg.evaluate.occlude, shape, device)
     filled = net.inpaint(x, known, cfg.evaluate.settle_steps + 2)
-    inpaint = save_grid(out / "samples" / "inpaint.png", torch.cat([x * known, filled, x]), ncol=10)
+    inpaint = save_grid(out / "samples" / "inpaint.png", torch.cat([x * known, filled, x]), 10, shape)
     write_json(out / "metrics" / "generate.json", metrics)
     with wandb_logger(cfg, "generate") as logger:
         if logger is not None:
-            logger.log_metrics({"judge_accuracy": metrics["judge_accuracy"], "variety_ratio": metrics["variety_ratio"]})
-            logger.log_image(key="samples", images=[digits, inpaint], caption=["digits by class (rows 0-9)",
-                                                                                "occluded / filled in / original"])
+            logger.log_metrics({k: v for k, v in metrics.items() if isinstance(v, float)})
+            logger.log_image(key="samples", images=[samples, inpaint], caption=[
+                f"{data.name} samples by class, rows: {', '.join(data.classes)}", "occluded / filled in / original"])
     return metrics
 
 

@@ -1,7 +1,9 @@
-"""MNIST as IDX files: canonical checksums, strict reading, loading as tensors.
+"""Datasets as IDX files (MNIST's layout, shared by Fashion-MNIST and others): strict
+reading, checksums, loading as tensors.
 
-Every check here raises :class:`DataError` naming the file, so bad data never reaches
-training.
+Which files, their checksums, the image shape and the number of classes come from the data
+config (``conf/data/``). Every check here raises :class:`DataError` naming the file, so bad
+data never reaches training.
 """
 from __future__ import annotations
 
@@ -9,19 +11,13 @@ import gzip
 import hashlib
 import zlib
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from astdp.errors import DataError
 
-# sha256 of the *uncompressed* IDX files (gzip headers differ between mirrors).
-FILES: dict[str, str] = {
-    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-}
 SPLITS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"), "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 
@@ -41,7 +37,7 @@ def read_idx_bytes(path: Path) -> bytes:
                 except (OSError, EOFError, zlib.error) as e:
                     raise DataError(f"{candidate}: not a valid gzip file ({e}); delete it and download again") from e
             return raw
-    raise DataError(f"{path}: missing; run `astdp-download` (or point data.root at a folder with the MNIST IDX files)")
+    raise DataError(f"{path}: missing; run `astdp-download` (or point data.root at a folder with the IDX files)")
 
 
 def parse_idx(raw: bytes, name: str, magic: int) -> np.ndarray:
@@ -50,7 +46,7 @@ def parse_idx(raw: bytes, name: str, magic: int) -> np.ndarray:
         raise DataError(f"{name}: truncated ({len(raw)} bytes), not an IDX file")
     found = int.from_bytes(raw[:4], "big")
     if found != magic:
-        raise DataError(f"{name}: wrong magic number {found} (expected {magic}); the file is not MNIST {'images' if magic == IMAGE_MAGIC else 'labels'}")
+        raise DataError(f"{name}: wrong magic number {found} (expected {magic}); the file is not IDX {'images' if magic == IMAGE_MAGIC else 'labels'}")
     ndim = raw[3]
     header = 4 + 4 * ndim
     dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
@@ -60,23 +56,27 @@ def parse_idx(raw: bytes, name: str, magic: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
-def load_split(root: str | Path, split: str, verify: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images as float32 (N, 784) in [0, 1] and labels as int64 (N,)."""
+def load_split(root: str | Path, split: str, files: dict[str, str], image_shape: Sequence[int], n_classes: int,
+               verify: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images as float32 (N, height * width) in [0, 1] and labels as int64 (N,).
+
+    ``files`` maps each IDX file name to the sha256 of its uncompressed content, checked if ``verify``.
+    """
     root = Path(root)
     img_name, lbl_name = SPLITS[split]
     arrays = []
     for name, magic in ((img_name, IMAGE_MAGIC), (lbl_name, LABEL_MAGIC)):
         raw = read_idx_bytes(root / name)
-        if verify and sha256(raw) != FILES[name]:
-            raise DataError(f"{root / name}: checksum mismatch (sha256 {sha256(raw)[:12]}..., expected {FILES[name][:12]}...); delete it and run `astdp-download`")
+        if verify and sha256(raw) != files[name]:
+            raise DataError(f"{root / name}: checksum mismatch (sha256 {sha256(raw)[:12]}..., expected {files[name][:12]}...); delete it and run `astdp-download`")
         arrays.append(parse_idx(raw, str(root / name), magic))
     images, labels = arrays
-    if images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise DataError(f"{root / img_name}: images of shape {images.shape[1:]}, expected 28x28")
+    if images.ndim != 3 or images.shape[1:] != tuple(image_shape):
+        raise DataError(f"{root / img_name}: images of shape {images.shape[1:]}, expected {tuple(image_shape)} (data.image_shape)")
     if len(images) != len(labels):
         raise DataError(f"{root}: {len(images)} images but {len(labels)} labels in the {split} split")
-    if labels.size and labels.max() > 9:
-        raise DataError(f"{root / lbl_name}: label {int(labels.max())} outside 0-9")
+    if labels.size and labels.max() >= n_classes:
+        raise DataError(f"{root / lbl_name}: label {int(labels.max())} outside 0-{n_classes - 1} (data.n_classes)")
     x = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 255.0)
     return x, torch.from_numpy(labels.astype(np.int64))
 
