@@ -85,7 +85,9 @@ def test_dvc_queue_of_four_on_two_workers_matches_each_run_alone(tmp_path):
               "-S", f"data.mirrors=[{SHARED_MNIST}]", "-S", "generate.per_class=2", "-S", "judge.epochs=1"]
     lrs = ["0.1", "0.2", "0.3", "0.4"]
     dvc("exp", "run", "--queue", "-S", f"optim.lr={','.join(lrs)}", *common)
-    dvc("queue", "start", "--jobs", "2")
+    # The workers outlive `dvc queue start`: give them no pipe of ours to hold open.
+    subprocess.run(["dvc", "queue", "start", "--jobs", "2"], cwd=repo, env=env, check=True, timeout=300,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 1800
     while "Queued" in (status := dvc("queue", "status")) or "Running" in status:
         assert time.time() < deadline, status
