@@ -113,14 +113,14 @@ def digest_tree(root: Path, names) -> dict[str, str]:
 
 def test_a_rerun_writes_the_same_bytes(cfg_tiny, tmp_path):
     """Every output DVC hashes: no wall-clock time, absolute path or random name inside."""
-    outputs = ("models", "metrics", "plots", "samples")
+    outputs = ("models", "metrics", "reports", "plots", "samples")
     runs = []
     for _ in range(2):
         run_pipeline(cfg_tiny)
         runs.append(digest_tree(tmp_path, outputs))
         for name in outputs:
             shutil.rmtree(tmp_path / name)
-    assert runs[0] == runs[1] and len(runs[0]) == 9
+    assert runs[0] == runs[1] and len(runs[0]) == 11
 
 
 @pytest.mark.slow

@@ -33,7 +33,9 @@ def test_train_evaluate_generate(cfg_tiny, tmp_path):
     assert 0 <= gen["judge_accuracy"] <= 1 and gen["variety_ratio"] > 0
     assert gen["fid_real_train"] < gen["fid_class_means"]  # real images are the floor
     assert Path("samples/digits.png").is_file() and Path("samples/inpaint.png").is_file()
-    assert json.loads(Path("metrics/generate.json").read_text()) == gen
+    headline, details = (json.loads(Path(f"{d}/generate.json").read_text()) for d in ("metrics", "reports"))
+    assert headline | details == gen and all(isinstance(v, (int, float)) for v in headline.values())
+    assert set(details) == {"judge_per_class", "variety_per_class"}
 
 
 def test_seeded_runs_are_bit_identical(cfg_tiny, tmp_path):
@@ -56,19 +58,29 @@ def test_backprop_baseline_runs_through_the_same_stages(cfg_tiny):
     assert generate(cfg_tiny)["judge_accuracy"] is None
 
 
-def test_wandb_offline_run_holds_the_logged_metrics(cfg_tiny, tmp_path):
+def test_wandb_offline_runs_hold_what_a_researcher_opens(cfg_tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("DVC_EXP_NAME", "tiny-exp")
     with open_dict(cfg_tiny):
         cfg_tiny.logger = compose_config().logger
         cfg_tiny.logger.save_dir = str(tmp_path)
-    train(cfg_tiny)
-    runs = list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
-    assert len(runs) == 1
-    records = finished_records(runs[0])
-    history = [r for r in records if r.HasField("history")]
-    keys = {item.key or "/".join(item.nested_key) for r in history for item in r.history.item}
-    assert {"val/acc", "train/acc", "val/recon_mse"} <= keys
-    config = [r for r in records if r.HasField("config")]
-    assert any((item.key or item.nested_key[0]) == "optim" for r in config for item in r.config.update)
+    make_judge(cfg_tiny), train(cfg_tiny), evaluate(cfg_tiny)
+    runs = sorted((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(runs) == 2  # train, evaluate
+    train_run, eval_run = (finished_records(r) for r in runs)
+
+    history = [r for r in train_run if r.HasField("history")]
+    keys = [i.key or "/".join(i.nested_key) for r in history for i in r.history.item]
+    assert {"val/acc", "train/acc", "val/recon_mse", "training_images/_type"} <= set(keys)  # media: nested keys
+    assert keys.count("lr") == 4 * 16  # every step: 4 epochs of 16 batches (500 images, 32 a batch)
+    (run,) = [r.run for r in train_run if r.HasField("run")][:1]
+    assert run.run_group == "tiny-exp" and "preset:default" in run.tags
+    assert any(r.HasField("artifact") and r.artifact.type == "model" for r in train_run)
+    config = [r for r in train_run if r.HasField("config")]
+    assert any((i.key or i.nested_key[0]) == "optim" for r in config for i in r.config.update)
+    summary = {i.key: i.value_json for r in eval_run if r.HasField("summary") for i in r.summary.update}
+    assert 0 <= json.loads(summary["test_accuracy"]) <= 1
+    logged = {i.key or "/".join(i.nested_key) for r in eval_run if r.HasField("history") for i in r.history.item}
+    assert {"per_class_accuracy/_type", "confusion_matrix_table/_type"} <= logged, logged
 
 
 def test_missing_or_damaged_checkpoint_is_one_line(tmp_path, tiny_mnist):

@@ -56,6 +56,37 @@ class EpochHistory(pl.Callback):
         self.rows = state["rows"]
 
 
+class ImagesToLogger(pl.Callback):
+    """Every few epochs: a grid of generated samples (a row per class) and of hidden units'
+    receptive fields, to a logger that takes images (W&B). Sampling uses its own seeded
+    generator, so training is the same with or without it."""
+
+    def __init__(self, every_n_epochs: int, per_class: int, fields: int, settle_steps: int):
+        self.every_n_epochs, self.per_class, self.fields = every_n_epochs, per_class, fields
+        self.settle_steps = settle_steps
+
+    @torch.no_grad()
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        net = getattr(pl_module, "net", None)
+        logger = trainer.logger
+        if net is None or not hasattr(logger, "log_image") or not trainer.is_global_zero:
+            return
+        epoch = trainer.current_epoch + 1
+        if epoch % self.every_n_epochs and epoch != trainer.max_epochs:
+            return
+        from astdp.images import grid
+
+        shape, classes = trainer.datamodule.image_shape, trainer.datamodule.classes
+        labels = torch.arange(net.n_labels, device=pl_module.device).repeat_interleave(self.per_class)
+        gen = torch.Generator(device=pl_module.device).manual_seed(trainer.current_epoch)
+        samples = net.generate(labels, self.settle_steps, generator=gen, sample=True)
+        w = net.W[0][net.pixels, : self.fields].T  # (fields, pixels): what each hidden unit looks for
+        w = (w - w.amin(1, keepdim=True)) / (w.amax(1, keepdim=True) - w.amin(1, keepdim=True)).clamp_min(1e-8)
+        logger.log_image(key="training_images", step=trainer.global_step,
+                         images=[grid(samples, self.per_class, shape), grid(w, 8, shape)],
+                         caption=[f"samples, rows: {', '.join(classes)}", "receptive fields of hidden units"])
+
+
 class LastCheckpoint(Checkpoint):
     """The run's checkpoint at one fixed path, rewritten at the end of every training epoch.
 

@@ -68,3 +68,12 @@ def write_bytes(path: str | Path, data: bytes) -> None:
 
 def write_json(path: str | Path, obj) -> None:
     write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def write_metrics(folder: str | Path, stage: str, results: dict) -> None:
+    """The numbers people compare across runs to ``metrics/<stage>.json`` (DVC's metrics), the
+    rest (per-class values, matrices, names) to ``reports/<stage>.json``."""
+    folder = Path(folder)
+    headline = {k: v for k, v in results.items() if v is None or isinstance(v, (int, float))}
+    write_json(folder / "metrics" / f"{stage}.json", headline)
+    write_json(folder / "reports" / f"{stage}.json", {k: v for k, v in results.items() if k not in headline})

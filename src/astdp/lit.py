@@ -126,7 +126,9 @@ class ASTDPModule(_Optimized):
         for name, p in params.items():
             p.grad = changes[name].view_as(p).neg_()
         self.optimizers().step()
-        self.lr_schedulers().step()
+        schedule = self.lr_schedulers()
+        self.log("lr", schedule.get_last_lr()[0], on_step=True, on_epoch=False)  # a float: no host sync
+        schedule.step()
         if (batch_idx + 1) % self.check_finite_every == 0:
             self._check_finite(f"step {self.global_step}")
         if labels is not None:  # counted on the device; logged once per epoch, not per step
@@ -176,6 +178,7 @@ class BackpropMLP(_Optimized):
     def training_step(self, batch, batch_idx):
         x, y = batch
         logits = self.mlp(x)
+        self.log("lr", self.lr_schedulers().get_last_lr()[0], on_step=True, on_epoch=False)
         self.log("train/acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True, batch_size=len(y))
         return F.cross_entropy(logits, y)
 

@@ -72,6 +72,14 @@ def sections(cfg: DictConfig, params: Sequence[str]) -> DictConfig:
 _USER_FULL_ERROR = os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 
+def _commit_tag() -> list[str]:
+    """``commit:<sha>`` of the checkout the run is in (a DVC experiment's own), if it is one."""
+    import subprocess
+
+    done = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True)
+    return [f"commit:{done.stdout.strip()}"] if done.returncode == 0 else []
+
+
 def _verbose() -> bool:
     try:
         return bool(HydraConfig.get().verbose) or _USER_FULL_ERROR
@@ -152,8 +160,11 @@ def wandb_logger(cfg: DictConfig, job_type: str) -> Iterator:
 
     logger = None
     if cfg.logger is not None:
+        # Runs of one DVC experiment (or one preset, outside DVC) form a group; tags say what made them.
+        group = os.environ.get("DVC_EXP_NAME") or cfg.name
         spec = OmegaConf.to_container(cfg.logger) | {
-            "name": f"{cfg.name}-{job_type}{_job_suffix()}", "job_type": job_type, "group": cfg.name,
+            "name": f"{group}-{job_type}{_job_suffix()}", "job_type": job_type, "group": group,
+            "tags": [f"preset:{cfg.name}", *_commit_tag()],
             "config": OmegaConf.to_container(cfg, resolve=True)}  # the run's config: data, not objects to build
         if os.environ.get("WANDB_MODE") == "online":
             spec["offline"] = False

@@ -20,7 +20,7 @@ def evaluate(cfg: DictConfig) -> dict:
     from hydra.utils import instantiate
 
     from astdp.images import occlusion_mask
-    from astdp.io import write_json
+    from astdp.io import write_json, write_metrics
     from astdp.lit import ASTDPModule, load_model
     from astdp.readout import fit_logistic_regression
 
@@ -61,13 +61,19 @@ def evaluate(cfg: DictConfig) -> dict:
             "occluded_accuracy": round((occluded_pred == y).float().mean().item(), 5),
         })
     out = output_dir()
-    write_json(out / "metrics" / "eval.json", metrics)
+    write_metrics(out, "eval", metrics)
     rows = [{"actual": data.classes[a], "predicted": data.classes[p]} for a, p in zip(y.tolist(), pred.tolist())]
     write_json(out / "plots" / "confusion.json", rows)
     with wandb_logger(cfg, "evaluate") as logger:
-        if logger is not None:
-            logger.log_metrics({k: v for k, v in metrics.items() if isinstance(v, float)}
-                               | {f"per_class_accuracy/{c}": a for c, a in metrics["per_class_accuracy"].items()})
+        if logger is not None:  # one evaluation: numbers to the summary, not one-point charts
+            import wandb
+
+            run = logger.experiment
+            run.summary.update({k: v for k, v in metrics.items() if isinstance(v, float)})
+            run.log({"per_class_accuracy": wandb.Table(columns=["class", "accuracy"],
+                                                       data=[[c, a] for c, a in metrics["per_class_accuracy"].items()]),
+                     "confusion_matrix": wandb.plot.confusion_matrix(y_true=y.tolist(), preds=pred.tolist(),
+                                                                     class_names=data.classes)})
     return metrics
 
 

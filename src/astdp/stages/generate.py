@@ -38,7 +38,7 @@ def generate(cfg: DictConfig) -> dict:
     from hydra.utils import instantiate
 
     from astdp.images import occlusion_mask, save_grid
-    from astdp.io import write_json
+    from astdp.io import write_metrics
     from astdp.judge import frechet_distance, load_judge
     from astdp.lit import ASTDPModule, load_model
     from astdp.readout import fit_logistic_regression
@@ -47,7 +47,7 @@ def generate(cfg: DictConfig) -> dict:
     module = load_model(cfg.ckpt_path)
     if not isinstance(module, ASTDPModule):
         metrics = {"judge_accuracy": None, "note": f"{type(module).__name__} has no generative path"}
-        write_json(out / "metrics" / "generate.json", metrics)
+        write_metrics(out, "generate", metrics)
         (out / "samples").mkdir(exist_ok=True)
         return metrics
     net, device, g = module.net, module.device, cfg.generate
@@ -87,7 +87,7 @@ def generate(cfg: DictConfig) -> dict:
     known = occlusion_mask(10, cfg.evaluate.occlude, shape, device)
     filled = net.inpaint(x, known, cfg.evaluate.settle_steps + 2)
     inpaint = save_grid(out / "samples" / "inpaint.png", torch.cat([x * known, filled, x]), 10, shape)
-    write_json(out / "metrics" / "generate.json", metrics)
+    write_metrics(out, "generate", metrics)
     with wandb_logger(cfg, "generate") as logger:
         if logger is not None:
             logger.log_metrics({k: v for k, v in metrics.items() if isinstance(v, float)})

@@ -55,6 +55,12 @@ def train(cfg: DictConfig) -> dict:
         }
         if trainer.is_global_zero:
             write_json(out / "metrics" / "train.json", metrics)
+            if logger is not None:  # the trained model travels with its run (offline too: `wandb sync`)
+                import wandb
+
+                artifact = wandb.Artifact(f"{logger.experiment.group}-model", type="model", metadata=metrics)
+                artifact.add_file(str(ckpt))
+                logger.experiment.log_artifact(artifact)
     return metrics
 
 
