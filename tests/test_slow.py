@@ -19,7 +19,7 @@ def test_short_run_on_real_mnist_is_clearly_above_chance(tmp_path, monkeypatch):
     from astdp.stages.evaluate import evaluate
     from astdp.stages.train import train
 
-    download(tmp_path / "mnist", [str(SHARED_MNIST)])
+    download(tmp_path / "mnist", [str(SHARED_MNIST)], dict(compose_config().data.files), True)
     monkeypatch.chdir(tmp_path)
     cfg = compose_config([f"data.root={tmp_path / 'mnist'}", "logger=none", "trainer.max_epochs=1",
                           "+trainer.limit_train_batches=150", "trainer.enable_progress_bar=false"])
