@@ -45,29 +45,40 @@ HEADLINE = {"train": ["epochs", "val_acc"], "eval": ["test_accuracy", "readout_a
 
 
 def collect(exp_show: list[dict], head: str) -> dict[str, dict]:
-    """The newest run of each preset in ``dvc exp show --json`` output, as records for results/."""
+    """The newest run of each preset in ``dvc exp show --json`` output, as records for results/.
+
+    Runs are the DVC experiments of every commit and the workspace (the newest: what
+    `dvc repro` made last); runs of commits whose config predates the current layout are
+    skipped.
+    """
     runs = []
     for commit in exp_show:
-        base = head if commit["rev"] == "workspace" else commit["rev"]
-        for rev in [commit] + [r for exp in commit.get("experiments") or [] for r in exp["revs"]]:
+        workspace = commit["rev"] == "workspace"
+        base = head if workspace else commit["rev"]
+        revs = [(commit, "~workspace")] if workspace else []
+        revs += [(r, None) for exp in commit.get("experiments") or [] for r in exp["revs"]]
+        for rev, stamp in revs:
             data = rev.get("data") or {}
             params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
             metrics = {Path(f).stem: m.get("data") or {} for f, m in (data.get("metrics") or {}).items()}
             if params.get("name") in PRESETS and metrics.get("eval"):
-                runs.append((data.get("timestamp") or "", base, rev.get("name") or rev["rev"][:7], params, metrics))
+                runs.append((stamp or data.get("timestamp") or "", base, rev.get("name") or "workspace", params, metrics))
     newest: dict[str, dict] = {}
     for _, base, exp, params, metrics in sorted(runs, key=lambda r: r[0]):
         name = params["name"]
-        newest[name] = {
-            "preset": name,
-            "command": "dvc repro" if name == "default" else f"dvc exp run -S experiment={name}",
-            "commit": base, "experiment": exp,
-            "dataset": params["data"]["name"], "hidden": params["model"]["net"]["hidden"],
-            "max_shift": params["data"]["max_shift"],
-            "unsupervised": "plays" in params["model"] and params["model"]["plays"]["classify"]["scale"] == 0,
-            "metrics": {stage: {k: m[k] for k in keys if k in m} for stage, keys in HEADLINE.items()
-                        if (m := metrics.get(stage))},
-        }
+        try:
+            newest[name] = {
+                "preset": name,
+                "command": "dvc repro" if name == "default" else f"dvc exp run -S experiment={name}",
+                "commit": base, "experiment": exp,
+                "dataset": params["data"]["name"], "hidden": params["model"]["net"]["hidden"],
+                "max_shift": params["data"]["max_shift"],
+                "unsupervised": "plays" in params["model"] and params["model"]["plays"]["classify"]["scale"] == 0,
+                "metrics": {stage: {k: m[k] for k in keys if k in m} for stage, keys in HEADLINE.items()
+                            if (m := metrics.get(stage))},
+            }
+        except KeyError:  # a run of an older config layout
+            continue
     return newest
 
 
