@@ -103,11 +103,11 @@ class LastCheckpoint(Checkpoint):
         return Path(trainer.default_root_dir) / self.path
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        trainer.save_checkpoint(self.file(trainer), weights_only=False)  # the whole run, resumable
+        trainer.save_checkpoint(self.file(trainer))  # the whole run (optimizer, loops): resumable
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         if isinstance(exception, SIGTERMException):
-            trainer.save_checkpoint(self.file(trainer), weights_only=False)  # the whole run, resumable
+            trainer.save_checkpoint(self.file(trainer))  # the whole run (optimizer, loops): resumable
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

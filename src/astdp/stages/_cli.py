@@ -126,6 +126,9 @@ def quiet_known_noise() -> None:
     # An advertisement for another logging service, printed by every fit.
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
         lambda record: "Tip: For seamless cloud" not in record.getMessage())
+    # Every save says it defaults to a full checkpoint, which is what resuming needs.
+    logging.getLogger("pytorch_lightning.trainer.connectors.checkpoint_connector").addFilter(
+        lambda record: "`weights_only` was not set" not in record.getMessage())
 
 
 def cli(fn: Callable[[DictConfig], object]) -> Callable[[], object]:
