@@ -1,8 +1,6 @@
 """A dataset is a config choice: Fashion-MNIST, and any IDX dataset, through every stage."""
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest

@@ -5,7 +5,6 @@ smallest case Hypothesis found.
 """
 import gzip
 import hashlib
-from pathlib import Path
 
 import pytest
 import torch

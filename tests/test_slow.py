@@ -1,6 +1,5 @@
 """Slow checks on real MNIST and through DVC itself (run with `make test-slow`)."""
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -1,7 +1,6 @@
 """Read an offline W&B run file without network: a log of 32 KiB blocks of protobuf records."""
 import struct
 import time
-import zlib
 
 from google.protobuf.message import DecodeError
 from wandb.proto import wandb_internal_pb2
