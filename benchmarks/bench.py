@@ -29,16 +29,16 @@ from omegaconf import OmegaConf
 from astdp.config import validate
 
 
-def default_config():
-    """The default configuration composed from conf/ as the stages compose it: what `dvc repro` trains."""
+def composed(*overrides):
+    """conf/ composed as the stages compose it (no overrides: what `dvc repro` trains)."""
     with initialize_config_module("astdp.conf", version_base=None):
-        cfg = compose("config", overrides=["logger=none"])
+        cfg = compose("config", overrides=["logger=none", *overrides])
     validate(cfg)
     return OmegaConf.create(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
 
 
-CONF = default_config()
-PLAYS = {name: (p.scale, p.steps) for name, p in CONF.model.plays.items()}
+CONF = composed()
+DEEP = composed("experiment=deep")  # astdp.deep.DeepNet, its batch size and settling
 
 
 def build_module(hidden):
@@ -77,16 +77,17 @@ def backprop_loop(x, y, hidden, batch, n_batches):
     return run
 
 
-def astdp_loop(x, y, hidden, batch, n_batches):
-    net = instantiate(CONF.model.net, hidden=hidden).to(x.device)
-    opt = instantiate(CONF.optim)(net.parameters())
+def astdp_loop(x, y, hidden, batch, n_batches, conf=CONF):
+    net = instantiate(conf.model.net, hidden=hidden).to(x.device)
+    opt = instantiate(conf.optim)(net.parameters())
     onehot = F.one_hot(y, 10).to(x.dtype)
     params = dict(net.named_parameters())
+    plays = {name: (p.scale, p.steps) for name, p in conf.model.plays.items()}
 
     def run():
         for i in range(n_batches):
             sl = slice(i * batch, (i + 1) * batch)
-            changes, _ = net.weight_changes(x[sl], onehot[sl], PLAYS, inertia=CONF.model.settle_inertia)
+            changes, _ = net.weight_changes(x[sl], onehot[sl], plays, inertia=conf.model.settle_inertia)
             for name, p in params.items():
                 p.grad = changes[name].neg_()
             opt.step()
@@ -207,13 +208,21 @@ def main() -> None:
     if not args.no_scaling:
         m = 50 if args.quick else 200
         scaling = []
-        print(f"\n{'hidden':>20s} {'aSTDP s/epoch':>14s} {'backprop s/epoch':>17s} {'ratio':>6s}")
-        for h in ([250], [500], [1000], [2000], [500, 500], [500, 500, 500]):
-            ts = median_interleaved({"astdp": astdp_loop(x, y, h, batch, m)[0],
-                                     "backprop": backprop_loop(x, y, h, batch, m)}, 3)
-            ea, eb = ts["astdp"] / m * epoch_batches, ts["backprop"] / m * epoch_batches
-            scaling.append({"hidden": h, "astdp_epoch_s": round(ea, 2), "backprop_epoch_s": round(eb, 2)})
-            print(f"{str(h):>20s} {ea:14.2f} {eb:17.2f} {ea / eb:6.2f}")
+        print(f"\n{'network':>12s} {'hidden':>20s} {'batch':>5s} {'aSTDP s/epoch':>14s} {'backprop s/epoch':>17s} "
+              f"{'ratio':>6s}")
+        deep = list(DEEP.model.net.hidden)  # the deep preset's shape, and one layer more
+        rows = [(CONF, h) for h in ([250], [500], [1000], [2000], [500, 500], [500, 500, 500])]
+        rows += [(DEEP, h) for h in ([deep[0]], deep, [*deep, deep[-1]])]
+        for conf, h in rows:
+            b = conf.data.batch_size
+            epoch = -(-55000 // b)
+            ts = median_interleaved({"astdp": astdp_loop(x, y, h, b, m, conf)[0],
+                                     "backprop": backprop_loop(x, y, h, b, m)}, 3)
+            ea, eb = ts["astdp"] / m * epoch, ts["backprop"] / m * epoch
+            kind = conf.model.net._target_.rsplit(".", 1)[1]
+            scaling.append({"net": kind, "hidden": h, "batch": b, "astdp_epoch_s": round(ea, 2),
+                            "backprop_epoch_s": round(eb, 2)})
+            print(f"{kind:>12s} {str(h):>20s} {b:5d} {ea:14.2f} {eb:17.2f} {ea / eb:6.2f}")
         result["scaling"] = scaling
     print(json.dumps(result))
 

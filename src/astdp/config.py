@@ -82,9 +82,13 @@ class DataConfig:
                "must be in [0, half the image) pixels (0: off)")
 
 
+NETS = ("astdp.core.ASTDPNet", "astdp.deep.DeepNet")  # the aSTDP networks model.net._target_ may name
+
+
 @dataclass
 class NetConfig:
-    """The aSTDP network, :class:`astdp.core.ASTDPNet`."""
+    """The aSTDP network: :class:`astdp.core.ASTDPNet` (labels in the visible layer) or
+    :class:`astdp.deep.DeepNet` (labels joined to every hidden layer)."""
 
     _target_: str = MISSING
     hidden: list[int] = MISSING
@@ -98,6 +102,7 @@ class NetConfig:
     n_labels: int = MISSING
 
     def __post_init__(self) -> None:
+        _check(self._target_ in NETS, "model.net._target_", self._target_, f"must be one of {', '.join(NETS)}")
         _check(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "model.net.hidden", list(self.hidden),
                "must be a non-empty list of positive sizes")
         _check(self.init_scale > 0, "model.net.init_scale", self.init_scale, "must be > 0")
@@ -141,6 +146,8 @@ class ASTDPModelConfig:
     def __post_init__(self) -> None:
         _check(0 <= self.settle_inertia < 1, "model.settle_inertia", self.settle_inertia, "must be in [0, 1) (0: off)")
         _check(self.check_finite_every > 0, "model.check_finite_every", self.check_finite_every, "must be > 0")
+        _check(self.net._target_ == NETS[0] or self.plays.recirculate.scale == 0, "model.plays.recirculate.scale",
+               self.plays.recirculate.scale, f"must be 0 with {self.net._target_} (the unsupervised play needs {NETS[0]})")
 
 
 @dataclass

@@ -20,6 +20,7 @@ from hydra.utils import get_object, instantiate
 from pytorch_lightning.strategies import DDPStrategy
 from torch import nn
 
+from astdp.config import NETS as ASTDP_NETS
 from astdp.errors import DivergenceError, StageError
 from astdp.io import DIGEST_KEY, content_digest
 
@@ -43,7 +44,7 @@ def mlp(hidden: list[int], image_shape: list[int], n_classes: int) -> nn.Sequent
     return nn.Sequential(*layers, nn.Linear(sizes[-1], n_classes))
 
 
-NETS = {"astdp.core.ASTDPNet", "astdp.lit.mlp"}
+NETS = {*ASTDP_NETS, "astdp.lit.mlp"}
 SCHEDULES = {"astdp.lit.cosine_schedule", "astdp.lit.constant_schedule"}
 
 

@@ -1,0 +1,245 @@
+"""aSTDP for deep networks: the label units are joined to every hidden layer.
+
+With the labels in the visible layer (:class:`astdp.core.ASTDPNet`) they reach h1 only: the
+layers above learn from a second-hand signal and the label is read from h1 alone, so depth
+hurts. Here the pixels form a chain ``x - h1 - ... - hL`` and the label units are joined to
+every hidden layer in both directions: each layer gets the label's correction first-hand
+and each adds its vote to the label read-out. One model still classifies (clamp the pixels,
+read the labels) and generates (clamp the labels, read the pixels).
+
+The rule is the same (:func:`astdp.core.stdp`); only where a hidden neuron's drive changes
+from differs. In the target phase the pixels and labels are both clamped to the data, and
+each hidden neuron takes the change of its whole drive: from below, its incoming ``W``
+times the rise of the layer below (the pixels' correction passed up); from above, its
+incoming ``V`` times the rise of the layer above plus its label synapses ``Vy`` times the
+labels' correction. Its target is ``a + rho'(u) du`` with its own numerical ``rho'``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from astdp.core import ACTIVATIONS, PLAYS, State, stdp
+
+
+class DeepNet(nn.Module):
+    """Chain ``x, h1..hL`` (``W[l]``: layer l up to l+1, ``V[l]``: l+1 down to l) and label
+    units ``y`` joined to each ``h(l+1)`` by ``Wy[l]`` (up, the read-out) and ``Vy[l]`` (down,
+    with the efficacy gain ``label_gain``). Biases ``b[0..L]`` for the chain, ``b[L+1]`` for the
+    labels. Same constructor and methods as :class:`astdp.core.ASTDPNet`.
+    """
+
+    def __init__(
+        self,
+        hidden: Sequence[int],
+        activation: str,
+        init_scale: float,
+        label_gain: float,
+        eps: float,
+        homeostasis: float,
+        target_rate: float,
+        image_shape: Sequence[int],
+        n_labels: int,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+        self.rho, self.eps, self.label_gain = ACTIVATIONS[activation], eps, label_gain
+        self.homeostasis, self.target_rate = homeostasis, target_rate
+        n_pixels = math.prod(image_shape)
+        self.image_shape, self.n_pixels, self.n_labels = tuple(image_shape), n_pixels, n_labels
+        self.pixels = slice(0, n_pixels)  # of layer 0 (receptive fields are W[0][pixels])
+        self.sizes = sizes = [n_pixels, *hidden]
+
+        def init(n_in: int, n_out: int) -> nn.Parameter:
+            w = torch.randn(n_in, n_out, generator=generator) * (init_scale / n_in**0.5)
+            return nn.Parameter(w, requires_grad=False)
+
+        L = len(hidden)
+        self.W = nn.ParameterList(init(sizes[l], sizes[l + 1]) for l in range(L))
+        self.V = nn.ParameterList(init(sizes[l + 1], sizes[l]) for l in range(L))
+        self.Wy = nn.ParameterList(init(n, n_labels) for n in hidden)
+        self.Vy = nn.ParameterList(init(n_labels, n) for n in hidden)
+        self.b = nn.ParameterList(nn.Parameter(torch.zeros(n), requires_grad=False) for n in [*sizes, n_labels])
+
+    @property
+    def depth(self) -> int:
+        return len(self.W)
+
+    # ------------------------------------------------------------------ settling
+    def _drive(self, a: list[Tensor], l: int, live: set[int]) -> Tensor:
+        """Drive of layer ``l`` (the chain's, or the labels' at L+1) from its neighbours in ``live``
+        (the others are still silent: their share is exactly 0, so it is not computed)."""
+        L = self.depth
+        if l == L + 1:  # the labels: every hidden layer votes
+            terms = [(k, self.Wy[k - 1], 1.0) for k in range(1, L + 1)]
+        else:  # (presynaptic layer, weights, efficacy gain): from below, above, the labels
+            terms = [(l - 1, self.W[l - 1], 1.0)] if l > 0 else []
+            terms += [(l + 1, self.V[l], 1.0)] if l < L else []
+            terms += [(L + 1, self.Vy[l - 1], self.label_gain)] if l > 0 else []
+        u = self.b[l].expand(a[0].shape[0], -1)
+        for k, w, gain in terms:
+            if k in live:
+                u = torch.addmm(u, a[k], w, alpha=gain)
+        return u
+
+    def settle(self, x: Tensor, y: Tensor, steps: int, known: Tensor | None = None, clamp_labels: bool = False,
+               inertia: float = 0.0, sample: bool = False, generator: torch.Generator | None = None) -> State:
+        """Settle ``steps`` sweeps with the pixels in ``known`` (all if None, none if
+        ``clamp_labels``) clamped to ``x`` and, if ``clamp_labels``, the labels to ``y``.
+
+        Free units start silent (0). A sweep runs from the clamped end to the free one, each
+        layer taking its neighbours' latest activities: one sweep carries the data through
+        every layer (classification: one bottom-up pass), and the free end's activities are
+        the ones the final state produced. ``sample``: hidden units fire binary spikes with
+        probability ``rho(u)``; ``inertia`` keeps that share of a unit's previous activity.
+        Returns drives and activities of ``x, h1..hL, y`` (index L+1 is the labels).
+        """
+        B, L = x.shape[0], self.depth
+        pixels = x.new_zeros(B, self.n_pixels) if clamp_labels else x if known is None else torch.where(known, x, 0.0)
+        a = [pixels.clone(), *(x.new_zeros(B, n) for n in self.sizes[1:])]
+        a.append(y.clone() if clamp_labels else x.new_zeros(B, self.n_labels))
+        u = [torch.zeros_like(t) for t in a]
+        live = {L + 1} if clamp_labels else {0}  # layers with activity: the clamped end, then each one settled
+        hidden = range(1, L + 1)
+        if clamp_labels:
+            order = [*reversed(hidden), 0]
+        else:  # free pixels (in-painting) first: they are part of h1's drive
+            order = [0] * (known is not None) + [*hidden, L + 1]
+        for _ in range(steps):
+            for l in order:
+                u[l] = self._drive(a, l, live)
+                new = self.rho(u[l])
+                if sample and 0 < l <= L:
+                    new = torch.bernoulli(new, generator=generator)
+                if inertia > 0:
+                    new = torch.lerp(new, a[l], inertia)
+                a[l] = torch.where(known, x, new) if (l == 0 and known is not None) else new
+                live.add(l)
+        return State(u, a, u[1])
+
+    # ------------------------------------------------------------------ learning
+    def rho_prime(self, u: Tensor) -> Tensor:
+        """Each neuron's own numerical estimate of its slope, no autograd."""
+        return (self.rho(u + self.eps) - self.rho(u)) / self.eps
+
+    def targets(self, x: Tensor, y: Tensor, s: State, up: bool = True, down: bool = True) -> list[Tensor]:
+        """Target phase: clamp pixels and labels to the data; hidden targets ``a + rho'(u) du``,
+        ``du`` the change of the neuron's whole drive (see the module docstring). A play whose
+        end is clamped has no correction there: ``up=False`` / ``down=False`` skip a pass of zeros.
+        """
+        L = self.depth
+        t = [x, *(a.clone() for a in s.a[1:L + 1]), y]
+        slope = [None, *(self.rho_prime(s.u[l]) for l in range(1, L + 1))]
+        if up:  # the pixels' correction, layer by layer upward
+            rise = x - s.a[0]
+            for l in range(1, L + 1):
+                rise = slope[l] * (rise @ self.W[l - 1])
+                t[l] += rise
+        if down:  # the labels' correction reaches every layer, and each layer's rise the one below
+            err, rise = (y - s.a[L + 1]) * self.label_gain, None
+            for l in range(L, 0, -1):
+                du = err @ self.Vy[l - 1] if rise is None else torch.addmm(err @ self.Vy[l - 1], rise, self.V[l])
+                rise = slope[l] * du
+                t[l] += rise
+        return t
+
+    def play(self, x: Tensor, y: Tensor, clamp_labels: bool, steps: int, scale: float,
+             acc: dict[str, Tensor], groups: tuple[Tensor, Tensor] | None = None, **settle_kw) -> State:
+        """One play: free phase, target phase, STDP; the changes are added into ``acc``.
+
+        ``groups = (y_groups, member)``: with only the labels clamped the free phase is the
+        same for all examples of a class, so the G rows of ``y_groups`` settle once.
+        """
+        L, member = self.depth, None
+        if groups is None:
+            s = s_ex = self.settle(x, y, steps, clamp_labels=clamp_labels, **settle_kw)
+        else:
+            y_groups, member = groups
+            s = self.settle(x.new_zeros(len(y_groups), self.n_pixels), y_groups, steps, clamp_labels=True, **settle_kw)
+            s_ex = State([member @ u for u in s.u], [member @ a for a in s.a], member @ s.up1)  # copies rows
+        t = self.targets(x, y, s_ex, up=clamp_labels, down=not clamp_labels)
+
+        def add(name: str, pre: Tensor, post: int) -> None:
+            # pre: settled rows (G of them when grouped); post activity and target per example
+            acc[name] = stdp(pre, s_ex.a[post], t[post], scale, acc.get(name), member)
+
+        # A play teaches the synapses that point towards its free end: classify (labels free) the
+        # bottom-up W and Wy, generate (pixels free) the top-down V and Vy. A free end's activity
+        # is the net's own echo, and the feedback paths stay out of the loop they feed (learning
+        # V from the labels' correction, which travels down V, kept training at chance).
+        for l in range(L):
+            if clamp_labels:
+                add(f"V.{l}", s.a[l + 1], l)
+                add(f"Vy.{l}", s.a[L + 1] / self.label_gain, l + 1)
+            else:
+                add(f"W.{l}", s.a[l], l + 1)
+                add(f"Wy.{l}", s.a[l + 1], L + 1)
+        for l in range(L + 2):  # biases
+            rise = t[l] - s_ex.a[l]
+            if 0 < l <= L and self.homeostasis:
+                rise = rise + self.homeostasis * (self.target_rate - s_ex.a[l])
+            db = rise.mean(0).mul_(scale)
+            acc[f"b.{l}"] = db if f"b.{l}" not in acc else acc[f"b.{l}"].add_(db)
+        return s_ex
+
+    def weight_changes(
+        self, x: Tensor, y: Tensor, plays: Mapping[str, tuple[float, int]], **settle_kw
+    ) -> tuple[dict[str, Tensor], Tensor | None]:
+        """Scaled sum of the plays' weight changes keyed by parameter name (a parameter no play
+        changed gets zeros), and the label activity of the ``classify`` play."""
+        unknown = set(plays) - set(PLAYS)
+        if unknown:
+            raise ValueError(f"unknown play {sorted(unknown)}; choose from {', '.join(PLAYS)}")
+        if plays.get("recirculate", (0, 0))[0]:
+            raise ValueError("the recirculate play needs the labels in the visible layer "
+                             "(model.net._target_=astdp.core.ASTDPNet); set model.plays.recirculate.scale=0")
+        acc: dict[str, Tensor] = {}
+        label_activity = None
+        for name, (scale, steps) in plays.items():
+            if scale == 0 or name == "recirculate":
+                continue
+            if name == "classify":
+                label_activity = self.play(x, y, False, steps, scale, acc, **settle_kw).a[-1]
+            else:
+                groups = None if settle_kw.get("sample") else (torch.eye(self.n_labels, dtype=x.dtype, device=x.device), y)
+                self.play(x, y, True, steps, scale, acc, groups, **settle_kw)
+        if not acc:
+            raise ValueError("every play has scale 0: nothing to learn from")
+        for name, p in self.named_parameters():
+            acc.setdefault(name, torch.zeros_like(p))
+        return acc, label_activity
+
+    # ------------------------------------------------------------------ use
+    def _no_labels(self, x: Tensor) -> Tensor:
+        return x.new_zeros(x.shape[0], self.n_labels)
+
+    def classify(self, x: Tensor, steps: int, known: Tensor | None = None) -> Tensor:
+        """Class indices: clamp the image (only its ``known`` pixels if given), read the labels."""
+        return self.settle(x, self._no_labels(x), steps, known=known).a[-1].argmax(1)
+
+    def inpaint(self, x: Tensor, known: Tensor, steps: int) -> Tensor:
+        """Fill in the pixels where ``known`` is False; the known ones stay clamped."""
+        return self.settle(x, self._no_labels(x), steps, known=known).a[0]
+
+    def generate(self, labels: Tensor, steps: int, noise: float = 0.0, generator: torch.Generator | None = None,
+                 sample: bool = False) -> Tensor:
+        """Images for the given class indices: clamp the label, read the pixels."""
+        if noise:
+            raise ValueError("generate.noise is for astdp.core.ASTDPNet; use generate.sample=true")
+        y = torch.nn.functional.one_hot(labels, self.n_labels).to(self.b[0].dtype)
+        x0 = y.new_zeros(len(labels), self.n_pixels)
+        return self.settle(x0, y, steps, clamp_labels=True, sample=sample, generator=generator).a[0]
+
+    def predict_pixels(self, x: Tensor, steps: int) -> Tensor:
+        """Top-down prediction of a clamped image from its settled hidden code."""
+        s = self.settle(x, self._no_labels(x), steps)
+        return self.rho(torch.addmm(self.b[0], s.a[1], self.V[0]))
+
+    def hidden_code(self, x: Tensor, steps: int) -> Tensor:
+        """Top hidden layer's activity with the image clamped (for linear read-outs)."""
+        return self.settle(x, self._no_labels(x), steps).a[self.depth]

@@ -1,0 +1,153 @@
+"""astdp.deep.DeepNet: labels joined to every hidden layer. Local, no autograd, it learns."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from astdp.config import NETS
+from astdp.core import stdp
+from tests.conftest import compose_config, make_net, plays
+from tests.test_core import data, train
+
+DEEP = "astdp.deep.DeepNet"
+
+
+def deep(hidden, **kw):
+    return make_net(hidden, _target_=DEEP, **kw)
+
+
+@pytest.mark.parametrize("target", NETS)
+def test_no_architecture_uses_autograd(target, monkeypatch):
+    def forbidden(*a, **k):
+        raise AssertionError("autograd backward was called")
+
+    monkeypatch.setattr(torch.autograd, "backward", forbidden)
+    monkeypatch.setattr(torch.Tensor, "backward", forbidden)
+    torch.manual_seed(0)
+    net = make_net([32, 16, 8], _target_=target)
+    assert not any(p.requires_grad for p in net.parameters())
+    x, y = data(64)
+    changes, labels = net.weight_changes(x, F.one_hot(y, 10).float(), plays(recirculate=(0.0, 1)))
+    assert changes.keys() == dict(net.named_parameters()).keys()
+    assert all(c.grad_fn is None and not c.requires_grad for c in changes.values()) and labels.grad_fn is None
+
+
+def test_every_architecture_has_a_locality_test():
+    assert set(NETS) == {"astdp.core.ASTDPNet", DEEP}  # core's: tests/test_core.py::test_rule_is_local
+
+
+def test_deep_rule_is_local():
+    """Each synapse changes by pre * (target - post) of its own two neurons, and a hidden
+    neuron's target depends only on its own incoming synapses and its neighbours' rises."""
+    torch.manual_seed(0)
+    net = deep([24, 16, 12])
+    x, y = data(32)
+    y = F.one_hot(y, 10).float()
+    for clamp_labels in (False, True):
+        acc = {}
+        s = net.play(x, y, clamp_labels, 2, 1.0, acc)
+        t = net.targets(x, y, s)
+        if clamp_labels:  # generate: the top-down synapses, each from its own pre and post
+            torch.testing.assert_close(acc["V.1"], stdp(s.a[2], s.a[1], t[1]))
+            torch.testing.assert_close(acc["Vy.2"], stdp(s.a[-1] / net.label_gain, s.a[3], t[3]))
+            assert not acc.get("W.1", torch.zeros(1)).any()
+        else:  # classify: the bottom-up synapses and the read-outs
+            torch.testing.assert_close(acc["W.1"], stdp(s.a[1], s.a[2], t[2]))
+            torch.testing.assert_close(acc["Wy.0"], stdp(s.a[1], s.a[-1], t[-1]))
+            assert not acc.get("V.1", torch.zeros(1)).any()
+
+    # h2's target, with the state fixed, moves with its own incoming synapses only. The state is
+    # off the data at both ends (labels free, pixels halved) so that both passes carry a change.
+    s = net.settle(x, y, 2)
+    s.a[0] = 0.5 * x
+    t2 = net.targets(x, y, s)[2]
+    outgoing = {"W.2", "Wy.1", "V.0"}  # h2 -> h3, h2 -> labels, h1 -> pixels: not into h2
+    incoming = {"W.1", "V.2", "Vy.1"}  # h1 -> h2, h3 -> h2, labels -> h2
+    params = dict(net.named_parameters())
+    for name in outgoing | incoming:
+        saved = params[name].clone()
+        with torch.no_grad():
+            params[name].mul_(2.0)
+        moved = not torch.equal(net.targets(x, y, s)[2], t2)
+        with torch.no_grad():
+            params[name].copy_(saved)
+        assert moved == (name in incoming), name
+
+
+def test_labels_correction_reaches_every_hidden_layer():
+    torch.manual_seed(0)
+    net = deep([24, 16, 12])
+    x, y = data(32)
+    s = net.settle(x, torch.zeros(32, 10), 1)
+    t = net.targets(x, F.one_hot(y, 10).float(), s, up=False)
+    assert all((t[l] - s.a[l]).abs().sum() > 0 for l in (1, 2, 3))
+    # With the labels in the visible layer only h1 is told directly (the layers above follow h1).
+
+
+def test_deep_learns_classification_and_generation():
+    torch.manual_seed(0)
+    x, y = data(600, 1)
+    xt, yt = data(200, 2)
+    net = train(deep([64, 64], label_gain=1.0), x, y, eta=0.2,
+                plays={"classify": (1.0, 1), "generate": (0.1, 1)})
+    assert (net.classify(xt, 1) == yt).float().mean() > 0.8  # chance is 0.1
+    means = torch.stack([x[y == c].mean(0) for c in range(10)])
+    labels = torch.arange(10).repeat_interleave(5)
+    draws = net.generate(labels, steps=1, sample=True, generator=torch.Generator().manual_seed(0))
+    assert (torch.cdist(draws, means).argmin(1) == labels).float().mean() >= 0.8
+    assert torch.cdist(draws[:5], draws[:5]).max() > 0.1  # sampled: draws differ
+    known = torch.ones_like(xt, dtype=torch.bool)
+    known[:, 392:] = False
+    filled = net.inpaint(xt, known, 2)
+    assert torch.equal(filled[known], xt[known])
+    assert (filled - xt)[~known].square().mean() < xt[~known].square().mean()
+
+
+def test_deep_generate_play_settled_once_per_class_gives_the_same_changes():
+    torch.manual_seed(0)
+    net = deep([32, 16])
+    x, y = data(64)
+    onehot = F.one_hot(y, 10).float()
+    per_example, per_class = {}, {}
+    net.play(x, onehot, True, 2, 0.3, per_example)
+    net.play(x, onehot, True, 2, 0.3, per_class, groups=(torch.eye(10), onehot))
+    assert per_example.keys() == per_class.keys()
+    for k in per_example:
+        torch.testing.assert_close(per_example[k], per_class[k], rtol=1e-5, atol=1e-6)
+
+
+def test_deep_seeded_training_is_bit_identical():
+    x, y = data(200)
+    nets = []
+    for _ in range(2):
+        torch.manual_seed(7)
+        nets.append(train(deep([32, 16]), x, y, epochs=1, sample=True, generator=torch.Generator().manual_seed(3)))
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        assert torch.equal(a, b)
+
+
+def test_recirculate_with_deep_is_a_config_error():
+    from astdp.config import validate
+    from astdp.errors import ConfigError
+
+    cfg = compose_config(["experiment=deep", "model.plays.recirculate.scale=1.0"])
+    with pytest.raises(ConfigError, match="model.plays.recirculate.scale"):
+        validate(cfg)
+    with pytest.raises(ValueError, match="recirculate"):
+        deep([8]).weight_changes(*data(4)[:1], torch.eye(10)[:4], {"recirculate": (1.0, 1)})
+
+
+def test_deep_preset_runs_every_stage(tiny_mnist, tmp_path, monkeypatch):
+    """experiment=deep through train, evaluate and generate, and its checkpoint loads as DeepNet."""
+    from astdp.lit import load_model
+    from tests.conftest import run_pipeline
+
+    monkeypatch.chdir(tmp_path)
+    cfg = compose_config([
+        "experiment=deep", f"data.root={tiny_mnist}", "data.verify=false", "data.val_size=100",
+        "model.net.hidden=[64,32]", "trainer.max_epochs=4", "trainer.enable_progress_bar=false", "logger=none",
+        "evaluate.batch_size=100", "generate.per_class=4", "judge.epochs=1", "judge.batch_size=32",
+    ])
+    metrics = run_pipeline(cfg)
+    assert metrics["eval"]["test_accuracy"] > 0.5  # chance is 0.1
+    assert type(load_model("models/last.ckpt").net).__name__ == "DeepNet"
+    assert (tmp_path / "samples" / "digits.png").is_file()
