@@ -27,11 +27,14 @@ mirror: $(STAMP)
 	  && dvc commit -q -f data.dvc; } \
 	  || echo "note: no copy of data/mirror (dvc pull data.dvc); the download stage uses data.mirrors"
 
-PRESETS := paper paper_baseline unsupervised baseline fashion fashion_baseline
+PRESETS := paper paper_baseline deep deep_baseline unsupervised baseline fashion fashion_baseline
+DEPTHS := [1000] [1000,1000,1000]  # the deep preset's other sizes, for the depth table (its own is [1000,1000])
 
-paper: $(STAMP)            ## every preset as a DVC experiment; results/<preset>.json and the README table
+paper: $(STAMP)            ## every preset (and depth) as a DVC experiment; results/ and the README tables
 	dvc repro download
 	for preset in $(PRESETS); do dvc exp run --temp -S experiment=$$preset || exit 1; done
+	for h in $(DEPTHS); do for preset in deep deep_baseline; do \
+	  dvc exp run --temp -S experiment=$$preset -S "model.net.hidden=$$h" || exit 1; done; done
 	astdp-results --collect --readme README.md
 
 test: $(STAMP)             ## the fast suite (a few minutes on 2 cores)

@@ -4,7 +4,7 @@ import json
 import pytest
 from omegaconf import OmegaConf
 
-from astdp.results import END, START, collect, table, write_into
+from astdp.results import END, START, collect, depth_table, preset_hidden, table, write_into
 from tests.conftest import run_pipeline
 
 
@@ -16,7 +16,9 @@ def test_records_and_rows_come_from_the_metrics_files(cfg_tiny, tmp_path):
     exp_show = [{"rev": "workspace", "name": None, "experiments": None,
                  "data": {"timestamp": None, "params": {"params.yaml": {"data": params}},
                           "metrics": {f"metrics/{k}.json": v for k, v in metrics.items()}}}]
-    records = collect(exp_show, "0123456789abcdef")
+    keyed = collect(exp_show, "0123456789abcdef")
+    assert list(keyed) == [("default", (128,))]
+    records = {name: r for (name, _), r in keyed.items()}
     record = records["default"]
     assert record["command"] == "dvc repro" and record["commit"] == "0123456789abcdef"
     assert "per_class_accuracy" not in record["metrics"]["eval"]  # headline numbers only
@@ -37,3 +39,16 @@ def test_readme_block_is_replaced_and_the_rest_kept(tmp_path):
     with pytest.raises(SystemExit, match="results:start"):
         write_into(readme, "| new |")
     assert readme.read_text() == "no markers"
+
+
+def test_depth_table_pairs_each_size_with_its_twin():
+    def record(name, hidden, acc):
+        return {"preset": name, "hidden": hidden, "command": f"dvc exp run -S experiment={name}", "commit": "abcdef0",
+                "metrics": {"eval": {"test_accuracy": acc}, "train": {"epochs": 20}}}
+
+    records = {("deep", (10, 10)): record("deep", [10, 10], 0.98), ("deep_baseline", (10, 10)): record("deep_baseline", [10, 10], 0.97),
+               ("deep", (10,)): record("deep", [10], 0.96)}
+    rows = depth_table(records).splitlines()[2:]
+    assert rows[0].startswith("| [10] | 96.00% | not run | 20 |")  # shallow first
+    assert rows[1].startswith("| [10, 10] | 98.00% | 97.00% | 20 |")
+    assert len(preset_hidden("deep")) >= 2  # the deep preset is deep

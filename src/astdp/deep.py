@@ -108,8 +108,8 @@ class DeepNet(nn.Module):
         hidden = range(1, L + 1)
         if clamp_labels:
             order = [*reversed(hidden), 0]
-        else:  # free pixels (in-painting) first: they are part of h1's drive
-            order = [0] * (known is not None) + [*hidden, L + 1]
+        else:  # up to the labels, then any free pixels (in-painting) from h1
+            order = [*hidden, L + 1] + [0] * (known is not None)
         for _ in range(steps):
             for l in order:
                 u[l] = self._drive(a, l, live)

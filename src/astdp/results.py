@@ -4,6 +4,9 @@
     astdp-results                     # print the table from results/*.json
     astdp-results --readme README.md  # and write it between the README's results markers
 
+The depth table comes the same way from ``results/depth/<preset>-<hidden>.json``: every size
+of ``experiment=deep`` and its twin that was run (``-S 'model.net.hidden=[...]'``).
+
 Each ``results/<preset>.json`` holds the metrics of the newest DVC experiment of one preset
 (the workspace's run for ``default``), the command that makes it again and the commit it
 ran on, so every row of the README can be traced and rerun from a clone. Reference rows
@@ -20,13 +23,17 @@ from pathlib import Path
 from astdp.io import atomic_path, write_json
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+DEPTH_START, DEPTH_END = "<!-- depth:start -->", "<!-- depth:end -->"
 RESULTS = Path("results")
+DEPTH = ("deep", "deep_baseline")  # presets whose sizes make the depth table: (aSTDP, its backprop twin)
 PRESETS = {  # preset (experiment=...) -> what the row is, in table order
     "paper": "aSTDP, `experiment=paper`",
     "paper_baseline": "backprop MLP, `experiment=paper_baseline` (trained as the paper preset, autograd)",
     "default": "aSTDP, default `dvc repro`",
     "unsupervised": "aSTDP unsupervised, `experiment=unsupervised` (linear read-out)",
     "baseline": "backprop MLP, `experiment=baseline` (same size, autograd)",
+    "deep": "aSTDP, `experiment=deep` (labels joined to every hidden layer, no image shifts)",
+    "deep_baseline": "backprop MLP, `experiment=deep_baseline` (trained as the deep preset)",
     "fashion": "aSTDP, `experiment=fashion`",
     "fashion_baseline": "backprop MLP, `experiment=fashion_baseline` (trained as the fashion preset)",
 }
@@ -44,8 +51,17 @@ HEADLINE = {"train": ["epochs", "val_acc"], "eval": ["test_accuracy", "readout_a
                          "fid_class_means"]}
 
 
-def collect(exp_show: list[dict], head: str) -> dict[str, dict]:
-    """The newest run of each preset in ``dvc exp show --json`` output, as records for results/.
+def preset_hidden(name: str) -> list[int]:
+    """The hidden sizes that ``experiment=<name>`` composes to (before any -S override)."""
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module("astdp.conf", version_base=None):
+        return list(compose("config", overrides=[f"experiment={name}"]).model.net.hidden)
+
+
+def collect(exp_show: list[dict], head: str) -> dict[tuple[str, tuple[int, ...]], dict]:
+    """The newest run of each preset and hidden size in ``dvc exp show --json`` output, as
+    records for results/, keyed by (preset, hidden).
 
     Runs are the DVC experiments of every commit and the workspace (the newest: what
     `dvc repro` made last); runs of commits whose config predates the current layout are
@@ -63,15 +79,17 @@ def collect(exp_show: list[dict], head: str) -> dict[str, dict]:
             metrics = {Path(f).stem: m.get("data") or {} for f, m in (data.get("metrics") or {}).items()}
             if params.get("name") in PRESETS and metrics.get("eval"):
                 runs.append((stamp or data.get("timestamp") or "", base, rev.get("name") or "workspace", params, metrics))
-    newest: dict[str, dict] = {}
+    newest: dict[tuple[str, tuple[int, ...]], dict] = {}
     for _, base, exp, params, metrics in sorted(runs, key=lambda r: r[0]):
         name = params["name"]
         try:
-            newest[name] = {
-                "preset": name,
-                "command": "dvc repro" if name == "default" else f"dvc exp run -S experiment={name}",
-                "commit": base, "experiment": exp,
-                "dataset": params["data"]["name"], "hidden": params["model"]["net"]["hidden"],
+            hidden = params["model"]["net"]["hidden"]
+            command = "dvc repro" if name == "default" else f"dvc exp run -S experiment={name}"
+            if name in DEPTH:
+                command += f" -S 'model.net.hidden=[{','.join(map(str, hidden))}]'"
+            newest[name, tuple(hidden)] = {
+                "preset": name, "command": command, "commit": base, "experiment": exp,
+                "dataset": params["data"]["name"], "hidden": hidden,
                 "max_shift": params["data"]["max_shift"],
                 "unsupervised": "plays" in params["model"] and params["model"]["plays"]["classify"]["scale"] == 0,
                 "metrics": {stage: {k: m[k] for k in keys if k in m} for stage, keys in HEADLINE.items()
@@ -84,6 +102,20 @@ def collect(exp_show: list[dict], head: str) -> dict[str, dict]:
 
 def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.2f}%"
+
+
+def depth_table(records: dict[tuple[str, tuple[int, ...]], dict]) -> str:
+    """Markdown: test accuracy of each size of the deep preset and of its backprop twin."""
+    sizes = sorted({h for name, h in records if name in DEPTH}, key=lambda h: (len(h), h))
+    lines = ["| hidden | aSTDP `experiment=deep` | backprop twin `experiment=deep_baseline` | epochs | made by, at commit |",
+             "| --- | --- | --- | --- | --- |"]
+    for h in sizes:
+        runs = [records.get((name, h)) for name in DEPTH]
+        accs = [_pct(r["metrics"]["eval"].get("test_accuracy")) if r else "not run" for r in runs]
+        epochs = "/".join(sorted({str(r["metrics"]["train"].get("epochs", "-")) for r in runs if r}))
+        made = "; ".join(f"`{r['command']}`, {r['commit'][:7]}" for r in runs if r)
+        lines.append(f"| {list(h)} | {accs[0]} | {accs[1]} | {epochs} | {made} |")
+    return "\n".join(lines)
 
 
 def table(records: dict[str, dict]) -> str:
@@ -107,13 +139,13 @@ def table(records: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def write_into(readme: Path, text: str) -> None:
-    """Replace what lies between the results markers; the rest of the file is kept."""
+def write_into(readme: Path, text: str, start: str = START, end: str = END) -> None:
+    """Replace what lies between the ``start`` and ``end`` markers; the rest of the file is kept."""
     old = readme.read_text()
-    if START not in old or END not in old:
-        raise SystemExit(f"error: {readme} has no {START} ... {END} block; add the two markers where the table goes")
-    head, rest = old.split(START, 1)
-    new = f"{head}{START}\n{text}\n{END}{rest.split(END, 1)[1]}"
+    if start not in old or end not in old:
+        raise SystemExit(f"error: {readme} has no {start} ... {end} block; add the two markers where the table goes")
+    head, rest = old.split(start, 1)
+    new = f"{head}{start}\n{text}\n{end}{rest.split(end, 1)[1]}"
     with atomic_path(readme) as tmp:
         tmp.write_text(new)
 
@@ -133,15 +165,22 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.collect:
         shown = json.loads(_run(sys.executable, "-m", "dvc", "exp", "show", "--json", "--all-commits"))
-        for name, record in collect(shown, _run("git", "rev-parse", "HEAD").strip()).items():
-            write_json(RESULTS / f"{name}.json", record)
+        for (name, hidden), record in collect(shown, _run("git", "rev-parse", "HEAD").strip()).items():
+            if name in DEPTH:
+                write_json(RESULTS / "depth" / f"{name}-{'x'.join(map(str, hidden))}.json", record)
+            if name not in DEPTH or list(hidden) == preset_hidden(name):
+                write_json(RESULTS / f"{name}.json", record)
     records = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
     if not records:
         raise SystemExit(f"error: no {RESULTS}/*.json; run `make paper` (or `astdp-results --collect`) first")
-    text = table(records)
-    print(text)
+    depth = {(r["preset"], tuple(r["hidden"])): r
+             for r in (json.loads(p.read_text()) for p in sorted((RESULTS / "depth").glob("*.json")))}
+    text, depth_text = table(records), depth_table(depth)
+    print(text, depth_text, sep="\n\n")
     if args.readme:
         write_into(args.readme, text)
+        if depth:
+            write_into(args.readme, depth_text, DEPTH_START, DEPTH_END)
 
 
 if __name__ == "__main__":
