@@ -15,7 +15,7 @@ from tests.conftest import ROOT, compose_config
 
 PRESETS = [[], ["model=small"], ["model=paper"], ["model=backprop_mlp"], ["trainer=ddp"], ["logger=none"],
            ["lr_schedule=constant"], ["experiment=paper"], ["experiment=paper_baseline"], ["experiment=baseline"],
-           ["experiment=unsupervised"]]
+           ["experiment=unsupervised"], ["model=deep"], ["experiment=deep"], ["experiment=deep_baseline"]]
 
 
 def test_params_yaml_is_composition_of_conf():
@@ -40,11 +40,14 @@ def test_presets_compose_validate_and_build(overrides):
     assert instantiate(cfg.data).batch_size == cfg.data.batch_size
 
 
-def test_paper_baseline_is_the_paper_preset_trained_by_backprop():
-    paper, twin = compose_config(["experiment=paper"]), compose_config(["experiment=paper_baseline"])
-    assert twin.model._target_ == "astdp.lit.BackpropMLP" and twin.model.net.hidden == paper.model.net.hidden
-    assert twin.trainer.max_epochs == paper.trainer.max_epochs and twin.data == paper.data
-    assert twin.optim.lr == 0.1 and twin.optim.weight_decay == 0
+@pytest.mark.parametrize("preset", ["paper", "deep", "fashion"])
+def test_each_twin_is_its_preset_trained_by_backprop(preset):
+    """Same layer sizes, data (batch size, shifts) and epochs; only the learning (and its lr) differ."""
+    astdp, twin = compose_config([f"experiment={preset}"]), compose_config([f"experiment={preset}_baseline"])
+    assert astdp.model._target_ == "astdp.lit.ASTDPModule" and twin.model._target_ == "astdp.lit.BackpropMLP"
+    assert twin.model.net.hidden == astdp.model.net.hidden
+    assert twin.trainer.max_epochs == astdp.trainer.max_epochs and twin.data == astdp.data
+    assert twin.optim.weight_decay == 0
 
 
 def test_schema_choices_are_the_cores():

@@ -172,6 +172,9 @@ def wandb_logger(cfg: DictConfig, job_type: str) -> Iterator:
         if os.environ.get("WANDB_MODE") == "online":
             spec["offline"] = False
         logger = instantiate(spec, _recursive_=False, _convert_="all")
+        # Lightning always passes wandb.init an `anonymous` setting, even unset, and W&B then warns
+        # that the setting "has no effect" on every run: drop the key before the run starts.
+        getattr(logger, "_wandb_init", {}).pop("anonymous", None)
     exit_code = 1
     try:
         yield logger
