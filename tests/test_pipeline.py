@@ -69,7 +69,7 @@ def test_wandb_offline_runs_hold_what_a_researcher_opens(cfg_tiny, tmp_path, mon
 
     history = [r for r in train_run if r.HasField("history")]
     keys = [i.key or "/".join(i.nested_key) for r in history for i in r.history.item]
-    assert {"val/acc", "train/acc", "val/recon_mse", "training_images/_type"} <= set(keys)  # media: nested keys
+    assert {"val/acc", "train/acc", "val/recon_mse", "samples/_type", "receptive_fields/_type"} <= set(keys)  # media: nested keys
     assert keys.count("lr") == 4 * 16  # every step: 4 epochs of 16 batches (500 images, 32 a batch)
     (run,) = [r.run for r in train_run if r.HasField("run")][:1]
     assert run.run_group == "tiny-exp" and "preset:default" in run.tags

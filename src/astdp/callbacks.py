@@ -82,9 +82,11 @@ class ImagesToLogger(pl.Callback):
         samples = net.generate(labels, self.settle_steps, generator=gen, sample=True)
         w = net.W[0][net.pixels, : self.fields].T  # (fields, pixels): what each hidden unit looks for
         w = (w - w.amin(1, keepdim=True)) / (w.amax(1, keepdim=True) - w.amin(1, keepdim=True)).clamp_min(1e-8)
-        logger.log_image(key="training_images", step=trainer.global_step,
-                         images=[grid(samples, self.per_class, shape), grid(w, 8, shape)],
-                         caption=[f"samples, rows: {', '.join(classes)}", "receptive fields of hidden units"])
+        # Two keys: the grids differ in size, and W&B warns about (and misdraws) one list of unequal images.
+        logger.log_image(key="samples", step=trainer.global_step, images=[grid(samples, self.per_class, shape)],
+                         caption=[f"rows: {', '.join(classes)}"])
+        logger.log_image(key="receptive_fields", step=trainer.global_step, images=[grid(w, 8, shape)],
+                         caption=["what each of the first hidden units looks for"])
 
 
 class LastCheckpoint(Checkpoint):

@@ -55,6 +55,8 @@ def preset_hidden(name: str) -> list[int]:
     """The hidden sizes that ``experiment=<name>`` composes to (before any -S override)."""
     from hydra import compose, initialize_config_module
 
+    import astdp.config  # noqa: F401  registers the schema the presets compose onto
+
     with initialize_config_module("astdp.conf", version_base=None):
         return list(compose("config", overrides=[f"experiment={name}"]).model.net.hidden)
 

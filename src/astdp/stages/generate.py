@@ -91,8 +91,10 @@ def generate(cfg: DictConfig) -> dict:
     with wandb_logger(cfg, "generate") as logger:
         if logger is not None:
             logger.log_metrics({k: v for k, v in metrics.items() if isinstance(v, float)})
-            logger.log_image(key="samples", images=[samples, inpaint], caption=[
-                f"{data.name} samples by class, rows: {', '.join(data.classes)}", "occluded / filled in / original"])
+            # One key each: the grids differ in size (W&B warns about, and misdraws, a list of unequal images).
+            logger.log_image(key="samples", images=[samples],
+                             caption=[f"{data.name} samples by class, rows: {', '.join(data.classes)}"])
+            logger.log_image(key="inpainting", images=[inpaint], caption=["occluded / filled in / original"])
     return metrics
 
 
