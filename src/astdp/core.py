@@ -51,6 +51,12 @@ def stdp(pre: Tensor, post: Tensor, target: Tensor, scale: float = 1.0, out: Ten
     return pre.T @ rise if out is None else out.addmm_(pre.T, rise)
 
 
+def synapses(n_in: int, n_out: int, init_scale: float, generator: torch.Generator | None) -> nn.Parameter:
+    """Weights ``N(0, init_scale^2 / n_in)`` that never require grad (only the rule changes them)."""
+    w = torch.randn(n_in, n_out, generator=generator) * (init_scale / n_in**0.5)
+    return nn.Parameter(w, requires_grad=False)
+
+
 @dataclass
 class State:
     """Drive ``u`` and activity ``a`` of every layer (index 0 is the visible layer)."""
@@ -94,10 +100,7 @@ class ASTDPNet(nn.Module):
         sizes = [n_pixels + n_labels, *hidden]
         self.sizes = sizes
 
-        def init(n_in: int, n_out: int) -> nn.Parameter:
-            w = torch.randn(n_in, n_out, generator=generator) * (init_scale / n_in**0.5)
-            return nn.Parameter(w, requires_grad=False)
-
+        init = lambda n_in, n_out: synapses(n_in, n_out, init_scale, generator)
         # W[l] carries layer l up to l+1, V[l] carries layer l+1 down to l, b[l] is layer l's bias.
         self.W = nn.ParameterList(init(sizes[l], sizes[l + 1]) for l in range(len(hidden)))
         self.V = nn.ParameterList(init(sizes[l + 1], sizes[l]) for l in range(len(hidden)))

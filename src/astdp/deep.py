@@ -22,7 +22,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from astdp.core import ACTIVATIONS, PLAYS, State, stdp
+from astdp.core import ACTIVATIONS, PLAYS, ASTDPNet, State, stdp, synapses
 
 
 class DeepNet(nn.Module):
@@ -55,10 +55,7 @@ class DeepNet(nn.Module):
         self.pixels = slice(0, n_pixels)  # of layer 0 (receptive fields are W[0][pixels])
         self.sizes = sizes = [n_pixels, *hidden]
 
-        def init(n_in: int, n_out: int) -> nn.Parameter:
-            w = torch.randn(n_in, n_out, generator=generator) * (init_scale / n_in**0.5)
-            return nn.Parameter(w, requires_grad=False)
-
+        init = lambda n_in, n_out: synapses(n_in, n_out, init_scale, generator)
         L = len(hidden)
         self.W = nn.ParameterList(init(sizes[l], sizes[l + 1]) for l in range(L))
         self.V = nn.ParameterList(init(sizes[l + 1], sizes[l]) for l in range(L))
@@ -123,9 +120,7 @@ class DeepNet(nn.Module):
         return State(u, a, u[1])
 
     # ------------------------------------------------------------------ learning
-    def rho_prime(self, u: Tensor) -> Tensor:
-        """Each neuron's own numerical estimate of its slope, no autograd."""
-        return (self.rho(u + self.eps) - self.rho(u)) / self.eps
+    rho_prime = ASTDPNet.rho_prime  # each neuron's own numerical slope, as in the core
 
     def targets(self, x: Tensor, y: Tensor, s: State, up: bool = True, down: bool = True) -> list[Tensor]:
         """Target phase: clamp pixels and labels to the data; hidden targets ``a + rho'(u) du``,
