@@ -9,8 +9,11 @@ BLOCK, HEADER = 32768, 7
 
 
 def read_records(path):
-    data = open(path, "rb").read()[7:]  # file header: ':W&B' + 3 bytes
-    pos, pending = 0, b""
+    data = open(path, "rb").read()
+    # The file header (':W&B' + 3 bytes) is part of the first 32 KiB block: block boundaries
+    # count from the file's first byte. (Counting them after the header misread records that
+    # cross a boundary, and the run's later records, its exit among them, were lost.)
+    pos, pending = HEADER, b""
     while pos + HEADER <= len(data):
         left = BLOCK - (pos % BLOCK)
         if left < HEADER:  # block trailer padding
