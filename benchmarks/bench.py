@@ -170,6 +170,7 @@ def main() -> None:
     ap.add_argument("--no-scaling", action="store_true")
     args = ap.parse_args()
     torch.manual_seed(0)
+    torch.set_flush_denormal(True)  # as astdp-train does (see astdp.stages.train): time what it runs
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     x, y, xt, yt, source = load_data(args.data_root, device)
     batch, hidden = CONF.data.batch_size, list(CONF.model.net.hidden)

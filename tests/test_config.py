@@ -78,12 +78,13 @@ def test_composition_itself_rejects_unknown_keys_wrong_types_and_choices(overrid
     ("data.max_shift=-1", "data.max_shift"), ("model.plays.generate.scale=-1", "model.plays.generate.scale"),
     ("model.net.homeostasis=-0.1", "model.net.homeostasis"), ("model.net.target_rate=1.5", "model.net.target_rate"),
     ("generate.settle_steps=0", "generate.settle_steps"), ("model.settle_inertia=1", "model.settle_inertia"),
+    ("generate.window=0", "generate.window"), ("generate.sample=false generate.window=2", "generate.window"),
     ("optim.momentum=1", "optim.momentum"),
     ("+model.net.etta=0.1", "model.net.etta"), ("+model.plays.dream=1", "model.plays.dream"),  # `+` forces a key in
 ])
 def test_out_of_range_values_and_forced_keys_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        validate(compose_config([override]))
+        validate(compose_config(override.split()))
 
 
 def run_stage(*args, cwd=ROOT):

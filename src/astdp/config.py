@@ -226,11 +226,15 @@ class GenerateConfig:
     per_class: int = MISSING
     settle_steps: int = MISSING
     sample: bool = MISSING
+    window: int = MISSING
     noise: float = MISSING
 
     def __post_init__(self) -> None:
         _check(self.per_class >= 2, "generate.per_class", self.per_class, "must be >= 2 (variety needs pairs)")
         _check(self.settle_steps >= 1, "generate.settle_steps", self.settle_steps, "must be >= 1")
+        _check(self.window >= 1, "generate.window", self.window, "must be >= 1")
+        _check(self.window == 1 or self.sample, "generate.window", self.window,
+               "needs generate.sample=true (without spikes every draw is the same)")
         _check(self.noise >= 0, "generate.noise", self.noise, "must be >= 0")
 
 

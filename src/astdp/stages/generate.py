@@ -55,7 +55,9 @@ def generate(cfg: DictConfig) -> dict:
     judge, judge_test_accuracy = load_judge(cfg.judge.path, device)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     labels = torch.arange(data.n_classes, device=device).repeat_interleave(g.per_class)
-    images = net.generate(labels, g.settle_steps, g.noise, gen, sample=g.sample)
+    # A pixel integrates its rate over `window` independent spike draws of the hidden layers.
+    images = torch.stack([net.generate(labels, g.settle_steps, g.noise, gen, sample=g.sample)
+                          for _ in range(g.window)]).mean(0)
 
     x_train, y_train = (t.to(device) for t in data.load("train"))
     x_test, y_test = (t.to(device) for t in data.load("test"))
