@@ -25,6 +25,13 @@ def variety(images: torch.Tensor, labels: torch.Tensor, x_real: torch.Tensor, y_
     return out
 
 
+def draw(net, labels: torch.Tensor, g: DictConfig, generator: torch.Generator) -> torch.Tensor:
+    """Images of the given classes as the ``generate`` config ``g`` asks: each pixel shows its
+    mean rate over ``g.window`` independent spike draws of the hidden layers."""
+    return torch.stack([net.generate(labels, g.settle_steps, g.noise, generator, sample=g.sample)
+                        for _ in range(g.window)]).mean(0)
+
+
 @torch.no_grad()
 def generate(cfg: DictConfig) -> dict:
     """Write ``samples/*.png`` and ``metrics/generate.json``; returns the metrics.
@@ -55,9 +62,7 @@ def generate(cfg: DictConfig) -> dict:
     judge, judge_test_accuracy = load_judge(cfg.judge.path, device)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     labels = torch.arange(data.n_classes, device=device).repeat_interleave(g.per_class)
-    # A pixel integrates its rate over `window` independent spike draws of the hidden layers.
-    images = torch.stack([net.generate(labels, g.settle_steps, g.noise, gen, sample=g.sample)
-                          for _ in range(g.window)]).mean(0)
+    images = draw(net, labels, g, gen)
 
     x_train, y_train = (t.to(device) for t in data.load("train"))
     x_test, y_test = (t.to(device) for t in data.load("test"))
