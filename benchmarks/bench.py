@@ -27,6 +27,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from astdp.config import validate
+from astdp.stages.train import flushed_denormals
 
 
 def composed(*overrides):
@@ -170,7 +171,6 @@ def main() -> None:
     ap.add_argument("--no-scaling", action="store_true")
     args = ap.parse_args()
     torch.manual_seed(0)
-    torch.set_flush_denormal(True)  # as astdp-train does (see astdp.stages.train): time what it runs
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     x, y, xt, yt, source = load_data(args.data_root, device)
     batch, hidden = CONF.data.batch_size, list(CONF.model.net.hidden)
@@ -229,4 +229,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with flushed_denormals():  # as astdp-train trains: time what it runs
+        main()

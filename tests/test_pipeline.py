@@ -10,7 +10,7 @@ from omegaconf import open_dict
 from astdp.stages.evaluate import evaluate
 from astdp.stages.generate import generate
 from astdp.stages.judge import make_judge
-from astdp.stages.train import train
+from astdp.stages.train import flushed_denormals, train
 from tests.conftest import ROOT, compose_config
 from tests.wandb_reader import finished_records
 
@@ -20,6 +20,7 @@ def test_train_evaluate_generate(cfg_tiny, tmp_path):
     assert judge["judge_test_accuracy"] > 0.9 and Path("models/judge.pt").is_file()
     metrics = train(cfg_tiny)
     assert metrics["epochs"] == 4 and metrics["val_acc"] > 0.5  # chance is 0.1
+    assert (torch.tensor([1e-39]) * 1.0).item() > 0  # denormals were flushed only while it trained
     assert Path("models/last.ckpt").is_file()
     curve = json.loads(Path("plots/train_curve.json").read_text())
     assert [r["epoch"] for r in curve] == [0, 1, 2, 3] and "val_acc" in curve[0] and "train_acc" in curve[0]
@@ -37,6 +38,13 @@ def test_train_evaluate_generate(cfg_tiny, tmp_path):
     assert set(details) == {"judge_per_class", "variety_per_class"}
     cfg_tiny.generate.window = 4  # each pixel's mean over 4 spike draws: less speckle, less spread
     assert generate(cfg_tiny)["variety_ratio"] < 0.8 * gen["variety_ratio"]
+
+
+def test_training_flushes_denormals_only_while_it_runs():
+    tiny = torch.tensor([1e-39])  # a denormal float32
+    with flushed_denormals():
+        inside = (tiny * 1.0).item()
+    assert inside == 0.0 and (tiny * 1.0).item() > 0  # callers (tests, notebooks) keep IEEE floats
 
 
 def test_seeded_runs_are_bit_identical(cfg_tiny, tmp_path):

@@ -1,6 +1,8 @@
 """Train stage: fit the model on MNIST's training images, keep the last checkpoint."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from omegaconf import DictConfig
 
 from astdp.errors import StageError
@@ -9,6 +11,23 @@ from astdp.stages._cli import cli, output_dir, sections, wandb_logger
 # The config this stage reads: the same list as its `params` in dvc.yaml (a test holds them equal).
 PARAMS = ["name", "seed", "ckpt_path", "resume", "matmul_precision", "compile", "optimized_metric",
           "data", "model", "optim", "lr_schedule", "trainer", "callbacks", "logger"]
+
+
+@contextmanager
+def flushed_denormals():
+    """Flush denormal floats to zero while it runs, then restore IEEE floats (the process default).
+
+    Saturated sigmoids and their rises underflow below 1e-38 into denormals, which x86 CPUs
+    multiply in slow microcode: aSTDP's matmuls ran several times slower. Zero changes
+    nothing the rule can resolve. A no-op on GPUs and on CPUs without the mode.
+    """
+    import torch
+
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def train(cfg: DictConfig) -> dict:
@@ -25,10 +44,6 @@ def train(cfg: DictConfig) -> dict:
     out = output_dir()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision(cfg.matmul_precision)
-    # Saturated sigmoids and their rises underflow to denormal floats (below 1e-38), which x86
-    # CPUs multiply in slow microcode: aSTDP's matmuls ran several times slower. Flushing them to
-    # zero changes nothing the rule can resolve; it is a no-op on GPUs and CPUs without the mode.
-    torch.set_flush_denormal(True)
     data = instantiate(cfg.data)
     # _recursive_=False: the module builds its network, optimizer and schedule itself, from
     # plain dicts, so its checkpoint carries the config that built it (see astdp.lit).
@@ -45,7 +60,8 @@ def train(cfg: DictConfig) -> dict:
         if resume:
             check_checkpoint(resume)  # one line, before Lightning reads it (weights only, too)
         try:
-            trainer.fit(module, datamodule=data, ckpt_path=resume, weights_only=True)
+            with flushed_denormals():
+                trainer.fit(module, datamodule=data, ckpt_path=resume, weights_only=True)
         except SIGTERMException:
             raise StageError(f"stopped by SIGTERM at step {trainer.global_step}; the run so far is in {ckpt}. "
                              "Resume with the same command and resume=true") from None
