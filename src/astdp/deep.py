@@ -84,10 +84,10 @@ class DeepNet(nn.Module):
                 u = torch.addmm(u, a[k], w, alpha=gain)
         return u
 
-    def settle(self, x: Tensor, y: Tensor, steps: int, known: Tensor | None = None, clamp_labels: bool = False,
+    def settle(self, x: Tensor, y: Tensor, steps: int, clamp_labels: bool = False,
                inertia: float = 0.0, sample: bool = False, generator: torch.Generator | None = None) -> State:
-        """Settle ``steps`` sweeps with the pixels in ``known`` (all if None, none if
-        ``clamp_labels``) clamped to ``x`` and, if ``clamp_labels``, the labels to ``y``.
+        """Settle ``steps`` sweeps with the pixels (if not ``clamp_labels``) clamped to ``x``, or
+        the labels (if ``clamp_labels``) to ``y``.
 
         Free units start silent (0). A sweep runs from the clamped end to the free one, each
         layer taking its neighbours' latest activities: one sweep carries the data through
@@ -97,16 +97,13 @@ class DeepNet(nn.Module):
         Returns drives and activities of ``x, h1..hL, y`` (index L+1 is the labels).
         """
         B, L = x.shape[0], self.depth
-        pixels = x.new_zeros(B, self.n_pixels) if clamp_labels else x if known is None else torch.where(known, x, 0.0)
+        pixels = x.new_zeros(B, self.n_pixels) if clamp_labels else x
         a = [pixels.clone(), *(x.new_zeros(B, n) for n in self.sizes[1:])]
         a.append(y.clone() if clamp_labels else x.new_zeros(B, self.n_labels))
         u = [torch.zeros_like(t) for t in a]
         live = {L + 1} if clamp_labels else {0}  # layers with activity: the clamped end, then each one settled
         hidden = range(1, L + 1)
-        if clamp_labels:
-            order = [*reversed(hidden), 0]
-        else:  # up to the labels, then any free pixels (in-painting) from h1
-            order = [*hidden, L + 1] + [0] * (known is not None)
+        order = [*reversed(hidden), 0] if clamp_labels else [*hidden, L + 1]
         for _ in range(steps):
             for l in order:
                 u[l] = self._drive(a, l, live)
@@ -115,7 +112,7 @@ class DeepNet(nn.Module):
                     new = torch.bernoulli(new, generator=generator)
                 if inertia > 0:
                     new = torch.lerp(new, a[l], inertia)
-                a[l] = torch.where(known, x, new) if (l == 0 and known is not None) else new
+                a[l] = new
                 live.add(l)
         return State(u, a, u[1])
 
@@ -213,13 +210,30 @@ class DeepNet(nn.Module):
     def _no_labels(self, x: Tensor) -> Tensor:
         return x.new_zeros(x.shape[0], self.n_labels)
 
+    def _fill(self, x: Tensor, known: Tensor, rounds: int) -> tuple[Tensor, Tensor]:
+        """Image with its unknown pixels filled, and the label activity it last gave.
+
+        Each round reads the labels from the known pixels and the current fill (up), then
+        draws the picture those labels stand for (down, the labels clamped to that activity)
+        into the unknown pixels. The top-down path learned from label-driven codes only, so
+        it is fed a label, not the bottom-up code of a half-blank image.
+        """
+        filled = torch.where(known, x, 0.0)
+        for _ in range(rounds):
+            labels = self.settle(filled, self._no_labels(x), 1).a[-1]
+            filled = torch.where(known, x, self.settle(filled, labels, 1, clamp_labels=True).a[0])
+        return filled, self.settle(filled, self._no_labels(x), 1).a[-1]
+
     def classify(self, x: Tensor, steps: int, known: Tensor | None = None) -> Tensor:
-        """Class indices: clamp the image (only its ``known`` pixels if given), read the labels."""
-        return self.settle(x, self._no_labels(x), steps, known=known).a[-1].argmax(1)
+        """Class indices: clamp the image, read the labels. With ``known``, only those pixels
+        are given: ``steps`` rounds of in-painting fill the rest first."""
+        if known is not None:
+            return self._fill(x, known, steps)[1].argmax(1)
+        return self.settle(x, self._no_labels(x), steps).a[-1].argmax(1)
 
     def inpaint(self, x: Tensor, known: Tensor, steps: int) -> Tensor:
-        """Fill in the pixels where ``known`` is False; the known ones stay clamped."""
-        return self.settle(x, self._no_labels(x), steps, known=known).a[0]
+        """Fill in the pixels where ``known`` is False (``steps`` rounds); the known ones stay clamped."""
+        return self._fill(x, known, steps)[0]
 
     def generate(self, labels: Tensor, steps: int, noise: float = 0.0, generator: torch.Generator | None = None,
                  sample: bool = False) -> Tensor:
