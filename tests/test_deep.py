@@ -102,6 +102,24 @@ def test_deep_learns_classification_and_generation():
     assert (filled - xt)[~known].square().mean() < xt[~known].square().mean()
 
 
+
+def test_deep_inpainting_fills_with_the_picture_of_the_labels_it_reads():
+    """A round reads the labels bottom-up from the known pixels, then draws those labels'
+    top-down picture into the unknown ones (the path the generate play taught); with more
+    rounds the labels are read again from the filled image."""
+    torch.manual_seed(0)
+    net = deep([32, 16])
+    x, _ = data(64)
+    known = torch.ones_like(x, dtype=torch.bool)
+    known[:, 392:] = False
+    labels = net.settle(torch.where(known, x, 0.0), net._no_labels(x), 1).a[-1]
+    picture = net.settle(x, labels, 1, clamp_labels=True).a[0]
+    filled = net.inpaint(x, known, 1)
+    assert torch.equal(filled[known], x[known])
+    torch.testing.assert_close(filled[~known], picture[~known])
+    again = net.settle(filled, net._no_labels(x), 1).a[-1]
+    assert torch.equal(net.classify(x, 1, known), again.argmax(1))
+
 def test_deep_generate_play_settled_once_per_class_gives_the_same_changes():
     torch.manual_seed(0)
     net = deep([32, 16])
