@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 import yaml
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
@@ -36,7 +37,8 @@ def test_presets_compose_validate_and_build(overrides):
     if cfg.model._target_ == "astdp.lit.ASTDPModule":
         assert [w.shape[1] for w in module.net.W] == list(hidden)
     else:
-        assert module.mlp[0].out_features == hidden[0]
+        linears = [m.out_features for m in module.mlp.modules() if isinstance(m, torch.nn.Linear)]
+        assert linears[:len(hidden)] == list(hidden)
     assert instantiate(cfg.data).batch_size == cfg.data.batch_size
 
 
@@ -48,6 +50,8 @@ def test_each_twin_is_its_preset_trained_by_backprop(preset):
     assert twin.model.net.hidden == astdp.model.net.hidden
     assert twin.trainer.max_epochs == astdp.trainer.max_epochs and twin.data == astdp.data
     assert twin.optim.weight_decay == 0
+    # model=deep's label units hear every hidden layer: so do its twin's logits
+    assert twin.model.net.every_layer_votes == (astdp.model.net._target_ == "astdp.deep.DeepNet")
 
 
 def test_schema_choices_are_the_cores():

@@ -156,6 +156,7 @@ class MLPConfig:
     hidden: list[int] = MISSING
     image_shape: list[int] = MISSING
     n_classes: int = MISSING
+    every_layer_votes: bool = MISSING
 
     def __post_init__(self) -> None:
         _check(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "model.net.hidden", list(self.hidden),

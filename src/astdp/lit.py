@@ -35,13 +35,35 @@ def constant_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> tor
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: 1.0)
 
 
-def mlp(hidden: list[int], image_shape: list[int], n_classes: int) -> nn.Sequential:
-    """Sigmoid MLP ``pixels -> hidden... -> classes`` (logits): the baseline's network."""
+def mlp(hidden: list[int], image_shape: list[int], n_classes: int, every_layer_votes: bool = False) -> nn.Module:
+    """Sigmoid MLP ``pixels -> hidden... -> classes`` (logits): the baseline's network.
+
+    ``every_layer_votes``: every hidden layer adds its own linear vote to the logits, as
+    :class:`astdp.deep.DeepNet`'s label units hear every layer (the twin of ``model=deep``).
+    With one hidden layer both are the same network, built in the same order.
+    """
     sizes = [math.prod(image_shape), *hidden]
     layers: list[nn.Module] = []
     for a, b in zip(sizes, sizes[1:]):
         layers += [nn.Linear(a, b), nn.Sigmoid()]
-    return nn.Sequential(*layers, nn.Linear(sizes[-1], n_classes))
+    if not every_layer_votes:
+        return nn.Sequential(*layers, nn.Linear(sizes[-1], n_classes))
+    return LayerVotes(layers, [nn.Linear(n, n_classes, bias=k == len(hidden) - 1) for k, n in enumerate(hidden)])
+
+
+class LayerVotes(nn.Module):
+    """Logits = the sum of each hidden layer's linear vote (one bias, the top vote's)."""
+
+    def __init__(self, layers: list[nn.Module], votes: list[nn.Module]) -> None:
+        super().__init__()
+        self.layers, self.votes = nn.ModuleList(layers), nn.ModuleList(votes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        codes = []
+        for linear, sigmoid in zip(self.layers[::2], self.layers[1::2]):
+            x = sigmoid(linear(x))
+            codes.append(x)
+        return sum(vote(h) for vote, h in zip(self.votes, codes))
 
 
 NETS = {*ASTDP_NETS, "astdp.lit.mlp"}
