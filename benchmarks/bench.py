@@ -20,13 +20,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from astdp.config import validate
+from astdp.lit import mlp as lit_mlp
 from astdp.stages.train import flushed_denormals
 
 
@@ -61,12 +61,9 @@ def load_data(root: str, device):
     return x.to(device), y.to(device), xt.to(device), yt.to(device), source
 
 
-def backprop_loop(x, y, hidden, batch, n_batches):
-    sizes = [784, *hidden]
-    layers = []
-    for a, b in zip(sizes, sizes[1:]):
-        layers += [nn.Linear(a, b), nn.Sigmoid()]
-    mlp = nn.Sequential(*layers, nn.Linear(sizes[-1], 10)).to(x.device)
+def backprop_loop(x, y, hidden, batch, n_batches, every_layer_votes=False):
+    # the baseline's network (a deep row's twin: every hidden layer votes, as in experiment=deep_baseline)
+    mlp = lit_mlp(hidden, [28, 28], 10, every_layer_votes).to(x.device)
     opt = instantiate(CONF.optim, lr=0.1)(mlp.parameters())  # the baseline's lr (experiment=baseline)
 
     def run():
@@ -218,7 +215,7 @@ def main() -> None:
             b = conf.data.batch_size
             epoch = -(-55000 // b)
             ts = median_interleaved({"astdp": astdp_loop(x, y, h, b, m, conf)[0],
-                                     "backprop": backprop_loop(x, y, h, b, m)}, 3)
+                                     "backprop": backprop_loop(x, y, h, b, m, conf is DEEP)}, 3)
             ea, eb = ts["astdp"] / m * epoch, ts["backprop"] / m * epoch
             kind = conf.model.net._target_.rsplit(".", 1)[1]
             scaling.append({"net": kind, "hidden": h, "batch": b, "astdp_epoch_s": round(ea, 2),

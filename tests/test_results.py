@@ -4,7 +4,7 @@ import json
 import pytest
 from omegaconf import OmegaConf
 
-from astdp.results import END, START, collect, depth_table, preset_hidden, table, write_into
+from astdp.results import END, START, collect, depth_table, preset_config, preset_hidden, table, write_into
 from tests.conftest import run_pipeline
 
 
@@ -52,3 +52,19 @@ def test_depth_table_pairs_each_size_with_its_twin():
     assert rows[0].startswith("| [10] | 96.00% | not run | 20 |")  # shallow first
     assert rows[1].startswith("| [10, 10] | 98.00% | 97.00% | 20 |")
     assert len(preset_hidden("deep")) >= 2  # the deep preset is deep
+
+
+
+def test_a_depth_run_with_its_own_learning_rate_says_so_in_its_command():
+    def newest(name, lr):
+        params = {"name": name, "model": {"net": {"hidden": [10]}}, "optim": {"lr": lr},
+                  "data": {"name": "mnist", "max_shift": 0}}
+        rev = {"name": "some-exp", "data": {"timestamp": "2026-01-01", "params": {"params.yaml": {"data": params}},
+                                           "metrics": {"metrics/eval.json": {"data": {"test_accuracy": 0.9}}}}}
+        (record,) = collect([{"rev": "abcdef0", "experiments": [{"revs": [rev]}]}], "head").values()
+        return record["command"]
+
+    own = preset_config("deep_baseline").optim.lr
+    assert newest("deep_baseline", own / 2) == (
+        f"dvc exp run -S experiment=deep_baseline -S 'model.net.hidden=[10]' -S optim.lr={own / 2}")
+    assert "optim.lr" not in newest("deep_baseline", own)  # the preset's own rate: nothing to add

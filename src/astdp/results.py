@@ -15,6 +15,7 @@ from the literature are marked as published, not measured here.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import subprocess
 import sys
@@ -51,14 +52,20 @@ HEADLINE = {"train": ["epochs", "val_acc"], "eval": ["test_accuracy", "readout_a
                          "fid_class_means"]}
 
 
-def preset_hidden(name: str) -> list[int]:
-    """The hidden sizes that ``experiment=<name>`` composes to (before any -S override)."""
+@functools.cache
+def preset_config(name: str):
+    """What ``experiment=<name>`` composes to (before any -S override)."""
     from hydra import compose, initialize_config_module
 
     import astdp.config  # noqa: F401  registers the schema the presets compose onto
 
     with initialize_config_module("astdp.conf", version_base=None):
-        return list(compose("config", overrides=[f"experiment={name}"]).model.net.hidden)
+        return compose("config", overrides=[f"experiment={name}"])
+
+
+def preset_hidden(name: str) -> list[int]:
+    """The hidden sizes that ``experiment=<name>`` composes to (before any -S override)."""
+    return list(preset_config(name).model.net.hidden)
 
 
 def collect(exp_show: list[dict], head: str) -> dict[tuple[str, tuple[int, ...]], dict]:
@@ -89,6 +96,8 @@ def collect(exp_show: list[dict], head: str) -> dict[tuple[str, tuple[int, ...]]
             command = "dvc repro" if name == "default" else f"dvc exp run -S experiment={name}"
             if name in DEPTH:
                 command += f" -S 'model.net.hidden=[{','.join(map(str, hidden))}]'"
+                if params["optim"]["lr"] != preset_config(name).optim.lr:  # searched for this depth
+                    command += f" -S optim.lr={params['optim']['lr']}"
             newest[name, tuple(hidden)] = {
                 "preset": name, "command": command, "commit": base, "experiment": exp,
                 "dataset": params["data"]["name"], "hidden": hidden,
