@@ -102,7 +102,6 @@ def test_deep_learns_classification_and_generation():
     assert (filled - xt)[~known].square().mean() < xt[~known].square().mean()
 
 
-
 def test_deep_inpainting_fills_with_the_picture_of_the_labels_it_reads():
     """A round reads the labels bottom-up from the known pixels, then draws those labels'
     top-down picture into the unknown ones (the path the generate play taught); with more
