@@ -210,30 +210,26 @@ class DeepNet(nn.Module):
     def _no_labels(self, x: Tensor) -> Tensor:
         return x.new_zeros(x.shape[0], self.n_labels)
 
-    def _fill(self, x: Tensor, known: Tensor, rounds: int) -> tuple[Tensor, Tensor]:
-        """Image with its unknown pixels filled, and the label activity it last gave.
+    def inpaint(self, x: Tensor, known: Tensor, steps: int) -> Tensor:
+        """Fill in the pixels where ``known`` is False; the known ones stay clamped.
 
-        Each round reads the labels from the known pixels and the current fill (up), then
-        draws the picture those labels stand for (down, the labels clamped to that activity)
-        into the unknown pixels. The top-down path learned from label-driven codes only, so
-        it is fed a label, not the bottom-up code of a half-blank image.
+        Each of the ``steps`` rounds reads the labels from the known pixels and the current
+        fill (up), then draws the picture those labels stand for (down, the labels clamped to
+        that activity) into the unknown pixels. The top-down path learned from label-driven
+        codes only, so it is fed a label, not the bottom-up code of a half-blank image.
         """
         filled = torch.where(known, x, 0.0)
-        for _ in range(rounds):
+        for _ in range(steps):
             labels = self.settle(filled, self._no_labels(x), 1).a[-1]
             filled = torch.where(known, x, self.settle(filled, labels, 1, clamp_labels=True).a[0])
-        return filled, self.settle(filled, self._no_labels(x), 1).a[-1]
+        return filled
 
     def classify(self, x: Tensor, steps: int, known: Tensor | None = None) -> Tensor:
         """Class indices: clamp the image, read the labels. With ``known``, only those pixels
         are given: ``steps`` rounds of in-painting fill the rest first."""
         if known is not None:
-            return self._fill(x, known, steps)[1].argmax(1)
+            x, steps = self.inpaint(x, known, steps), 1
         return self.settle(x, self._no_labels(x), steps).a[-1].argmax(1)
-
-    def inpaint(self, x: Tensor, known: Tensor, steps: int) -> Tensor:
-        """Fill in the pixels where ``known`` is False (``steps`` rounds); the known ones stay clamped."""
-        return self._fill(x, known, steps)[0]
 
     def generate(self, labels: Tensor, steps: int, noise: float = 0.0, generator: torch.Generator | None = None,
                  sample: bool = False) -> Tensor:
