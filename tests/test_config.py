@@ -16,7 +16,7 @@ from tests.conftest import ROOT, compose_config
 
 PRESETS = [[], ["model=small"], ["model=paper"], ["model=backprop_mlp"], ["trainer=ddp"], ["logger=none"],
            ["lr_schedule=constant"], ["experiment=paper"], ["experiment=paper_baseline"], ["experiment=baseline"],
-           ["experiment=unsupervised"], ["model=deep"], ["experiment=deep"], ["experiment=deep_baseline"]]
+           ["experiment=unsupervised"], ["optim=adam"], ["model=deep"], ["experiment=deep"], ["experiment=deep_baseline"]]
 
 
 def test_params_yaml_is_composition_of_conf():
@@ -83,7 +83,8 @@ def test_composition_itself_rejects_unknown_keys_wrong_types_and_choices(overrid
     ("model.net.homeostasis=-0.1", "model.net.homeostasis"), ("model.net.target_rate=1.5", "model.net.target_rate"),
     ("generate.settle_steps=0", "generate.settle_steps"), ("model.settle_inertia=1", "model.settle_inertia"),
     ("generate.window=0", "generate.window"), ("generate.sample=false generate.window=2", "generate.window"),
-    ("optim.momentum=1", "optim.momentum"),
+    ("optim.momentum=1", "optim.momentum"), ("optim=adam optim.betas=[0.9,1]", "optim.betas"),
+    ("optim=adam +optim.momentum=0.9", "optim.momentum"), ("optim._target_=torch.optim.RMSprop", "optim._target_"),
     ("+model.net.etta=0.1", "model.net.etta"), ("+model.plays.dream=1", "model.plays.dream"),  # `+` forces a key in
 ])
 def test_out_of_range_values_and_forced_keys_name_the_key(override, key):
@@ -97,7 +98,7 @@ def run_stage(*args, cwd=ROOT):
 
 @pytest.mark.parametrize("args, expected", [
     (["optim.lr=-1", "logger=none"], "error: invalid config value optim.lr=-1.0: must be > 0"),
-    (["optim.lrr=0.1"], "error: invalid config key optim.lrr: Key 'lrr' not in 'OptimConfig'"),
+    (["optim.lrr=0.1"], "error: invalid config key optim.lrr: Key 'lrr' is not in struct"),
     (["model.net.activation=relu"], "error: invalid config key model.net.activation: Invalid value 'relu', "
                                     "expected one of [sigmoid, tanh, hardsigmoid]"),
 ])

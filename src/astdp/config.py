@@ -181,13 +181,33 @@ class OptimConfig:
     _target_: str = MISSING
     _partial_: bool = MISSING
     lr: float = MISSING
-    momentum: float = MISSING
     weight_decay: float = MISSING
 
     def __post_init__(self) -> None:
         _check(self.lr > 0, "optim.lr", self.lr, "must be > 0")
-        _check(0 <= self.momentum < 1, "optim.momentum", self.momentum, "must be in [0, 1)")
         _check(self.weight_decay >= 0, "optim.weight_decay", self.weight_decay, "must be >= 0 (0: off)")
+
+
+@dataclass
+class SGDConfig(OptimConfig):
+    momentum: float = MISSING
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(0 <= self.momentum < 1, "optim.momentum", self.momentum, "must be in [0, 1)")
+
+
+@dataclass
+class AdamConfig(OptimConfig):
+    betas: list[float] = MISSING
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas", list(self.betas),
+               "must be two numbers in [0, 1)")
+
+
+OPTIM_SCHEMAS = {"torch.optim.SGD": SGDConfig, "torch.optim.Adam": AdamConfig}
 
 
 @dataclass
@@ -249,7 +269,7 @@ class Config:
     compile: bool = MISSING
     data: DataConfig = MISSING
     model: Any = MISSING  # typed by its group's *_schema (MODEL_SCHEMAS)
-    optim: OptimConfig = MISSING
+    optim: Any = MISSING  # typed by its _target_ (OPTIM_SCHEMAS)
     lr_schedule: ScheduleConfig = MISSING
     evaluate: EvaluateConfig = MISSING
     judge: JudgeConfig = MISSING
@@ -271,12 +291,17 @@ def register() -> None:
 register()
 
 
+def _typed_by_target(cfg: DictConfig, group: str, schemas: dict) -> Any:
+    target = OmegaConf.select(cfg, f"{group}._target_", default=None)
+    if target not in schemas:
+        raise ConfigError(f"invalid config value {group}._target_={target!r}: must be one of {', '.join(schemas)}")
+    return OmegaConf.structured(schemas[target])
+
+
 def _schema_for(cfg: DictConfig) -> DictConfig:
     schema = OmegaConf.structured(Config)
-    target = OmegaConf.select(cfg, "model._target_", default=None)
-    if target not in MODEL_SCHEMAS:
-        raise ConfigError(f"invalid config value model._target_={target!r}: must be one of {', '.join(MODEL_SCHEMAS)}")
-    schema.model = OmegaConf.structured(MODEL_SCHEMAS[target])
+    schema.model = _typed_by_target(cfg, "model", MODEL_SCHEMAS)
+    schema.optim = _typed_by_target(cfg, "optim", OPTIM_SCHEMAS)
     return schema
 
 

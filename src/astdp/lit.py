@@ -177,7 +177,7 @@ class ASTDPModule(_Optimized):
             raise DivergenceError(
                 f"training diverged (non-finite weights) by {where} with optim.lr={lr}, "
                 f"model.net.label_gain={gain}; lower optim.lr (e.g. optim.lr={lr / 4:g}) or "
-                f"optim.momentum. The last good checkpoint is kept.")
+                f"model.net.label_gain. The last good checkpoint is kept.")
 
     def validation_step(self, batch, batch_idx):
         x, y = batch
