@@ -39,7 +39,8 @@ def composed(*overrides):
 
 
 CONF = composed()
-DEEP = composed("experiment=deep")  # astdp.deep.DeepNet, its batch size and settling
+DEEP = composed("experiment=deep")  # astdp.deep.DeepNet, its batch size, settling and optimizer
+TWINS = {id(CONF): composed("experiment=baseline"), id(DEEP): composed("experiment=deep_baseline")}
 
 
 def build_module(hidden):
@@ -61,10 +62,10 @@ def load_data(root: str, device):
     return x.to(device), y.to(device), xt.to(device), yt.to(device), source
 
 
-def backprop_loop(x, y, hidden, batch, n_batches, every_layer_votes=False):
-    # the baseline's network (a deep row's twin: every hidden layer votes, as in experiment=deep_baseline)
-    mlp = lit_mlp(hidden, [28, 28], 10, every_layer_votes).to(x.device)
-    opt = instantiate(CONF.optim, lr=0.1)(mlp.parameters())  # the baseline's lr (experiment=baseline)
+def backprop_loop(x, y, hidden, batch, n_batches, conf=CONF):
+    twin = TWINS[id(conf)]  # the preset's backprop twin: its read-out and its optimizer
+    mlp = lit_mlp(hidden, [28, 28], 10, twin.model.net.every_layer_votes).to(x.device)
+    opt = instantiate(twin.optim)(mlp.parameters())
 
     def run():
         for i in range(n_batches):
@@ -215,7 +216,7 @@ def main() -> None:
             b = conf.data.batch_size
             epoch = -(-55000 // b)
             ts = median_interleaved({"astdp": astdp_loop(x, y, h, b, m, conf)[0],
-                                     "backprop": backprop_loop(x, y, h, b, m, conf is DEEP)}, 3)
+                                     "backprop": backprop_loop(x, y, h, b, m, conf)}, 3)
             ea, eb = ts["astdp"] / m * epoch, ts["backprop"] / m * epoch
             kind = conf.model.net._target_.rsplit(".", 1)[1]
             scaling.append({"net": kind, "hidden": h, "batch": b, "astdp_epoch_s": round(ea, 2),
