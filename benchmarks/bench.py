@@ -43,10 +43,10 @@ DEEP = composed("experiment=deep")  # astdp.deep.DeepNet, its batch size, settli
 TWINS = {id(CONF): composed("experiment=baseline"), id(DEEP): composed("experiment=deep_baseline")}
 
 
-def build_module(hidden):
-    """The Lightning module of the default config with other hidden sizes, as the train stage builds it."""
-    model = OmegaConf.merge(CONF.model, {"net": {"hidden": hidden}})
-    return instantiate(model, optim=CONF.optim, lr_schedule=CONF.lr_schedule, _recursive_=False, _convert_="all")
+def build_module(hidden, conf=CONF):
+    """The Lightning module of a config with other hidden sizes, as the train stage builds it."""
+    model = OmegaConf.merge(conf.model, {"net": {"hidden": hidden}})
+    return instantiate(model, optim=conf.optim, lr_schedule=conf.lr_schedule, _recursive_=False, _convert_="all")
 
 
 def load_data(root: str, device):
@@ -77,16 +77,16 @@ def backprop_loop(x, y, hidden, batch, n_batches, conf=CONF):
 
 
 def astdp_loop(x, y, hidden, batch, n_batches, conf=CONF):
-    net = instantiate(conf.model.net, hidden=hidden).to(x.device)
+    module = build_module(hidden, conf).to(x.device)  # its net, plays and training settle settings
+    net = module.net
     opt = instantiate(conf.optim)(net.parameters())
     onehot = F.one_hot(y, 10).to(x.dtype)
     params = dict(net.named_parameters())
-    plays = {name: (p.scale, p.steps) for name, p in conf.model.plays.items()}
 
     def run():
         for i in range(n_batches):
             sl = slice(i * batch, (i + 1) * batch)
-            changes, _ = net.weight_changes(x[sl], onehot[sl], plays, inertia=conf.model.settle_inertia)
+            changes, _ = net.weight_changes(x[sl], onehot[sl], module.plays, **module.train_kw)
             for name, p in params.items():
                 p.grad = changes[name].neg_()
             opt.step()

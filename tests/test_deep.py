@@ -73,6 +73,44 @@ def test_deep_rule_is_local():
         assert moved == (name in incoming), name
 
 
+def test_dropped_unit_neither_fires_nor_learns():
+    """Dropout (model.dropout, classify play only): a dropped hidden unit is silent and none of
+    its synapses change; every change is still pre * (target - post) of its own two neurons."""
+    torch.manual_seed(0)
+    net = deep([24, 16])
+    x, y = data(32)
+    y = F.one_hot(y, 10).float()
+    keep = net.dropout_masks(32, 0.5, x)
+    acc = {}
+    s = net.play(x, y, False, 1, 1.0, acc, keep=keep)
+    t = net.targets(x, y, s, up=False, keep=keep)
+    dropped = [k == 0 for k in keep]
+    assert all(d.any() and not d.all() for d in dropped)
+    assert not s.a[1][dropped[0]].any() and not (t[1] - s.a[1])[dropped[0]].any()
+    torch.testing.assert_close(acc["W.1"], stdp(s.a[1], s.a[2], t[2]))
+    torch.testing.assert_close(acc["Wy.0"], stdp(s.a[1], s.a[-1], t[-1]))
+    # h1's unit 0 out for every example: its incoming and outgoing synapses do not move
+    keep[0][:, 0] = 0
+    acc = {}
+    net.play(x, y, False, 1, 1.0, acc, keep=keep)
+    assert not acc["W.0"][:, 0].any() and not acc["W.1"][0].any() and not acc["Wy.0"][0].any()
+    assert acc["W.0"][:, 1:].any()
+
+
+@pytest.mark.parametrize("override, ok", [
+    ("model=deep model.dropout=0.2", True), ("model=deep model.dropout=1", False), ("model.dropout=0.2", False)])
+def test_dropout_config(override, ok):
+    from astdp.config import validate
+    from astdp.errors import ConfigError
+
+    cfg = compose_config(override.split())
+    if ok:
+        validate(cfg)
+    else:
+        with pytest.raises(ConfigError, match=r"model\.dropout"):
+            validate(cfg)
+
+
 def test_labels_correction_reaches_every_hidden_layer():
     torch.manual_seed(0)
     net = deep([24, 16, 12])
@@ -162,6 +200,7 @@ def test_deep_preset_runs_every_stage(tiny_mnist, tmp_path, monkeypatch):
     cfg = compose_config([
         "experiment=deep", f"data.root={tiny_mnist}", "data.verify=false", "data.val_size=100",
         "model.net.hidden=[64,32]", "trainer.max_epochs=4", "trainer.enable_progress_bar=false", "logger=none",
+        "optim.lr=0.02",  # 64 Adam steps on 500 images: the preset's lr is for 34,000
         "evaluate.batch_size=100", "generate.per_class=4", "judge.epochs=1", "judge.batch_size=32",
     ])
     metrics = run_pipeline(cfg)

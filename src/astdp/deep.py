@@ -84,8 +84,9 @@ class DeepNet(nn.Module):
                 u = torch.addmm(u, a[k], w, alpha=gain)
         return u
 
-    def settle(self, x: Tensor, y: Tensor, steps: int, clamp_labels: bool = False,
-               inertia: float = 0.0, sample: bool = False, generator: torch.Generator | None = None) -> State:
+    def settle(self, x: Tensor, y: Tensor, steps: int, clamp_labels: bool = False, inertia: float = 0.0,
+               sample: bool = False, generator: torch.Generator | None = None,
+               keep: list[Tensor] | None = None) -> State:
         """Settle ``steps`` sweeps with the pixels (if not ``clamp_labels``) clamped to ``x``, or
         the labels (if ``clamp_labels``) to ``y``.
 
@@ -93,7 +94,8 @@ class DeepNet(nn.Module):
         layer taking its neighbours' latest activities: one sweep carries the data through
         every layer (classification: one bottom-up pass), and the free end's activities are
         the ones the final state produced. ``sample``: hidden units fire binary spikes with
-        probability ``rho(u)``; ``inertia`` keeps that share of a unit's previous activity.
+        probability ``rho(u)``; ``inertia`` keeps that share of a unit's previous activity;
+        ``keep`` (dropout, see :meth:`dropout_masks`) multiplies each hidden layer's activity.
         Returns drives and activities of ``x, h1..hL, y`` (index L+1 is the labels).
         """
         B, L = x.shape[0], self.depth
@@ -112,6 +114,8 @@ class DeepNet(nn.Module):
                     new = torch.bernoulli(new, generator=generator)
                 if inertia > 0:
                     new = torch.lerp(new, a[l], inertia)
+                if keep is not None and 0 < l <= L:
+                    new = new * keep[l - 1]
                 a[l] = new
                 live.add(l)
         return State(u, a, u[1])
@@ -119,14 +123,18 @@ class DeepNet(nn.Module):
     # ------------------------------------------------------------------ learning
     rho_prime = ASTDPNet.rho_prime  # each neuron's own numerical slope, as in the core
 
-    def targets(self, x: Tensor, y: Tensor, s: State, up: bool = True, down: bool = True) -> list[Tensor]:
+    def targets(self, x: Tensor, y: Tensor, s: State, up: bool = True, down: bool = True,
+                keep: list[Tensor] | None = None) -> list[Tensor]:
         """Target phase: clamp pixels and labels to the data; hidden targets ``a + rho'(u) du``,
         ``du`` the change of the neuron's whole drive (see the module docstring). A play whose
         end is clamped has no correction there: ``up=False`` / ``down=False`` skip a pass of zeros.
+        With ``keep``, a dropped unit's rise is 0: it neither fires nor learns.
         """
         L = self.depth
         t = [x, *(a.clone() for a in s.a[1:L + 1]), y]
         slope = [None, *(self.rho_prime(s.u[l]) for l in range(1, L + 1))]
+        if keep is not None:  # a kept unit's rise scales with its activity
+            slope = [None, *(d * k for d, k in zip(slope[1:], keep))]
         if up:  # the pixels' correction, layer by layer upward
             rise = x - s.a[0]
             for l in range(1, L + 1):
@@ -141,7 +149,8 @@ class DeepNet(nn.Module):
         return t
 
     def play(self, x: Tensor, y: Tensor, clamp_labels: bool, steps: int, scale: float,
-             acc: dict[str, Tensor], groups: tuple[Tensor, Tensor] | None = None, **settle_kw) -> State:
+             acc: dict[str, Tensor], groups: tuple[Tensor, Tensor] | None = None,
+             keep: list[Tensor] | None = None, **settle_kw) -> State:
         """One play: free phase, target phase, STDP; the changes are added into ``acc``.
 
         ``groups = (y_groups, member)``: with only the labels clamped the free phase is the
@@ -149,12 +158,12 @@ class DeepNet(nn.Module):
         """
         L, member = self.depth, None
         if groups is None:
-            s = s_ex = self.settle(x, y, steps, clamp_labels=clamp_labels, **settle_kw)
+            s = s_ex = self.settle(x, y, steps, clamp_labels=clamp_labels, keep=keep, **settle_kw)
         else:
             y_groups, member = groups
             s = self.settle(x.new_zeros(len(y_groups), self.n_pixels), y_groups, steps, clamp_labels=True, **settle_kw)
             s_ex = State([member @ u for u in s.u], [member @ a for a in s.a], member @ s.up1)  # copies rows
-        t = self.targets(x, y, s_ex, up=clamp_labels, down=not clamp_labels)
+        t = self.targets(x, y, s_ex, up=clamp_labels, down=not clamp_labels, keep=keep)
 
         def add(name: str, pre: Tensor, post: int) -> None:
             # pre: settled rows (G of them when grouped); post activity and target per example
@@ -179,11 +188,17 @@ class DeepNet(nn.Module):
             acc[f"b.{l}"] = db if f"b.{l}" not in acc else acc[f"b.{l}"].add_(db)
         return s_ex
 
+    def dropout_masks(self, batch: int, p: float, like: Tensor) -> list[Tensor]:
+        """Per hidden layer, ``[batch, n]``: 0 for a dropped unit, ``1 / (1 - p)`` for a kept one
+        (so that a test-time unit, never dropped, sends what a kept one sends on average)."""
+        return [like.new_empty(batch, n).bernoulli_(1 - p).div_(1 - p) for n in self.sizes[1:]]
+
     def weight_changes(
-        self, x: Tensor, y: Tensor, plays: Mapping[str, tuple[float, int]], **settle_kw
+        self, x: Tensor, y: Tensor, plays: Mapping[str, tuple[float, int]], dropout: float = 0.0, **settle_kw
     ) -> tuple[dict[str, Tensor], Tensor | None]:
         """Scaled sum of the plays' weight changes keyed by parameter name (a parameter no play
-        changed gets zeros), and the label activity of the ``classify`` play."""
+        changed gets zeros), and the label activity of the ``classify`` play. ``dropout``: that
+        share of hidden units, drawn afresh for each example, sits out the classify play."""
         unknown = set(plays) - set(PLAYS)
         if unknown:
             raise ValueError(f"unknown play {sorted(unknown)}; choose from {', '.join(PLAYS)}")
@@ -196,7 +211,8 @@ class DeepNet(nn.Module):
             if scale == 0 or name == "recirculate":
                 continue
             if name == "classify":
-                label_activity = self.play(x, y, False, steps, scale, acc, **settle_kw).a[-1]
+                keep = self.dropout_masks(x.shape[0], dropout, x) if dropout else None
+                label_activity = self.play(x, y, False, steps, scale, acc, keep=keep, **settle_kw).a[-1]
             else:
                 groups = None if settle_kw.get("sample") else (torch.eye(self.n_labels, dtype=x.dtype, device=x.device), y)
                 self.play(x, y, True, steps, scale, acc, groups, **settle_kw)

@@ -118,14 +118,16 @@ class ASTDPModule(_Optimized):
     """
 
     def __init__(self, net: dict, plays: dict, settle_inertia: float, eval_settle_steps: int,
-                 check_finite_every: int, optim: dict, lr_schedule: dict):
+                 check_finite_every: int, optim: dict, lr_schedule: dict, dropout: float = 0.0):
         super().__init__()
         check_targets({"net": net, "optim": optim, "lr_schedule": lr_schedule})
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.net = instantiate(net)
         self.plays = {name: (p["scale"], p["steps"]) for name, p in plays.items()}
-        self.settle_inertia, self.eval_steps = settle_inertia, eval_settle_steps
+        # DeepNet's key (0: off, and the only value ASTDPNet takes; config validation says so)
+        self.train_kw = {"inertia": settle_inertia, **({"dropout": dropout} if dropout else {})}
+        self.eval_steps = eval_settle_steps
         self.check_finite_every = check_finite_every
         self._weight_changes = self.net.weight_changes  # compile_step() swaps in a compiled one
 
@@ -136,7 +138,7 @@ class ASTDPModule(_Optimized):
     def training_step(self, batch, batch_idx):
         x, y = batch
         changes, labels = self._weight_changes(
-            x, F.one_hot(y, self.net.n_labels).to(x.dtype), self.plays, inertia=self.settle_inertia)
+            x, F.one_hot(y, self.net.n_labels).to(x.dtype), self.plays, **self.train_kw)
         params = dict(self.net.named_parameters())
         if changes.keys() != params.keys():
             raise RuntimeError(f"the rule changed {sorted(changes)} but the network has {sorted(params)}")
