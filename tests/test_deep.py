@@ -111,6 +111,18 @@ def test_dropout_config(override, ok):
             validate(cfg)
 
 
+def test_generation_noise_varies_the_digits():
+    """generate.noise: Gaussian noise on the free units' drives, drawn from the given generator."""
+    torch.manual_seed(0)
+    net, labels = deep([16, 8]), torch.arange(10)
+    assert torch.equal(net.generate(labels, 1), net.generate(labels, 1))
+    draw = lambda g: net.generate(labels, 1, noise=1.0, generator=g)
+    g = torch.Generator().manual_seed(0)
+    first, second = draw(g), draw(g)
+    assert not torch.equal(first, second)
+    assert torch.equal(first, draw(torch.Generator().manual_seed(0)))
+
+
 def test_labels_correction_reaches_every_hidden_layer():
     torch.manual_seed(0)
     net = deep([24, 16, 12])

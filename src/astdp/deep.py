@@ -86,7 +86,7 @@ class DeepNet(nn.Module):
 
     def settle(self, x: Tensor, y: Tensor, steps: int, clamp_labels: bool = False, inertia: float = 0.0,
                sample: bool = False, generator: torch.Generator | None = None,
-               keep: list[Tensor] | None = None) -> State:
+               keep: list[Tensor] | None = None, noise: float = 0.0) -> State:
         """Settle ``steps`` sweeps with the pixels (if not ``clamp_labels``) clamped to ``x``, or
         the labels (if ``clamp_labels``) to ``y``.
 
@@ -94,7 +94,8 @@ class DeepNet(nn.Module):
         layer taking its neighbours' latest activities: one sweep carries the data through
         every layer (classification: one bottom-up pass), and the free end's activities are
         the ones the final state produced. ``sample``: hidden units fire binary spikes with
-        probability ``rho(u)``; ``inertia`` keeps that share of a unit's previous activity;
+        probability ``rho(u)``; ``noise`` adds Gaussian noise of that std to the free units'
+        drives; ``inertia`` keeps that share of a unit's previous activity;
         ``keep`` (dropout, see :meth:`dropout_masks`) multiplies each hidden layer's activity.
         Returns drives and activities of ``x, h1..hL, y`` (index L+1 is the labels).
         """
@@ -109,7 +110,10 @@ class DeepNet(nn.Module):
         for _ in range(steps):
             for l in order:
                 u[l] = self._drive(a, l, live)
-                new = self.rho(u[l])
+                if noise > 0:
+                    new = self.rho(u[l] + noise * torch.randn(u[l].shape, generator=generator, device=u[l].device))
+                else:
+                    new = self.rho(u[l])
                 if sample and 0 < l <= L:
                     new = torch.bernoulli(new, generator=generator)
                 if inertia > 0:
@@ -250,11 +254,9 @@ class DeepNet(nn.Module):
     def generate(self, labels: Tensor, steps: int, noise: float = 0.0, generator: torch.Generator | None = None,
                  sample: bool = False) -> Tensor:
         """Images for the given class indices: clamp the label, read the pixels."""
-        if noise:
-            raise ValueError("generate.noise is for astdp.core.ASTDPNet; use generate.sample=true")
         y = torch.nn.functional.one_hot(labels, self.n_labels).to(self.b[0].dtype)
         x0 = y.new_zeros(len(labels), self.n_pixels)
-        return self.settle(x0, y, steps, clamp_labels=True, sample=sample, generator=generator).a[0]
+        return self.settle(x0, y, steps, clamp_labels=True, sample=sample, generator=generator, noise=noise).a[0]
 
     def predict_pixels(self, x: Tensor, steps: int) -> Tensor:
         """Top-down prediction of a clamped image from its settled hidden code."""
