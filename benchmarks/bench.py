@@ -40,7 +40,7 @@ def composed(*overrides):
 
 CONF = composed()
 DEEP = composed("experiment=deep")  # astdp.deep.DeepNet, its batch size, settling and optimizer
-TWINS = {id(CONF): composed("experiment=baseline"), id(DEEP): composed("experiment=deep_baseline")}
+BASELINE, DEEP_TWIN = composed("experiment=baseline"), composed("experiment=deep_baseline")  # their backprop twins
 
 
 def build_module(hidden, conf=CONF):
@@ -62,8 +62,8 @@ def load_data(root: str, device):
     return x.to(device), y.to(device), xt.to(device), yt.to(device), source
 
 
-def backprop_loop(x, y, hidden, batch, n_batches, conf=CONF):
-    twin = TWINS[id(conf)]  # the preset's backprop twin: its read-out and its optimizer
+def backprop_loop(x, y, hidden, batch, n_batches, twin=BASELINE):
+    # the twin's read-out (a deep twin: every hidden layer votes) and its optimizer
     mlp = lit_mlp(hidden, [28, 28], 10, twin.model.net.every_layer_votes).to(x.device)
     opt = instantiate(twin.optim)(mlp.parameters())
 
@@ -210,13 +210,13 @@ def main() -> None:
         print(f"\n{'network':>12s} {'hidden':>20s} {'batch':>5s} {'aSTDP s/epoch':>14s} {'backprop s/epoch':>17s} "
               f"{'ratio':>6s}")
         deep = list(DEEP.model.net.hidden)  # the deep preset's shape, and one layer more
-        rows = [(CONF, h) for h in ([250], [500], [1000], [2000], [500, 500], [500, 500, 500])]
-        rows += [(DEEP, h) for h in ([deep[0]], deep, [*deep, deep[-1]])]
-        for conf, h in rows:
+        rows = [(CONF, BASELINE, h) for h in ([250], [500], [1000], [2000], [500, 500], [500, 500, 500])]
+        rows += [(DEEP, DEEP_TWIN, h) for h in ([deep[0]], deep, [*deep, deep[-1]])]
+        for conf, twin, h in rows:
             b = conf.data.batch_size
             epoch = -(-55000 // b)
             ts = median_interleaved({"astdp": astdp_loop(x, y, h, b, m, conf)[0],
-                                     "backprop": backprop_loop(x, y, h, b, m, conf)}, 3)
+                                     "backprop": backprop_loop(x, y, h, b, m, twin)}, 3)
             ea, eb = ts["astdp"] / m * epoch, ts["backprop"] / m * epoch
             kind = conf.model.net._target_.rsplit(".", 1)[1]
             scaling.append({"net": kind, "hidden": h, "batch": b, "astdp_epoch_s": round(ea, 2),
