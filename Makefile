@@ -45,5 +45,5 @@ params: $(STAMP)           ## recompose params.yaml from conf/ (dvc exp run does
 	$(PY) -c "from pathlib import Path; from dvc.utils.hydra import compose_and_dump; \
 	compose_and_dump(Path('params.yaml'), str(Path('conf').resolve()), None, 'config', 'src', [])"
 
-bench: $(STAMP)
-	$(PY) benchmarks/bench.py --quick
+bench: $(STAMP)            ## speed side by side; results/bench.json gives the depth table its epoch times
+	$(PY) benchmarks/bench.py --quick --out results/bench.json

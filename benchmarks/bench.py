@@ -5,6 +5,7 @@ the measurements interleaved and the median of the repeats taken. The last line 
 one JSON object.
 
     python benchmarks/bench.py --quick     # a few minutes on 2 CPU cores
+    python benchmarks/bench.py --quick --out results/bench.json  # and keep it (the depth table's epoch times)
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from astdp.config import validate
+from astdp.io import write_json
 from astdp.lit import mlp as lit_mlp
 from astdp.stages.train import flushed_denormals
 
@@ -167,6 +169,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer batches and repeats")
     ap.add_argument("--data-root", default="data/mnist")
     ap.add_argument("--no-scaling", action="store_true")
+    ap.add_argument("--out", type=Path, help="also write the JSON result here (astdp-results reads results/bench.json)")
     args = ap.parse_args()
     torch.manual_seed(0)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -194,6 +197,8 @@ def main() -> None:
     print(f"{f'aSTDP evaluation (classify, {CONF.evaluate.settle_steps} steps)':40s} {len(xt) / t_eval:12,.0f}")
     result = {
         "device": str(device),
+        "threads": torch.get_num_threads(),
+        "quick": args.quick,
         "astdp_vs_backprop_epoch_ratio": round(t["astdp"] / t["backprop"], 3),
         "lightning_overhead_ratio": round(t["lightning"] / t["astdp"], 3),
         "epoch_s": {k: round(v, 2) for k, v in per_epoch.items()},
@@ -224,6 +229,8 @@ def main() -> None:
             print(f"{kind:>12s} {str(h):>20s} {b:5d} {ea:14.2f} {eb:17.2f} {ea / eb:6.2f}")
         result["scaling"] = scaling
     print(json.dumps(result))
+    if args.out:
+        write_json(args.out, result)
 
 
 if __name__ == "__main__":

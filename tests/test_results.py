@@ -49,10 +49,20 @@ def test_depth_table_pairs_each_size_with_its_twin():
     records = {("deep", (10, 10)): record("deep", [10, 10], 0.98), ("deep_baseline", (10, 10)): record("deep_baseline", [10, 10], 0.97),
                ("deep", (10,)): record("deep", [10], 0.96)}
     rows = depth_table(records).splitlines()[2:]
-    assert rows[0].startswith("| [10] | 96.00% | not run | 20 |")  # shallow first
-    assert rows[1].startswith("| [10, 10] | 98.00% | 97.00% | 20 |")
+    assert rows[0].startswith("| [10] | 96.00% | not run | 20 | - |")  # shallow first; no bench: no times
+    assert rows[1].startswith("| [10, 10] | 98.00% | 97.00% | 20 | - |")
     assert len(preset_hidden("deep")) >= 2  # the deep preset is deep
 
+
+def test_depth_table_takes_each_size_epoch_time_from_the_deep_rows_of_a_bench():
+    record = {"preset": "deep", "hidden": [10], "command": "c", "commit": "abcdef0",
+              "metrics": {"eval": {"test_accuracy": 0.9}, "train": {"epochs": 2}}}
+    bench = {"device": "cpu", "threads": 2, "scaling": [
+        {"net": "ASTDPNet", "hidden": [10], "astdp_epoch_s": 9.0, "backprop_epoch_s": 1.0},  # another network
+        {"net": "DeepNet", "hidden": [10], "astdp_epoch_s": 3.0, "backprop_epoch_s": 1.5}]}
+    header, _, row = depth_table({("deep", (10,)): record}, bench).splitlines()
+    assert "cpu 2 threads" in header
+    assert "| 3.0 / 1.5 (2.00x) |" in row
 
 
 def test_a_depth_run_with_its_own_learning_rate_says_so_in_its_command():

@@ -5,7 +5,9 @@
     astdp-results --readme README.md  # and write it between the README's results markers
 
 The depth table comes the same way from ``results/depth/<preset>-<hidden>.json``: every size
-of ``experiment=deep`` and its twin that was run (``-S 'model.net.hidden=[...]'``).
+of ``experiment=deep`` and its twin that was run (``-S 'model.net.hidden=[...]'``). Its epoch
+times come from ``results/bench.json`` (``make bench``), where both learners were timed side by
+side in one process: the experiments' own wall-clock shares cores with whatever ran beside them.
 
 Each ``results/<preset>.json`` holds the metrics of the newest DVC experiment of one preset
 (the workspace's run for ``default``), the command that makes it again and the commit it
@@ -26,6 +28,7 @@ from astdp.io import atomic_path, write_json
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 DEPTH_START, DEPTH_END = "<!-- depth:start -->", "<!-- depth:end -->"
 RESULTS = Path("results")
+BENCH = RESULTS / "bench.json"  # benchmarks/bench.py --out: epoch times of the depth table's sizes
 DEPTH = ("deep", "deep_baseline")  # presets whose sizes make the depth table: (aSTDP, its backprop twin)
 PRESETS = {  # preset (experiment=...) -> what the row is, in table order
     "paper": "aSTDP, `experiment=paper`",
@@ -115,17 +118,29 @@ def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.2f}%"
 
 
-def depth_table(records: dict[tuple[str, tuple[int, ...]], dict]) -> str:
-    """Markdown: test accuracy of each size of the deep preset and of its backprop twin."""
+def epoch_times(bench: dict | None, hidden: tuple[int, ...]) -> str:
+    """``aSTDP / twin s (ratio)`` of the deep preset's network at this size in a bench result."""
+    rows = [r for r in (bench or {}).get("scaling", []) if r["net"] == "DeepNet" and tuple(r["hidden"]) == hidden]
+    if not rows:
+        return "-"
+    a, b = rows[0]["astdp_epoch_s"], rows[0]["backprop_epoch_s"]
+    return f"{a:.1f} / {b:.1f} ({a / b:.2f}x)"
+
+
+def depth_table(records: dict[tuple[str, tuple[int, ...]], dict], bench: dict | None = None) -> str:
+    """Markdown: test accuracy of each size of the deep preset and of its backprop twin, with
+    both learners' epoch time at that size from a bench result (``-`` where it has none)."""
     sizes = sorted({h for name, h in records if name in DEPTH}, key=lambda h: (len(h), h))
-    lines = ["| hidden | aSTDP `experiment=deep` | backprop twin `experiment=deep_baseline` | epochs | made by, at commit |",
-             "| --- | --- | --- | --- | --- |"]
+    where = f", {bench['device']} {bench.get('threads', '')} threads" if bench else ""
+    lines = ["| hidden | aSTDP `experiment=deep` | backprop twin `experiment=deep_baseline` | epochs "
+             f"| s/epoch aSTDP / twin (`make bench`{where}) | made by, at commit |",
+             "| --- | --- | --- | --- | --- | --- |"]
     for h in sizes:
         runs = [records.get((name, h)) for name in DEPTH]
         accs = [_pct(r["metrics"]["eval"].get("test_accuracy")) if r else "not run" for r in runs]
         epochs = "/".join(sorted({str(r["metrics"]["train"].get("epochs", "-")) for r in runs if r}))
         made = "; ".join(f"`{r['command']}`, {r['commit'][:7]}" for r in runs if r)
-        lines.append(f"| {list(h)} | {accs[0]} | {accs[1]} | {epochs} | {made} |")
+        lines.append(f"| {list(h)} | {accs[0]} | {accs[1]} | {epochs} | {epoch_times(bench, h)} | {made} |")
     return "\n".join(lines)
 
 
@@ -181,12 +196,13 @@ def main(argv: list[str] | None = None) -> None:
                 write_json(RESULTS / "depth" / f"{name}-{'x'.join(map(str, hidden))}.json", record)
             if name not in DEPTH or list(hidden) == preset_hidden(name):
                 write_json(RESULTS / f"{name}.json", record)
-    records = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))}
+    records = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json")) if p.stem in PRESETS}
     if not records:
         raise SystemExit(f"error: no {RESULTS}/*.json; run `make paper` (or `astdp-results --collect`) first")
     depth = {(r["preset"], tuple(r["hidden"])): r
              for r in (json.loads(p.read_text()) for p in sorted((RESULTS / "depth").glob("*.json")))}
-    text, depth_text = table(records), depth_table(depth)
+    bench = json.loads(BENCH.read_text()) if BENCH.exists() else None
+    text, depth_text = table(records), depth_table(depth, bench)
     print(text, depth_text, sep="\n\n")
     if args.readme:
         write_into(args.readme, text)
