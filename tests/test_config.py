@@ -16,7 +16,7 @@ from tests.conftest import ROOT, compose_config
 
 PRESETS = [[], ["model=small"], ["model=paper"], ["model=backprop_mlp"], ["trainer=ddp"], ["logger=none"],
            ["lr_schedule=constant"], ["experiment=paper"], ["experiment=paper_baseline"], ["experiment=baseline"],
-           ["experiment=unsupervised"], ["optim=adam"], ["model=deep"], ["experiment=deep"], ["experiment=deep_baseline"]]
+           ["experiment=unsupervised"], ["optim=adam"], ["optim=adamw"], ["model=deep"], ["experiment=deep"], ["experiment=deep_baseline"]]
 
 
 def test_params_yaml_is_composition_of_conf():

@@ -211,7 +211,7 @@ class AdamConfig(OptimConfig):
                "must be two numbers in [0, 1)")
 
 
-OPTIM_SCHEMAS = {"torch.optim.SGD": SGDConfig, "torch.optim.Adam": AdamConfig}
+OPTIM_SCHEMAS = {"torch.optim.SGD": SGDConfig, "torch.optim.Adam": AdamConfig, "torch.optim.AdamW": AdamConfig}
 
 
 @dataclass
