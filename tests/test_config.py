@@ -135,7 +135,7 @@ def test_installed_package_ships_its_configs(tmp_path):
                           env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     cfg = yaml.safe_load(done.stdout)
-    assert cfg["model"]["net"]["hidden"] == [2000] and cfg["optim"]["_target_"] == "torch.optim.SGD"
+    assert cfg["model"]["net"]["hidden"] == [2000] and cfg["optim"]["_target_"] == "torch.optim.Adam"  # its group override
 
 
 def test_pyproject_ships_every_config_group():
