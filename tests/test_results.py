@@ -16,7 +16,7 @@ def test_records_and_rows_come_from_the_metrics_files(cfg_tiny, tmp_path):
     exp_show = [{"rev": "workspace", "name": None, "experiments": None,
                  "data": {"timestamp": None, "params": {"params.yaml": {"data": params}},
                           "metrics": {f"metrics/{k}.json": v for k, v in metrics.items()}}}]
-    keyed = collect(exp_show, "0123456789abcdef")
+    keyed = collect(exp_show, "0123456789abcdef", changed=lambda params, name: set())  # as if a preset
     assert list(keyed) == [("default", (128,))]
     records = {name: r for (name, _), r in keyed.items()}
     record = records["default"]
@@ -78,3 +78,19 @@ def test_a_depth_run_with_its_own_learning_rate_says_so_in_its_command():
     assert newest("deep_baseline", own / 2) == (
         f"dvc exp run -S experiment=deep_baseline -S 'model.net.hidden=[10]' -S optim.lr={own / 2}")
     assert "optim.lr" not in newest("deep_baseline", own)  # the preset's own rate: nothing to add
+
+
+def test_a_run_with_overrides_its_row_would_not_name_is_not_collected():
+    def run(name, timestamp, **optim):
+        params = {"name": name, "model": {"net": {"hidden": preset_hidden(name)}},
+                  "data": {"name": "mnist", "max_shift": preset_config(name).data.max_shift},
+                  "optim": {**{k: v for k, v in preset_config(name).optim.items()}, **optim}}
+        return {"name": f"exp-{timestamp}", "data": {"timestamp": timestamp, "params": {"params.yaml": {"data": params}},
+                                                   "metrics": {"metrics/eval.json": {"data": {"test_accuracy": 0.9}}}}}
+
+    sweep = {"_target_": "torch.optim.AdamW"}  # a newer trial of another optimizer
+    shown = [{"rev": "abcdef0", "experiments": [{"revs": [run("deep", "2026-01-01"), run("deep", "2026-01-02", **sweep)]}]}]
+    assert [r["experiment"] for r in collect(shown, "head").values()] == ["exp-2026-01-01"]
+    paper = [run("paper", "2026-01-01"), run("paper", "2026-01-02", lr=0.5)]  # a row names no lr but the depth rows'
+    assert [r["experiment"] for r in collect([{"rev": "abcdef0", "experiments": [{"revs": paper}]}], "head").values()] == [
+        "exp-2026-01-01"]

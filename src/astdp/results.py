@@ -30,6 +30,7 @@ DEPTH_START, DEPTH_END = "<!-- depth:start -->", "<!-- depth:end -->"
 RESULTS = Path("results")
 BENCH = RESULTS / "bench.json"  # benchmarks/bench.py --out: epoch times of the depth table's sizes
 DEPTH = ("deep", "deep_baseline")  # presets whose sizes make the depth table: (aSTDP, its backprop twin)
+DEPTH_OVERRIDES = {"model.net.hidden", "optim.lr"}  # what their rows' commands may add to the preset
 PRESETS = {  # preset (experiment=...) -> what the row is, in table order
     "paper": "aSTDP, `experiment=paper`",
     "paper_baseline": "backprop MLP, `experiment=paper_baseline` (trained as the paper preset, autograd)",
@@ -57,13 +58,35 @@ HEADLINE = {"train": ["epochs", "val_acc"], "eval": ["test_accuracy", "readout_a
 
 @functools.cache
 def preset_config(name: str):
-    """What ``experiment=<name>`` composes to (before any -S override)."""
+    """What ``experiment=<name>`` composes to (before any -S override; ``default``: no preset)."""
     from hydra import compose, initialize_config_module
 
     import astdp.config  # noqa: F401  registers the schema the presets compose onto
 
     with initialize_config_module("astdp.conf", version_base=None):
-        return compose("config", overrides=[f"experiment={name}"])
+        return compose("config", overrides=[] if name == "default" else [f"experiment={name}"])
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        out.update(_flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+    return out
+
+
+@functools.cache
+def _preset_params(name: str) -> dict:
+    from omegaconf import OmegaConf
+
+    return _flat(OmegaConf.to_container(preset_config(name), resolve=True, enum_to_str=True))
+
+
+def changed_keys(params: dict, name: str) -> set[str]:
+    """The keys of a run's params.yaml that ``experiment=<name>`` now sets otherwise: a run with
+    such overrides (a sweep's, a trial's) is not that preset's row. Keys one side lacks (added
+    or removed since the run) do not count."""
+    preset, run = _preset_params(name), _flat(params)
+    return {k for k in run.keys() & preset.keys() if run[k] != preset[k]}
 
 
 def preset_hidden(name: str) -> list[int]:
@@ -71,13 +94,14 @@ def preset_hidden(name: str) -> list[int]:
     return list(preset_config(name).model.net.hidden)
 
 
-def collect(exp_show: list[dict], head: str) -> dict[tuple[str, tuple[int, ...]], dict]:
+def collect(exp_show: list[dict], head: str, changed=changed_keys) -> dict[tuple[str, tuple[int, ...]], dict]:
     """The newest run of each preset and hidden size in ``dvc exp show --json`` output, as
     records for results/, keyed by (preset, hidden).
 
     Runs are the DVC experiments of every commit and the workspace (the newest: what
-    `dvc repro` made last); runs of commits whose config predates the current layout are
-    skipped.
+    `dvc repro` made last). Skipped: runs of commits whose config predates the current
+    layout, and runs with overrides a row's command would not name (``changed``: what differs
+    from the preset; the depth presets' rows name their hidden sizes and learning rate).
     """
     runs = []
     for commit in exp_show:
@@ -94,6 +118,8 @@ def collect(exp_show: list[dict], head: str) -> dict[tuple[str, tuple[int, ...]]
     newest: dict[tuple[str, tuple[int, ...]], dict] = {}
     for _, base, exp, params, metrics in sorted(runs, key=lambda r: r[0]):
         name = params["name"]
+        if changed(params, name) - (DEPTH_OVERRIDES if name in DEPTH else set()):
+            continue
         try:
             hidden = params["model"]["net"]["hidden"]
             command = "dvc repro" if name == "default" else f"dvc exp run -S experiment={name}"
