@@ -84,7 +84,7 @@ def test_a_run_with_overrides_its_row_would_not_name_is_not_collected():
     def run(name, timestamp, **optim):
         params = {"name": name, "model": {"net": {"hidden": preset_hidden(name)}},
                   "data": {"name": "mnist", "max_shift": preset_config(name).data.max_shift},
-                  "optim": {**{k: v for k, v in preset_config(name).optim.items()}, **optim}}
+                  "optim": {**preset_config(name).optim, **optim}}
         return {"name": f"exp-{timestamp}", "data": {"timestamp": timestamp, "params": {"params.yaml": {"data": params}},
                                                    "metrics": {"metrics/eval.json": {"data": {"test_accuracy": 0.9}}}}}
 

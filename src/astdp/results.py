@@ -146,10 +146,11 @@ def _pct(x) -> str:
 
 def epoch_times(bench: dict | None, hidden: tuple[int, ...]) -> str:
     """``aSTDP / twin s (ratio)`` of the deep preset's network at this size in a bench result."""
-    rows = [r for r in (bench or {}).get("scaling", []) if r["net"] == "DeepNet" and tuple(r["hidden"]) == hidden]
-    if not rows:
+    row = next((r for r in (bench or {}).get("scaling", []) if r["net"] == "DeepNet" and tuple(r["hidden"]) == hidden),
+               None)
+    if row is None:
         return "-"
-    a, b = rows[0]["astdp_epoch_s"], rows[0]["backprop_epoch_s"]
+    a, b = row["astdp_epoch_s"], row["backprop_epoch_s"]
     return f"{a:.1f} / {b:.1f} ({a / b:.2f}x)"
 
 
