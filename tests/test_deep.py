@@ -97,9 +97,29 @@ def test_dropped_unit_neither_fires_nor_learns():
     assert acc["W.0"][:, 1:].any()
 
 
+def test_label_smoothing_softens_only_the_classify_play_label_targets():
+    """model.label_smoothing: the label units' targets in the classify play move towards uniform;
+    each change is still pre * (target - post), and the generate play is untouched."""
+    torch.manual_seed(0)
+    net = deep([24, 16])
+    x, y = data(32)
+    y = F.one_hot(y, 10).float()
+    plays = {"classify": (1.0, 1), "generate": (0.01, 1)}
+    plain, _ = net.weight_changes(x, y, plays)
+    smooth, labels = net.weight_changes(x, y, plays, label_smoothing=0.1)
+    soft = y * 0.9 + 0.01
+    s = net.settle(x, torch.zeros_like(y), 1)
+    torch.testing.assert_close(labels, s.a[-1])
+    torch.testing.assert_close(smooth["Wy.1"], stdp(s.a[2], s.a[-1], soft))
+    for name in plain:
+        assert torch.equal(smooth[name], plain[name]) == name.startswith(("V", "b.0")), name
+
+
 @pytest.mark.parametrize("override, ok", [
-    ("model=deep model.dropout=0.2", True), ("model=deep model.dropout=1", False), ("model.dropout=0.2", False)])
-def test_dropout_config(override, ok):
+    ("model=deep model.dropout=0.2", True), ("model=deep model.dropout=1", False), ("model.dropout=0.2", False),
+    ("model=deep model.label_smoothing=0.1", True), ("model=deep model.label_smoothing=1", False),
+    ("model.label_smoothing=0.1", False)])
+def test_dropout_and_label_smoothing_config(override, ok):
     from astdp.config import validate
     from astdp.errors import ConfigError
 
@@ -107,7 +127,7 @@ def test_dropout_config(override, ok):
     if ok:
         validate(cfg)
     else:
-        with pytest.raises(ConfigError, match=r"model\.dropout"):
+        with pytest.raises(ConfigError, match=r"model\.(dropout|label_smoothing)"):
             validate(cfg)
 
 

@@ -141,6 +141,7 @@ class ASTDPModelConfig:
     plays: PlaysConfig = MISSING
     settle_inertia: float = MISSING
     dropout: float = MISSING
+    label_smoothing: float = MISSING
     eval_settle_steps: int = MISSING
     check_finite_every: int = MISSING
 
@@ -149,6 +150,9 @@ class ASTDPModelConfig:
         _check(0 <= self.dropout < 1, "model.dropout", self.dropout, "must be in [0, 1) (0: off)")
         _check(self.net._target_ == NETS[1] or self.dropout == 0, "model.dropout", self.dropout,
                f"must be 0 with {self.net._target_} (dropout is {NETS[1]}'s)")
+        _check(0 <= self.label_smoothing < 1, "model.label_smoothing", self.label_smoothing, "must be in [0, 1) (0: off)")
+        _check(self.net._target_ == NETS[1] or self.label_smoothing == 0, "model.label_smoothing",
+               self.label_smoothing, f"must be 0 with {self.net._target_} (label smoothing is {NETS[1]}'s)")
         _check(self.check_finite_every > 0, "model.check_finite_every", self.check_finite_every, "must be > 0")
         _check(self.net._target_ == NETS[0] or self.plays.recirculate.scale == 0, "model.plays.recirculate.scale",
                self.plays.recirculate.scale, f"must be 0 with {self.net._target_} (the unsupervised play needs {NETS[0]})")

@@ -198,11 +198,14 @@ class DeepNet(nn.Module):
         return [like.new_empty(batch, n).bernoulli_(1 - p).div_(1 - p) for n in self.sizes[1:]]
 
     def weight_changes(
-        self, x: Tensor, y: Tensor, plays: Mapping[str, tuple[float, int]], dropout: float = 0.0, **settle_kw
+        self, x: Tensor, y: Tensor, plays: Mapping[str, tuple[float, int]], dropout: float = 0.0,
+        label_smoothing: float = 0.0, **settle_kw
     ) -> tuple[dict[str, Tensor], Tensor | None]:
         """Scaled sum of the plays' weight changes keyed by parameter name (a parameter no play
         changed gets zeros), and the label activity of the ``classify`` play. ``dropout``: that
-        share of hidden units, drawn afresh for each example, sits out the classify play."""
+        share of hidden units, drawn afresh for each example, sits out the classify play.
+        ``label_smoothing``: the classify play's label targets move that share of the way from
+        one-hot to uniform, so a label unit's drive stops growing once it is sure enough."""
         unknown = set(plays) - set(PLAYS)
         if unknown:
             raise ValueError(f"unknown play {sorted(unknown)}; choose from {', '.join(PLAYS)}")
@@ -216,7 +219,8 @@ class DeepNet(nn.Module):
                 continue
             if name == "classify":
                 keep = self.dropout_masks(x.shape[0], dropout, x) if dropout else None
-                label_activity = self.play(x, y, False, steps, scale, acc, keep=keep, **settle_kw).a[-1]
+                target = torch.lerp(y, torch.full_like(y, 1 / self.n_labels), label_smoothing) if label_smoothing else y
+                label_activity = self.play(x, target, False, steps, scale, acc, keep=keep, **settle_kw).a[-1]
             else:
                 groups = None if settle_kw.get("sample") else (torch.eye(self.n_labels, dtype=x.dtype, device=x.device), y)
                 self.play(x, y, True, steps, scale, acc, groups, **settle_kw)

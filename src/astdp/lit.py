@@ -118,15 +118,17 @@ class ASTDPModule(_Optimized):
     """
 
     def __init__(self, net: dict, plays: dict, settle_inertia: float, eval_settle_steps: int,
-                 check_finite_every: int, optim: dict, lr_schedule: dict, dropout: float = 0.0):
+                 check_finite_every: int, optim: dict, lr_schedule: dict, dropout: float = 0.0,
+                 label_smoothing: float = 0.0):
         super().__init__()
         check_targets({"net": net, "optim": optim, "lr_schedule": lr_schedule})
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.net = instantiate(net)
         self.plays = {name: (p["scale"], p["steps"]) for name, p in plays.items()}
-        # DeepNet's key (0: off, and the only value ASTDPNet takes; config validation says so)
-        self.train_kw = {"inertia": settle_inertia, **({"dropout": dropout} if dropout else {})}
+        # DeepNet's keys (0: off, and the only value ASTDPNet takes; config validation says so)
+        deep_kw = {"dropout": dropout, "label_smoothing": label_smoothing}
+        self.train_kw = {"inertia": settle_inertia, **{k: v for k, v in deep_kw.items() if v}}
         self.eval_steps = eval_settle_steps
         self.check_finite_every = check_finite_every
         self._weight_changes = self.net.weight_changes  # compile_step() swaps in a compiled one
