@@ -115,11 +115,31 @@ def test_label_smoothing_softens_only_the_classify_play_label_targets():
         assert torch.equal(smooth[name], plain[name]) == name.startswith(("V", "b.0")), name
 
 
+def test_input_dropout_is_the_classify_play_on_a_damaged_image():
+    """model.input_dropout: the classify play sees the image with pixels blanked (the rest scaled
+    up); its changes are those of the same play on that image, and the generate play's are untouched."""
+    net = deep([24, 16])
+    x, y = data(32)
+    y = F.one_hot(y, 10).float()
+    torch.manual_seed(1)
+    seen = x * torch.empty_like(x).bernoulli_(0.5).div_(0.5)
+    torch.manual_seed(1)
+    dropped, _ = net.weight_changes(x, y, {"classify": (1.0, 1)}, input_dropout=0.5)
+    on_seen, _ = net.weight_changes(seen, y, {"classify": (1.0, 1)})
+    plain, _ = net.weight_changes(x, y, {"classify": (1.0, 1)})
+    for name in plain:
+        assert torch.equal(dropped[name], on_seen[name]), name
+    assert not torch.equal(dropped["W.0"], plain["W.0"])
+    gen = {"generate": (0.01, 1)}
+    torch.testing.assert_close(net.weight_changes(x, y, gen, input_dropout=0.5)[0], net.weight_changes(x, y, gen)[0])
+
+
 @pytest.mark.parametrize("override, ok", [
     ("model=deep model.dropout=0.2", True), ("model=deep model.dropout=1", False), ("model.dropout=0.2", False),
     ("model=deep model.label_smoothing=0.1", True), ("model=deep model.label_smoothing=1", False),
-    ("model.label_smoothing=0.1", False)])
-def test_dropout_and_label_smoothing_config(override, ok):
+    ("model.label_smoothing=0.1", False), ("model=deep model.input_dropout=0.2", True),
+    ("model=deep model.input_dropout=1", False), ("model.input_dropout=0.2", False)])
+def test_dropout_smoothing_and_input_dropout_config(override, ok):
     from astdp.config import validate
     from astdp.errors import ConfigError
 

@@ -142,6 +142,7 @@ class ASTDPModelConfig:
     settle_inertia: float = MISSING
     dropout: float = MISSING
     label_smoothing: float = MISSING
+    input_dropout: float = MISSING
     eval_settle_steps: int = MISSING
     check_finite_every: int = MISSING
 
@@ -153,6 +154,9 @@ class ASTDPModelConfig:
         _check(0 <= self.label_smoothing < 1, "model.label_smoothing", self.label_smoothing, "must be in [0, 1) (0: off)")
         _check(self.net._target_ == NETS[1] or self.label_smoothing == 0, "model.label_smoothing",
                self.label_smoothing, f"must be 0 with {self.net._target_} (label smoothing is {NETS[1]}'s)")
+        _check(0 <= self.input_dropout < 1, "model.input_dropout", self.input_dropout, "must be in [0, 1) (0: off)")
+        _check(self.net._target_ == NETS[1] or self.input_dropout == 0, "model.input_dropout", self.input_dropout,
+               f"must be 0 with {self.net._target_} (input dropout is {NETS[1]}'s)")
         _check(self.check_finite_every > 0, "model.check_finite_every", self.check_finite_every, "must be > 0")
         _check(self.net._target_ == NETS[0] or self.plays.recirculate.scale == 0, "model.plays.recirculate.scale",
                self.plays.recirculate.scale, f"must be 0 with {self.net._target_} (the unsupervised play needs {NETS[0]})")

@@ -199,13 +199,15 @@ class DeepNet(nn.Module):
 
     def weight_changes(
         self, x: Tensor, y: Tensor, plays: Mapping[str, tuple[float, int]], dropout: float = 0.0,
-        label_smoothing: float = 0.0, **settle_kw
+        label_smoothing: float = 0.0, input_dropout: float = 0.0, **settle_kw
     ) -> tuple[dict[str, Tensor], Tensor | None]:
         """Scaled sum of the plays' weight changes keyed by parameter name (a parameter no play
         changed gets zeros), and the label activity of the ``classify`` play. ``dropout``: that
         share of hidden units, drawn afresh for each example, sits out the classify play.
         ``label_smoothing``: the classify play's label targets move that share of the way from
-        one-hot to uniform, so a label unit's drive stops growing once it is sure enough."""
+        one-hot to uniform, so a label unit's drive stops growing once it is sure enough.
+        ``input_dropout``: that share of pixels, drawn afresh for each example, is blanked in the
+        classify play (the others scaled by ``1 / (1 - p)``): it learns from a damaged image."""
         unknown = set(plays) - set(PLAYS)
         if unknown:
             raise ValueError(f"unknown play {sorted(unknown)}; choose from {', '.join(PLAYS)}")
@@ -220,7 +222,8 @@ class DeepNet(nn.Module):
             if name == "classify":
                 keep = self.dropout_masks(x.shape[0], dropout, x) if dropout else None
                 target = torch.lerp(y, torch.full_like(y, 1 / self.n_labels), label_smoothing) if label_smoothing else y
-                label_activity = self.play(x, target, False, steps, scale, acc, keep=keep, **settle_kw).a[-1]
+                seen = x * torch.empty_like(x).bernoulli_(1 - input_dropout).div_(1 - input_dropout) if input_dropout else x
+                label_activity = self.play(seen, target, False, steps, scale, acc, keep=keep, **settle_kw).a[-1]
             else:
                 groups = None if settle_kw.get("sample") else (torch.eye(self.n_labels, dtype=x.dtype, device=x.device), y)
                 self.play(x, y, True, steps, scale, acc, groups, **settle_kw)

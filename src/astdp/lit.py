@@ -119,7 +119,7 @@ class ASTDPModule(_Optimized):
 
     def __init__(self, net: dict, plays: dict, settle_inertia: float, eval_settle_steps: int,
                  check_finite_every: int, optim: dict, lr_schedule: dict, dropout: float = 0.0,
-                 label_smoothing: float = 0.0):
+                 label_smoothing: float = 0.0, input_dropout: float = 0.0):
         super().__init__()
         check_targets({"net": net, "optim": optim, "lr_schedule": lr_schedule})
         self.save_hyperparameters()
@@ -127,7 +127,7 @@ class ASTDPModule(_Optimized):
         self.net = instantiate(net)
         self.plays = {name: (p["scale"], p["steps"]) for name, p in plays.items()}
         # DeepNet's keys (0: off, and the only value ASTDPNet takes; config validation says so)
-        deep_kw = {"dropout": dropout, "label_smoothing": label_smoothing}
+        deep_kw = {"dropout": dropout, "label_smoothing": label_smoothing, "input_dropout": input_dropout}
         self.train_kw = {"inertia": settle_inertia, **{k: v for k, v in deep_kw.items() if v}}
         self.eval_steps = eval_settle_steps
         self.check_finite_every = check_finite_every
