@@ -148,15 +148,11 @@ class ASTDPModelConfig:
 
     def __post_init__(self) -> None:
         _check(0 <= self.settle_inertia < 1, "model.settle_inertia", self.settle_inertia, "must be in [0, 1) (0: off)")
-        _check(0 <= self.dropout < 1, "model.dropout", self.dropout, "must be in [0, 1) (0: off)")
-        _check(self.net._target_ == NETS[1] or self.dropout == 0, "model.dropout", self.dropout,
-               f"must be 0 with {self.net._target_} (dropout is {NETS[1]}'s)")
-        _check(0 <= self.label_smoothing < 1, "model.label_smoothing", self.label_smoothing, "must be in [0, 1) (0: off)")
-        _check(self.net._target_ == NETS[1] or self.label_smoothing == 0, "model.label_smoothing",
-               self.label_smoothing, f"must be 0 with {self.net._target_} (label smoothing is {NETS[1]}'s)")
-        _check(0 <= self.input_dropout < 1, "model.input_dropout", self.input_dropout, "must be in [0, 1) (0: off)")
-        _check(self.net._target_ == NETS[1] or self.input_dropout == 0, "model.input_dropout", self.input_dropout,
-               f"must be 0 with {self.net._target_} (input dropout is {NETS[1]}'s)")
+        for key in ("dropout", "label_smoothing", "input_dropout"):  # DeepNet's regularisers, each a share
+            value = getattr(self, key)
+            _check(0 <= value < 1, f"model.{key}", value, "must be in [0, 1) (0: off)")
+            _check(self.net._target_ == NETS[1] or value == 0, f"model.{key}", value,
+                   f"must be 0 with {self.net._target_} ({key} is {NETS[1]}'s)")
         _check(self.check_finite_every > 0, "model.check_finite_every", self.check_finite_every, "must be > 0")
         _check(self.net._target_ == NETS[0] or self.plays.recirculate.scale == 0, "model.plays.recirculate.scale",
                self.plays.recirculate.scale, f"must be 0 with {self.net._target_} (the unsupervised play needs {NETS[0]})")

@@ -25,6 +25,11 @@ from torch import Tensor, nn
 from astdp.core import ACTIVATIONS, PLAYS, ASTDPNet, State, stdp, synapses
 
 
+def kept(t: Tensor, p: float) -> Tensor:
+    """``t`` filled with a dropout mask: 0 with probability ``p``, else ``1 / (1 - p)``."""
+    return t.bernoulli_(1 - p).div_(1 - p)
+
+
 class DeepNet(nn.Module):
     """Chain ``x, h1..hL`` (``W[l]``: layer l up to l+1, ``V[l]``: l+1 down to l) and label
     units ``y`` joined to each ``h(l+1)`` by ``Wy[l]`` (up, the read-out) and ``Vy[l]`` (down,
@@ -195,7 +200,7 @@ class DeepNet(nn.Module):
     def dropout_masks(self, batch: int, p: float, like: Tensor) -> list[Tensor]:
         """Per hidden layer, ``[batch, n]``: 0 for a dropped unit, ``1 / (1 - p)`` for a kept one
         (so that a test-time unit, never dropped, sends what a kept one sends on average)."""
-        return [like.new_empty(batch, n).bernoulli_(1 - p).div_(1 - p) for n in self.sizes[1:]]
+        return [kept(like.new_empty(batch, n), p) for n in self.sizes[1:]]
 
     def weight_changes(
         self, x: Tensor, y: Tensor, plays: Mapping[str, tuple[float, int]], dropout: float = 0.0,
@@ -221,8 +226,8 @@ class DeepNet(nn.Module):
                 continue
             if name == "classify":
                 keep = self.dropout_masks(x.shape[0], dropout, x) if dropout else None
-                target = torch.lerp(y, torch.full_like(y, 1 / self.n_labels), label_smoothing) if label_smoothing else y
-                seen = x * torch.empty_like(x).bernoulli_(1 - input_dropout).div_(1 - input_dropout) if input_dropout else x
+                target = y.lerp(torch.full_like(y, 1 / self.n_labels), label_smoothing) if label_smoothing else y
+                seen = x * kept(torch.empty_like(x), input_dropout) if input_dropout else x
                 label_activity = self.play(seen, target, False, steps, scale, acc, keep=keep, **settle_kw).a[-1]
             else:
                 groups = None if settle_kw.get("sample") else (torch.eye(self.n_labels, dtype=x.dtype, device=x.device), y)
