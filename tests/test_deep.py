@@ -134,7 +134,29 @@ def test_input_dropout_is_the_classify_play_on_a_damaged_image():
     torch.testing.assert_close(net.weight_changes(x, y, gen, input_dropout=0.5)[0], net.weight_changes(x, y, gen)[0])
 
 
+def test_the_twins_input_dropout_damages_only_its_training_images():
+    """model.input_dropout on the backprop twin: its loss is that of the image with pixels
+    blanked (as model=deep's classify play sees it); its predictions see the whole image."""
+    from types import SimpleNamespace
+
+    from hydra.utils import instantiate
+
+    cfg = compose_config(["experiment=deep_baseline", "model.net.hidden=[16]", "model.input_dropout=0.5"])
+    twin = instantiate(cfg.model, optim=cfg.optim, lr_schedule=cfg.lr_schedule, _recursive_=False)
+    twin.log = lambda *a, **k: None  # no trainer attached: its logging is not what is tested
+    twin.lr_schedulers = lambda: SimpleNamespace(get_last_lr=lambda: [cfg.optim.lr])
+    x, y = data(32)
+    torch.manual_seed(1)
+    loss = twin.training_step((x, y), 0)
+    torch.manual_seed(1)
+    seen = x * torch.empty_like(x).bernoulli_(0.5).div_(0.5)
+    torch.testing.assert_close(loss, F.cross_entropy(twin.mlp(seen), y))
+    assert not torch.allclose(loss, F.cross_entropy(twin.mlp(x), y))
+    assert torch.equal(twin.predict_labels(x), twin.mlp(x).argmax(1))
+
+
 @pytest.mark.parametrize("override, ok", [
+    ("experiment=deep_baseline model.input_dropout=0.2", True), ("model=backprop_mlp model.input_dropout=1", False),
     ("model=deep model.dropout=0.2", True), ("model=deep model.dropout=1", False), ("model.dropout=0.2", False),
     ("model=deep model.label_smoothing=0.1", True), ("model=deep model.label_smoothing=1", False),
     ("model.label_smoothing=0.1", False), ("model=deep model.input_dropout=0.2", True),

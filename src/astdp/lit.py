@@ -196,14 +196,17 @@ class ASTDPModule(_Optimized):
 class BackpropMLP(_Optimized):
     """The baseline: the same layer sizes trained the ordinary way (autograd, cross-entropy)."""
 
-    def __init__(self, net: dict, optim: dict, lr_schedule: dict):
+    def __init__(self, net: dict, optim: dict, lr_schedule: dict, input_dropout: float = 0.0):
         super().__init__()
         check_targets({"net": net, "optim": optim, "lr_schedule": lr_schedule})
         self.save_hyperparameters()
         self.mlp = instantiate(net)
+        self.input_dropout = input_dropout
 
     def training_step(self, batch, batch_idx):
         x, y = batch
+        if self.input_dropout:  # as model=deep's classify play sees its images (0: the RNG is not touched)
+            x = F.dropout(x, self.input_dropout)
         logits = self.mlp(x)
         self.log("lr", self.lr_schedulers().get_last_lr()[0], on_step=True, on_epoch=False)
         self.log("train/acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True, batch_size=len(y))
