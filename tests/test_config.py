@@ -53,6 +53,7 @@ def test_each_twin_is_its_preset_trained_by_backprop(preset):
     # model=deep's label units hear every hidden layer: so do its twin's logits
     assert twin.model.net.every_layer_votes == (astdp.model.net._target_ == "astdp.deep.DeepNet")
     assert twin.model.input_dropout == astdp.model.input_dropout  # it sees the same damaged images
+    assert twin.model.dropout == astdp.model.dropout  # and drops the same share of hidden units
 
 
 def test_schema_choices_are_the_cores():

@@ -155,7 +155,35 @@ def test_the_twins_input_dropout_damages_only_its_training_images():
     assert torch.equal(twin.predict_labels(x), twin.mlp(x).argmax(1))
 
 
+@pytest.mark.parametrize("hidden", [[16], [16, 8]])
+def test_the_twins_dropout_drops_hidden_units_and_their_votes_in_training_only(hidden):
+    """model.dropout on the backprop twin: in training each hidden unit is dropped (its activity
+    and so its vote are 0, the kept ones scaled by 1 / (1 - p)), as model=deep's classify play
+    drops it; in evaluation it is the same network without dropout."""
+    from hydra.utils import instantiate
+
+    cfg = compose_config(["experiment=deep_baseline", f"model.net.hidden=[{','.join(map(str, hidden))}]",
+                          "model.dropout=0.5"])
+    twin = instantiate(cfg.model, optim=cfg.optim, lr_schedule=cfg.lr_schedule, _recursive_=False)
+    plain = instantiate(cfg.model, optim=cfg.optim, lr_schedule=cfg.lr_schedule, _recursive_=False, dropout=0.0)
+    for p, q in zip(plain.parameters(), twin.parameters(), strict=True):  # dropout adds no parameter
+        p.data.copy_(q)
+    linears = [m for m in twin.mlp.layers if isinstance(m, torch.nn.Linear)]
+    x, _ = data(32)
+    torch.manual_seed(2)
+    logits = twin.mlp.train()(x)
+    torch.manual_seed(2)
+    h, expected = x, 0
+    for linear, vote in zip(linears, twin.mlp.votes):
+        h = torch.sigmoid(linear(h)) * torch.empty(len(x), linear.out_features).bernoulli_(0.5).div_(0.5)
+        expected = expected + vote(h)
+    torch.testing.assert_close(logits, expected)
+    assert not torch.allclose(logits, plain.mlp(x))
+    torch.testing.assert_close(twin.mlp.eval()(x), plain.mlp.eval()(x))
+
+
 @pytest.mark.parametrize("override, ok", [
+    ("experiment=deep_baseline model.dropout=0.3", True), ("model=backprop_mlp model.dropout=1", False),
     ("experiment=deep_baseline model.input_dropout=0.2", True), ("model=backprop_mlp model.input_dropout=1", False),
     ("model=deep model.dropout=0.2", True), ("model=deep model.dropout=1", False), ("model.dropout=0.2", False),
     ("model=deep model.label_smoothing=0.1", True), ("model=deep model.label_smoothing=1", False),

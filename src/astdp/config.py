@@ -178,9 +178,11 @@ class BackpropModelConfig:
     _target_: str = MISSING
     net: MLPConfig = MISSING
     input_dropout: float = MISSING
+    dropout: float = MISSING
 
     def __post_init__(self) -> None:
-        _check(0 <= self.input_dropout < 1, "model.input_dropout", self.input_dropout, "must be in [0, 1) (0: off)")
+        for key in ("input_dropout", "dropout"):  # model=deep's regularisers its twin shares, each a share
+            _check(0 <= getattr(self, key) < 1, f"model.{key}", getattr(self, key), "must be in [0, 1) (0: off)")
 
 
 MODEL_SCHEMAS = {"astdp.lit.ASTDPModule": ASTDPModelConfig, "astdp.lit.BackpropMLP": BackpropModelConfig}

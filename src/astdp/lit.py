@@ -35,17 +35,20 @@ def constant_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> tor
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: 1.0)
 
 
-def mlp(hidden: list[int], image_shape: list[int], n_classes: int, every_layer_votes: bool = False) -> nn.Module:
+def mlp(hidden: list[int], image_shape: list[int], n_classes: int, every_layer_votes: bool = False,
+        dropout: float = 0.0) -> nn.Module:
     """Sigmoid MLP ``pixels -> hidden... -> classes`` (logits): the baseline's network.
 
     ``every_layer_votes``: every hidden layer adds its own linear vote to the logits, as
     :class:`astdp.deep.DeepNet`'s label units hear every layer (the twin of ``model=deep``).
     With one hidden layer both are the same network, built in the same order.
+    ``dropout``: that share of each hidden layer's units is dropped in training, as
+    ``model=deep``'s classify play drops them (0: no dropout module, the same parameters).
     """
     sizes = [math.prod(image_shape), *hidden]
     layers: list[nn.Module] = []
     for a, b in zip(sizes, sizes[1:]):
-        layers += [nn.Linear(a, b), nn.Sigmoid()]
+        layers += [nn.Linear(a, b), nn.Sigmoid(), *([nn.Dropout(dropout)] if dropout else [])]
     if not every_layer_votes:
         return nn.Sequential(*layers, nn.Linear(sizes[-1], n_classes))
     return LayerVotes(layers, [nn.Linear(n, n_classes, bias=k == len(hidden) - 1) for k, n in enumerate(hidden)])
@@ -60,9 +63,11 @@ class LayerVotes(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         codes = []
-        for linear, sigmoid in zip(self.layers[::2], self.layers[1::2]):
-            x = sigmoid(linear(x))
-            codes.append(x)
+        per_layer = len(self.layers) // len(self.votes)  # Linear, Sigmoid (, Dropout)
+        for k in range(0, len(self.layers), per_layer):
+            for module in self.layers[k:k + per_layer]:
+                x = module(x)
+            codes.append(x)  # a dropped unit's vote is dropped with it
         return sum(vote(h) for vote, h in zip(self.votes, codes))
 
 
@@ -196,11 +201,11 @@ class ASTDPModule(_Optimized):
 class BackpropMLP(_Optimized):
     """The baseline: the same layer sizes trained the ordinary way (autograd, cross-entropy)."""
 
-    def __init__(self, net: dict, optim: dict, lr_schedule: dict, input_dropout: float = 0.0):
+    def __init__(self, net: dict, optim: dict, lr_schedule: dict, input_dropout: float = 0.0, dropout: float = 0.0):
         super().__init__()
         check_targets({"net": net, "optim": optim, "lr_schedule": lr_schedule})
         self.save_hyperparameters()
-        self.mlp = instantiate(net)
+        self.mlp = instantiate(net, dropout=dropout)
         self.input_dropout = input_dropout
 
     def training_step(self, batch, batch_idx):
