@@ -35,11 +35,12 @@ def test_every_architecture_has_a_locality_test():
     assert set(NETS) == {"astdp.core.ASTDPNet", DEEP}  # core's: tests/test_core.py::test_rule_is_local
 
 
-def test_deep_rule_is_local():
+@pytest.mark.parametrize("softmax_labels", [False, True])
+def test_deep_rule_is_local(softmax_labels):
     """Each synapse changes by pre * (target - post) of its own two neurons, and a hidden
     neuron's target depends only on its own incoming synapses and its neighbours' rises."""
     torch.manual_seed(0)
-    net = deep([24, 16, 12])
+    net = deep([24, 16, 12], softmax_labels=softmax_labels)
     x, y = data(32)
     y = F.one_hot(y, 10).float()
     for clamp_labels in (False, True):
@@ -71,6 +72,28 @@ def test_deep_rule_is_local():
         with torch.no_grad():
             params[name].copy_(saved)
         assert moved == (name in incoming), name
+
+
+def test_softmax_label_units_share_one_unit_of_rate_and_learn_by_the_same_rule():
+    """model.net.softmax_labels: the label activities are a softmax of their drives; every
+    change is still pre * (target - post), and the generate play (labels clamped) is untouched."""
+    torch.manual_seed(0)
+    net, plain = deep([24, 16], softmax_labels=True), deep([24, 16])
+    plain.load_state_dict(net.state_dict())
+    x, y = data(32)
+    y = F.one_hot(y, 10).float()
+    s = net.settle(x, torch.zeros_like(y), 1)
+    torch.testing.assert_close(s.a[-1], torch.softmax(s.u[-1], 1))
+    torch.testing.assert_close(s.u[-1], plain.settle(x, torch.zeros_like(y), 1).u[-1])  # the same drives
+    changes, labels = net.weight_changes(x, y, {"classify": (1.0, 1)})
+    torch.testing.assert_close(labels, s.a[-1])
+    t = net.targets(x, y, s, up=False)
+    torch.testing.assert_close(changes["Wy.1"], stdp(s.a[2], s.a[-1], y))
+    torch.testing.assert_close(changes["W.0"], stdp(x, s.a[1], t[1]))
+    assert not torch.allclose(changes["Wy.1"], plain.weight_changes(x, y, {"classify": (1.0, 1)})[0]["Wy.1"])
+    gen = {"generate": (1.0, 1)}
+    for name, change in net.weight_changes(x, y, gen)[0].items():
+        torch.testing.assert_close(change, plain.weight_changes(x, y, gen)[0][name])
 
 
 def test_dropped_unit_neither_fires_nor_learns():
@@ -183,6 +206,7 @@ def test_the_twins_dropout_drops_hidden_units_and_their_votes_in_training_only(h
 
 
 @pytest.mark.parametrize("override, ok", [
+    ("model=deep model.net.softmax_labels=true", True), ("model.net.softmax_labels=true", False),
     ("experiment=deep_baseline model.dropout=0.3", True), ("model=backprop_mlp model.dropout=1", False),
     ("experiment=deep_baseline model.input_dropout=0.2", True), ("model=backprop_mlp model.input_dropout=1", False),
     ("model=deep model.dropout=0.2", True), ("model=deep model.dropout=1", False), ("model.dropout=0.2", False),

@@ -100,9 +100,12 @@ class NetConfig:
     target_rate: float = MISSING
     image_shape: list[int] = MISSING
     n_labels: int = MISSING
+    softmax_labels: bool = MISSING
 
     def __post_init__(self) -> None:
         _check(self._target_ in NETS, "model.net._target_", self._target_, f"must be one of {', '.join(NETS)}")
+        _check(self._target_ == NETS[1] or not self.softmax_labels, "model.net.softmax_labels", self.softmax_labels,
+               f"must be false with {self._target_} (softmax label units are {NETS[1]}'s)")
         _check(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "model.net.hidden", list(self.hidden),
                "must be a non-empty list of positive sizes")
         _check(self.init_scale > 0, "model.net.init_scale", self.init_scale, "must be > 0")

@@ -83,11 +83,15 @@ class ASTDPNet(nn.Module):
         target_rate: float,
         image_shape: Sequence[int],
         n_labels: int,
+        softmax_labels: bool = False,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+        if softmax_labels:  # here the label units are visible units, settled with the pixels
+            raise ValueError("softmax_labels needs the labels joined to the hidden layers: "
+                             "set model.net._target_=astdp.deep.DeepNet (model=deep) or softmax_labels=false")
         self.rho = ACTIVATIONS[activation]
         self.eps = eps
         # Homeostasis (intrinsic plasticity): a hidden neuron's bias drifts so that its own

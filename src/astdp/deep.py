@@ -17,6 +17,7 @@ labels' correction. Its target is ``a + rho'(u) du`` with its own numerical ``rh
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Mapping, Sequence
 
 import torch
@@ -34,7 +35,7 @@ class DeepNet(nn.Module):
     """Chain ``x, h1..hL`` (``W[l]``: layer l up to l+1, ``V[l]``: l+1 down to l) and label
     units ``y`` joined to each ``h(l+1)`` by ``Wy[l]`` (up, the read-out) and ``Vy[l]`` (down,
     with the efficacy gain ``label_gain``). Biases ``b[0..L]`` for the chain, ``b[L+1]`` for the
-    labels. Same constructor and methods as :class:`astdp.core.ASTDPNet`.
+    labels. Same constructor and methods as :class:`astdp.core.ASTDPNet`, and ``softmax_labels``.
     """
 
     def __init__(
@@ -48,12 +49,16 @@ class DeepNet(nn.Module):
         target_rate: float,
         image_shape: Sequence[int],
         n_labels: int,
+        softmax_labels: bool = False,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
         self.rho, self.eps, self.label_gain = ACTIVATIONS[activation], eps, label_gain
+        # softmax_labels: the label units inhibit each other, so their activities share one unit
+        # of rate (a softmax of their drives); otherwise each fires as a hidden unit does.
+        self.label_rho = partial(torch.softmax, dim=1) if softmax_labels else self.rho
         self.homeostasis, self.target_rate = homeostasis, target_rate
         n_pixels = math.prod(image_shape)
         self.image_shape, self.n_pixels, self.n_labels = tuple(image_shape), n_pixels, n_labels
@@ -115,10 +120,11 @@ class DeepNet(nn.Module):
         for _ in range(steps):
             for l in order:
                 u[l] = self._drive(a, l, live)
+                rho = self.label_rho if l == L + 1 else self.rho
                 if noise > 0:
-                    new = self.rho(u[l] + noise * torch.randn(u[l].shape, generator=generator, device=u[l].device))
+                    new = rho(u[l] + noise * torch.randn(u[l].shape, generator=generator, device=u[l].device))
                 else:
-                    new = self.rho(u[l])
+                    new = rho(u[l])
                 if sample and 0 < l <= L:
                     new = torch.bernoulli(new, generator=generator)
                 if inertia > 0:
