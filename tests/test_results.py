@@ -91,6 +91,9 @@ def test_a_run_with_overrides_its_row_would_not_name_is_not_collected():
     sweep = {"_target_": "torch.optim.AdamW"}  # a newer trial of another optimizer
     shown = [{"rev": "abcdef0", "experiments": [{"revs": [run("deep", "2026-01-01"), run("deep", "2026-01-02", **sweep)]}]}]
     assert [r["experiment"] for r in collect(shown, "head").values()] == ["exp-2026-01-01"]
+    half = preset_config("deep").optim.lr / 2  # a newer trial of another rate at the preset's own size
+    shown = [{"rev": "abcdef0", "experiments": [{"revs": [run("deep", "2026-01-01"), run("deep", "2026-01-02", lr=half)]}]}]
+    assert [r["experiment"] for r in collect(shown, "head").values()] == ["exp-2026-01-01"]
     paper = [run("paper", "2026-01-01"), run("paper", "2026-01-02", lr=0.5)]  # a row names no lr but the depth rows'
     assert [r["experiment"] for r in collect([{"rev": "abcdef0", "experiments": [{"revs": paper}]}], "head").values()] == [
         "exp-2026-01-01"]

@@ -118,10 +118,15 @@ def collect(exp_show: list[dict], head: str, changed=changed_keys) -> dict[tuple
     newest: dict[tuple[str, tuple[int, ...]], dict] = {}
     for _, base, exp, params, metrics in sorted(runs, key=lambda r: r[0]):
         name = params["name"]
-        if changed(params, name) - (DEPTH_OVERRIDES if name in DEPTH else set()):
-            continue
         try:
             hidden = params["model"]["net"]["hidden"]
+            # a depth row may name its own learning rate, but not the preset's own size: its rate
+            # is the preset's, so a trial of another rate there is a trial, not the row
+            allowed = set()
+            if name in DEPTH:
+                allowed = DEPTH_OVERRIDES - ({"optim.lr"} if hidden == _preset_params(name)["model.net.hidden"] else set())
+            if changed(params, name) - allowed:
+                continue
             command = "dvc repro" if name == "default" else f"dvc exp run -S experiment={name}"
             if name in DEPTH:
                 command += f" -S 'model.net.hidden=[{','.join(map(str, hidden))}]'"
