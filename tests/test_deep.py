@@ -212,7 +212,8 @@ def test_the_twins_dropout_drops_hidden_units_and_their_votes_in_training_only(h
     ("model=deep model.dropout=0.2", True), ("model=deep model.dropout=1", False), ("model.dropout=0.2", False),
     ("model=deep model.label_smoothing=0.1", True), ("model=deep model.label_smoothing=1", False),
     ("model.label_smoothing=0.1", False), ("model=deep model.input_dropout=0.2", True),
-    ("model=deep model.input_dropout=1", False), ("model.input_dropout=0.2", False)])
+    ("model=deep model.input_dropout=1", False), ("model.input_dropout=0.2", False),
+    ("model=deep model.hidden_lr_scale=0.2", True), ("model.hidden_lr_scale=0", False)])
 def test_dropout_smoothing_and_input_dropout_config(override, ok):
     from astdp.config import validate
     from astdp.errors import ConfigError
@@ -223,6 +224,34 @@ def test_dropout_smoothing_and_input_dropout_config(override, ok):
     else:
         with pytest.raises(ConfigError, match=override.split()[-1].split("=")[0]):
             validate(cfg)
+
+
+@pytest.mark.parametrize("model", ["astdp", "deep"])
+def test_hidden_lr_scale_slows_only_the_synapses_between_hidden_layers(model):
+    """model.hidden_lr_scale: W.l and V.l with l >= 1 (hidden to hidden, both ways) take Adam
+    steps of optim.lr times the scale; every other synapse and bias the same steps as without."""
+    from hydra.utils import instantiate
+
+    steps = {}
+    for scale in (1.0, 0.25):
+        cfg = compose_config([f"model={model}", "optim=adam", "model.net.hidden=[16,8,4]",
+                              f"model.hidden_lr_scale={scale}"])
+        torch.manual_seed(0)
+        module = instantiate(cfg.model, optim=cfg.optim, lr_schedule=cfg.lr_schedule, _recursive_=False)
+        params = dict(module.net.named_parameters())
+        before = {n: p.clone() for n, p in params.items()}
+        optimizer = instantiate(cfg.optim)(module.param_groups())
+        x, y = data(32)
+        changes, _ = module.net.weight_changes(x, F.one_hot(y, 10).float(), module.plays)
+        for name, p in params.items():
+            p.grad = changes[name].neg()
+        optimizer.step()
+        steps[scale] = {n: p - before[n] for n, p in params.items()}
+    between = {n for n in steps[1.0] if n.split(".")[0] in ("W", "V") and int(n.split(".")[1]) >= 1}
+    assert between == {"W.1", "W.2", "V.1", "V.2"}
+    for name, step in steps[0.25].items():
+        torch.testing.assert_close(step, steps[1.0][name] * (0.25 if name in between else 1.0))
+    assert all(steps[1.0][n].abs().sum() > 0 for n in between)
 
 
 def test_generation_noise_varies_the_digits():

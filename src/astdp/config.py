@@ -146,6 +146,7 @@ class ASTDPModelConfig:
     dropout: float = MISSING
     label_smoothing: float = MISSING
     input_dropout: float = MISSING
+    hidden_lr_scale: float = MISSING
     eval_settle_steps: int = MISSING
     check_finite_every: int = MISSING
 
@@ -156,6 +157,8 @@ class ASTDPModelConfig:
             _check(0 <= value < 1, f"model.{key}", value, "must be in [0, 1) (0: off)")
             _check(self.net._target_ == NETS[1] or value == 0, f"model.{key}", value,
                    f"must be 0 with {self.net._target_} ({key} is {NETS[1]}'s)")
+        _check(self.hidden_lr_scale > 0, "model.hidden_lr_scale", self.hidden_lr_scale,
+               "must be > 0 (1: the synapses between hidden layers learn at optim.lr)")
         _check(self.check_finite_every > 0, "model.check_finite_every", self.check_finite_every, "must be > 0")
         _check(self.net._target_ == NETS[0] or self.plays.recirculate.scale == 0, "model.plays.recirculate.scale",
                self.plays.recirculate.scale, f"must be 0 with {self.net._target_} (the unsupervised play needs {NETS[0]})")

@@ -106,8 +106,12 @@ def check_targets(hparams: dict[str, Any]) -> None:
 class _Optimized(pl.LightningModule):
     """What both modules share: optimizer and per-step schedule from their configs."""
 
+    def param_groups(self) -> list[dict[str, Any]] | Any:
+        """What the optimizer updates: all parameters at ``optim.lr`` unless a module says otherwise."""
+        return self.parameters()
+
     def configure_optimizers(self):
-        opt = instantiate(self.hparams.optim)(self.parameters())
+        opt = instantiate(self.hparams.optim)(self.param_groups())
         schedule = instantiate(self.hparams.lr_schedule)(opt, self.trainer.estimated_stepping_batches)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
@@ -124,7 +128,7 @@ class ASTDPModule(_Optimized):
 
     def __init__(self, net: dict, plays: dict, settle_inertia: float, eval_settle_steps: int,
                  check_finite_every: int, optim: dict, lr_schedule: dict, dropout: float = 0.0,
-                 label_smoothing: float = 0.0, input_dropout: float = 0.0):
+                 label_smoothing: float = 0.0, input_dropout: float = 0.0, hidden_lr_scale: float = 1.0):
         super().__init__()
         check_targets({"net": net, "optim": optim, "lr_schedule": lr_schedule})
         self.save_hyperparameters()
@@ -137,6 +141,21 @@ class ASTDPModule(_Optimized):
         self.eval_steps = eval_settle_steps
         self.check_finite_every = check_finite_every
         self._weight_changes = self.net.weight_changes  # compile_step() swaps in a compiled one
+
+    def param_groups(self) -> list[dict[str, Any]] | Any:
+        """Synapses between two hidden layers (``W.l``, ``V.l`` with l >= 1) learn at ``optim.lr``
+        times ``hidden_lr_scale``. Adam moves every synapse by about its learning rate whatever the
+        change's size, so a neuron's drive moves by that times the summed activity of its inputs:
+        a dense hidden layer sums several times what the mostly dark pixels do, and the layer above
+        it saturates (the same activity for every image) within the first few hundred steps."""
+        scale = self.hparams.hidden_lr_scale
+        if scale == 1:
+            return self.parameters()  # one group: the earlier runs' optimizer exactly
+        between = lambda name: name.split(".")[0] in ("W", "V") and int(name.split(".")[1]) >= 1
+        params = list(self.net.named_parameters())
+        groups = [{"params": [p for n, p in params if not between(n)]},
+                  {"params": [p for n, p in params if between(n)], "lr": self.hparams.optim["lr"] * scale}]
+        return [g for g in groups if g["params"]]  # one hidden layer: nothing between layers
 
     def compile_step(self) -> None:
         """Compile the core's weight-change computation (the whole per-batch aSTDP work)."""
