@@ -81,7 +81,7 @@ def backprop_loop(x, y, hidden, batch, n_batches, twin=BASELINE):
 def astdp_loop(x, y, hidden, batch, n_batches, conf=CONF):
     module = build_module(hidden, conf).to(x.device)  # its net, plays and training settle settings
     net = module.net
-    opt = instantiate(conf.optim)(net.parameters())
+    opt = instantiate(conf.optim)(module.param_groups())  # as the train stage: hidden_lr_scale too
     onehot = F.one_hot(y, 10).to(x.dtype)
     params = dict(net.named_parameters())
 
