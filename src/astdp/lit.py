@@ -150,12 +150,12 @@ class ASTDPModule(_Optimized):
         it saturates (the same activity for every image) within the first few hundred steps."""
         scale = self.hparams.hidden_lr_scale
         if scale == 1:
-            return self.parameters()  # one group: the earlier runs' optimizer exactly
-        between = lambda name: name.split(".")[0] in ("W", "V") and int(name.split(".")[1]) >= 1
-        params = list(self.net.named_parameters())
-        groups = [{"params": [p for n, p in params if not between(n)]},
-                  {"params": [p for n, p in params if between(n)], "lr": self.hparams.optim["lr"] * scale}]
-        return [g for g in groups if g["params"]]  # one hidden layer: nothing between layers
+            return self.parameters()  # one group: the earlier runs' optimizer, and their checkpoints resume
+        between = [*self.net.W[1:], *self.net.V[1:]]
+        if not between:  # one hidden layer: nothing between layers
+            return self.parameters()
+        rest = [p for p in self.net.parameters() if all(p is not q for q in between)]
+        return [{"params": rest}, {"params": between, "lr": self.hparams.optim["lr"] * scale}]
 
     def compile_step(self) -> None:
         """Compile the core's weight-change computation (the whole per-batch aSTDP work)."""
