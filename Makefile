@@ -26,7 +26,8 @@ mirror: $(STAMP)
 	  && mv data/mirror.tmp data/mirror && dvc commit -q -f data.dvc; }
 
 PRESETS := paper paper_baseline deep deep_baseline unsupervised baseline fashion fashion_baseline
-DEPTHS := [1000] [1000,1000,1000]  # the deep preset's other sizes, for the depth table (its own is [1000,1000])
+# the depth table's sizes besides the deep preset's own [1000,1000]: its width, and a narrow one
+DEPTHS := [1000] [1000,1000,1000] [300] [300,300] [300,300,300]
 
 paper: $(STAMP)            ## every preset (and depth) as a DVC experiment; results/ and the README tables
 	dvc repro download

@@ -217,6 +217,7 @@ def main() -> None:
         deep = list(DEEP.model.net.hidden)  # the deep preset's shape, and one layer more
         rows = [(CONF, BASELINE, h) for h in ([250], [500], [1000], [2000], [500, 500], [500, 500, 500])]
         rows += [(DEEP, DEEP_TWIN, h) for h in ([deep[0]], deep, [*deep, deep[-1]])]
+        rows += [(DEEP, DEEP_TWIN, [300] * n) for n in (1, 2, 3)]  # the depth table's narrow rows (README, "Depth")
         for conf, twin, h in rows:
             b = conf.data.batch_size
             epoch = -(-55000 // b)

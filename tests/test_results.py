@@ -47,10 +47,13 @@ def test_depth_table_pairs_each_size_with_its_twin():
                 "metrics": {"eval": {"test_accuracy": acc}, "train": {"epochs": 20}}}
 
     records = {("deep", (10, 10)): record("deep", [10, 10], 0.98), ("deep_baseline", (10, 10)): record("deep_baseline", [10, 10], 0.97),
-               ("deep", (10,)): record("deep", [10], 0.96)}
+               ("deep", (10,)): record("deep", [10], 0.96), ("deep", (5, 5)): record("deep", [5, 5], 0.95),
+               ("deep", (20,)): record("deep", [20], 0.99)}
     rows = depth_table(records).splitlines()[2:]
-    assert rows[0].startswith("| [10] | 96.00% | not run | 20 | - |")  # shallow first; no bench: no times
-    assert rows[1].startswith("| [10, 10] | 98.00% | 97.00% | 20 | - |")
+    assert rows[0].startswith("| [5, 5] | 95.00% | not run | 20 | - |")  # by width, then shallow first
+    assert rows[1].startswith("| [10] | 96.00% | not run | 20 | - |")  # no bench: no times
+    assert rows[2].startswith("| [10, 10] | 98.00% | 97.00% | 20 | - |")
+    assert rows[3].startswith("| [20] |")
     assert len(preset_hidden("deep")) >= 2  # the deep preset is deep
 
 

@@ -162,7 +162,8 @@ def epoch_times(bench: dict | None, hidden: tuple[int, ...]) -> str:
 def depth_table(records: dict[tuple[str, tuple[int, ...]], dict], bench: dict | None = None) -> str:
     """Markdown: test accuracy of each size of the deep preset and of its backprop twin, with
     both learners' epoch time at that size from a bench result (``-`` where it has none)."""
-    sizes = sorted({h for name, h in records if name in DEPTH}, key=lambda h: (len(h), h))
+    # grouped by width, shallow first: each group is one depth comparison at the same width
+    sizes = sorted({h for name, h in records if name in DEPTH}, key=lambda h: (max(h), len(h), h))
     where = f", {bench['device']} {bench.get('threads', '')} threads" if bench else ""
     lines = ["| hidden | aSTDP `experiment=deep` | backprop twin `experiment=deep_baseline` | epochs "
              f"| s/epoch aSTDP / twin (`make bench`{where}) | made by, at commit |",
