@@ -100,3 +100,18 @@ def test_a_run_with_overrides_its_row_would_not_name_is_not_collected():
     paper = [run("paper", "2026-01-01"), run("paper", "2026-01-02", lr=0.5)]  # a row names no lr but the depth rows'
     assert [r["experiment"] for r in collect([{"rev": "abcdef0", "experiments": [{"revs": paper}]}], "head").values()] == [
         "exp-2026-01-01"]
+
+
+def test_an_experiment_still_running_is_not_collected():
+    # a queued or running experiment shows the metrics of the workspace it was copied from
+    def exp(name, timestamp, state):
+        params = {"name": "deep", "model": {"net": {"hidden": [10]}}, "optim": dict(preset_config("deep").optim),
+                  "data": {"name": "mnist", "max_shift": 0}}
+        rev = {"name": name, "data": {"timestamp": timestamp, "params": {"params.yaml": {"data": params}},
+                                      "metrics": {"metrics/eval.json": {"data": {"test_accuracy": 0.9}}}}}
+        return {"name": name, "revs": [rev], "executor": {"state": state} if state else None}
+
+    shown = [{"rev": "abcdef0", "experiments": [exp("done", "2026-01-01", "success"), exp("old", "2025-01-01", None),
+                                                exp("running", "2026-01-02", "running"), exp("queued", None, "queued"),
+                                                exp("failed", "2026-01-03", "failed")]}]
+    assert [r["experiment"] for r in collect(shown, "head").values()] == ["done"]

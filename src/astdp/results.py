@@ -94,6 +94,10 @@ def preset_hidden(name: str) -> list[int]:
     return list(preset_config(name).model.net.hidden)
 
 
+def _finished(exp: dict) -> bool:
+    return (exp.get("executor") or {}).get("state") in (None, "success")
+
+
 def collect(exp_show: list[dict], head: str, changed=changed_keys) -> dict[tuple[str, tuple[int, ...]], dict]:
     """The newest run of each preset and hidden size in ``dvc exp show --json`` output, as
     records for results/, keyed by (preset, hidden).
@@ -108,7 +112,9 @@ def collect(exp_show: list[dict], head: str, changed=changed_keys) -> dict[tuple
         workspace = commit["rev"] == "workspace"
         base = head if workspace else commit["rev"]
         revs = [(commit, "~workspace")] if workspace else []
-        revs += [(r, None) for exp in commit.get("experiments") or [] for r in exp["revs"]]
+        # an experiment still queued or running shows the metrics of the workspace it was copied
+        # from, not its own: only finished ones count
+        revs += [(r, None) for exp in commit.get("experiments") or [] if _finished(exp) for r in exp["revs"]]
         for rev, stamp in revs:
             data = rev.get("data") or {}
             params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
