@@ -12,6 +12,7 @@ from omegaconf import open_dict
 
 from astdp.io import atomic_path, write_json
 from astdp.errors import DivergenceError
+from astdp.lit import load_model
 from astdp.stages.train import train
 from tests.conftest import ROOT
 
@@ -32,6 +33,22 @@ def test_killed_run_resumes_to_the_same_weights(tiny_mnist, tmp_path):
     full = torch.load(tmp_path / "full/models/last.ckpt", weights_only=True)["state_dict"]
     cut = torch.load(tmp_path / "cut/models/last.ckpt", weights_only=True)["state_dict"]
     assert all(torch.equal(full[k], cut[k]) for k in full)
+
+
+def test_weight_average_keeps_the_trajectory_and_resumes(tiny_mnist, tmp_path):
+    """callbacks=ema: training follows the raw weights (the same as without it), the checkpoint
+    and every stage that loads it get the average, and a killed run resumes both bit for bit."""
+    for out, mode, *extra in (("plain", "full"), ("ema", "full", "callbacks=ema"), ("cut", 2, "callbacks=ema"),
+                              ("cut", "resume", "callbacks=ema")):
+        done = run_script(tmp_path / out, tiny_mnist, mode, *extra)
+        assert done.returncode == (-signal.SIGKILL if mode == 2 else 0), done.stderr[-2000:]
+    plain, ema, cut = (torch.load(tmp_path / d / "models/last.ckpt", weights_only=True) for d in ("plain", "ema", "cut"))
+    raw, average = ema["current_model_state"], ema["state_dict"]
+    assert all(torch.equal(plain["state_dict"][k], raw[k]) for k in raw)
+    assert not torch.equal(average["net.W.0"], raw["net.W.0"])
+    assert all(torch.equal(cut[s][k], ema[s][k]) for s in ("state_dict", "current_model_state") for k in raw)
+    loaded = load_model(tmp_path / "ema/models/last.ckpt", "cpu")
+    assert torch.equal(loaded.net.W[0], average["net.W.0"])
 
 
 def test_sigterm_mid_epoch_saves_and_resume_gives_the_same_weights(tiny_mnist, tmp_path):
