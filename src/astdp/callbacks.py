@@ -1,4 +1,5 @@
-"""Lightning plumbing the pipeline needs: per-epoch history for DVC plots, the last checkpoint, atomic writes.
+"""Lightning plumbing the pipeline needs: per-epoch history for DVC plots, the last checkpoint, atomic writes,
+and an optional average of the weights.
 
 Paths are relative to ``trainer.default_root_dir`` (the run's folder: ``.`` for a single
 run, its own folder for a multirun job), as Lightning's own callbacks resolve theirs.
@@ -13,8 +14,9 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from torch.optim.swa_utils import get_ema_multi_avg_fn
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
-from pytorch_lightning.callbacks import Checkpoint
+from pytorch_lightning.callbacks import Checkpoint, WeightAveraging
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from astdp.io import DIGEST_KEY, atomic_path, content_digest, write_json
@@ -87,6 +89,22 @@ class ImagesToLogger(pl.Callback):
                          caption=[f"rows: {', '.join(classes)}"])
         logger.log_image(key="receptive_fields", step=trainer.global_step, images=[grid(w, 8, shape)],
                          caption=["what each of the first hidden units looks for"])
+
+
+class WeightTrace(WeightAveraging):
+    """Every synapse keeps an exponential moving average of its own weight (a local trace),
+    updated every ``every`` steps with ``decay`` per update, all synapses in one fused update.
+
+    Lightning's :class:`WeightAveraging` swaps the average in for validation and puts it in
+    the checkpoint (the evaluate and generate stages use it); training follows the raw weights.
+    """
+
+    def __init__(self, decay: float, every: int):
+        super().__init__(multi_avg_fn=get_ema_multi_avg_fn(decay))
+        self.every = every
+
+    def should_update(self, step_idx: int | None = None, epoch_idx: int | None = None) -> bool:
+        return step_idx is not None and step_idx % self.every == 0
 
 
 class LastCheckpoint(Checkpoint):
