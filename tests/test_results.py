@@ -97,6 +97,10 @@ def test_a_run_with_overrides_its_row_would_not_name_is_not_collected():
     half = preset_config("deep").optim.lr / 2  # a newer trial of another rate at the preset's own size
     shown = [{"rev": "abcdef0", "experiments": [{"revs": [run("deep", "2026-01-01"), run("deep", "2026-01-02", lr=half)]}]}]
     assert [r["experiment"] for r in collect(shown, "head").values()] == ["exp-2026-01-01"]
+    averaged = run("deep", "2026-01-02")  # a newer run that added a callback (callbacks=ema)
+    averaged["data"]["params"]["params.yaml"]["data"]["callbacks"] = {"ema": {"_target_": "astdp.callbacks.WeightTrace"}}
+    shown = [{"rev": "abcdef0", "experiments": [{"revs": [run("deep", "2026-01-01"), averaged]}]}]
+    assert [r["experiment"] for r in collect(shown, "head").values()] == ["exp-2026-01-01"]
     paper = [run("paper", "2026-01-01"), run("paper", "2026-01-02", lr=0.5)]  # a row names no lr but the depth rows'
     assert [r["experiment"] for r in collect([{"rev": "abcdef0", "experiments": [{"revs": paper}]}], "head").values()] == [
         "exp-2026-01-01"]

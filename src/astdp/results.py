@@ -84,9 +84,12 @@ def _preset_params(name: str) -> dict:
 def changed_keys(params: dict, name: str) -> set[str]:
     """The keys of a run's params.yaml that ``experiment=<name>`` now sets otherwise: a run with
     such overrides (a sweep's, a trial's) is not that preset's row. Keys one side lacks (added
-    or removed since the run) do not count."""
+    or removed since the run) do not count, except a callback the run added (``callbacks=ema``:
+    the later stages load what it made of the weights)."""
     preset, run = _preset_params(name), _flat(params)
-    return {k for k in run.keys() & preset.keys() if run[k] != preset[k]}
+    own_callbacks = {k.split(".")[1] for k in preset if k.startswith("callbacks.")}
+    added = {k for k in run.keys() - preset.keys() if k.startswith("callbacks.") and k.split(".")[1] not in own_callbacks}
+    return {k for k in run.keys() & preset.keys() if run[k] != preset[k]} | added
 
 
 def preset_hidden(name: str) -> list[int]:
