@@ -51,6 +51,14 @@ def test_weight_average_keeps_the_trajectory_and_resumes(tiny_mnist, tmp_path):
     assert torch.equal(loaded.net.W[0], average["net.W.0"])
 
 
+def test_a_bad_weight_average_setting_is_one_line(tiny_mnist):
+    cli = [sys.executable, "-m", "astdp.stages.train", f"data.root={tiny_mnist}", "data.verify=false", "logger=none",
+           "callbacks=ema", "callbacks.ema.every=0"]
+    done = subprocess.run(cli, capture_output=True, text=True, cwd=ROOT)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1 and "every=0" in lines[0], done.stderr[-1500:]
+
+
 def test_sigterm_mid_epoch_saves_and_resume_gives_the_same_weights(tiny_mnist, tmp_path):
     assert run_script(tmp_path / "full", tiny_mnist, "full").returncode == 0
     cli = [sys.executable, "-m", "astdp.stages.train", f"data.root={tiny_mnist}", "data.verify=false",

@@ -19,6 +19,7 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from pytorch_lightning.callbacks import Checkpoint, WeightAveraging
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from astdp.errors import ConfigError
 from astdp.io import DIGEST_KEY, atomic_path, content_digest, write_json
 
 
@@ -100,6 +101,9 @@ class WeightTrace(WeightAveraging):
     """
 
     def __init__(self, decay: float, every: int):
+        if not (0 <= decay < 1 and every >= 1):
+            raise ConfigError(f"invalid WeightTrace decay={decay}, every={every}: decay must be in [0, 1) and every "
+                              "at least 1 (e.g. callbacks.ema.decay=0.998 callbacks.ema.every=10)")
         super().__init__(multi_avg_fn=get_ema_multi_avg_fn(decay))
         self.every = every
 
