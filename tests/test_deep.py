@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from astdp.config import NETS
 from astdp.core import stdp
-from tests.conftest import compose_config, make_net, plays
+from tests.conftest import ROOT, compose_config, make_net, plays
 from tests.test_core import data, train
 
 DEEP = "astdp.deep.DeepNet"
@@ -361,3 +361,23 @@ def test_deep_preset_runs_every_stage(tiny_mnist, tmp_path, monkeypatch):
     assert metrics["eval"]["test_accuracy"] > 0.5  # chance is 0.1
     assert type(load_model("models/last.ckpt").net).__name__ == "DeepNet"
     assert (tmp_path / "samples" / "digits.png").is_file()
+
+
+def test_the_feedback_diagnostic_changes_only_the_path_of_the_labels_correction(monkeypatch):
+    # benchmarks/feedback.py's non-local variant: the rule's targets with Vy replaced by Wy's
+    # transpose; the network keeps its own Vy for everything else.
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    torch.manual_seed(0)
+    rule = deep([24, 16])
+    transposed = make_net([24, 16], _target_="feedback.TransposedFeedback")
+    transposed.load_state_dict(rule.state_dict())
+    x, y = data(32)
+    y = F.one_hot(y, 10).float()
+    s = rule.settle(x, torch.zeros(32, 10), 1)
+    differs = transposed.targets(x, y, s, up=False)
+    assert not torch.equal(differs[1], rule.targets(x, y, s, up=False)[1])
+    assert all(torch.equal(a, b) for a, b in zip(transposed.Vy, rule.Vy))  # put back after the targets
+    with torch.no_grad():
+        for vy, wy in zip(rule.Vy, rule.Wy):
+            vy.copy_(wy.T)
+    assert all(torch.equal(a, b) for a, b in zip(differs, rule.targets(x, y, s, up=False)))

@@ -1,0 +1,96 @@
+"""Diagnostic: how much of aSTDP's gap to backprop comes from its feedback path.
+
+In ``model=deep`` a hidden neuron hears the labels' correction through its own label synapses
+``Vy`` (local; the generate play shapes them). Backprop would send it through the transpose of
+the read-out ``Wy``, which no synapse of the neuron can know. This script trains the deep
+preset's net (any hidden sizes) in the bare loop, without Lightning, either with the rule
+(``--feedback rule``) or with that one change (``--feedback transpose``), from the same seed,
+data and batches, and prints the test accuracy after every epoch. The transposed feedback is
+not local and is not a config option: it measures where the gap is, it does not train models.
+
+    python benchmarks/feedback.py --feedback rule --hidden 1000 --epochs 12
+    python benchmarks/feedback.py --feedback transpose --hidden 1000 --epochs 12
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from astdp.deep import DeepNet
+
+N_TRAIN = 55_000  # as the pipeline trains: 5,000 of the 60,000 are held out for validation
+
+
+class TransposedFeedback(DeepNet):
+    """``DeepNet`` whose hidden targets take the labels' correction through ``Wy[l]``'s transpose
+    instead of ``Vy[l]``. Only the target phase changes: settling, generation and which play
+    teaches which synapses are the rule's."""
+
+    def targets(self, x, y, s, up=True, down=True, keep=None):
+        feedback = self._modules["Vy"]
+        self._modules["Vy"] = [w.T for w in self.Wy]  # read by DeepNet.targets' downward pass
+        try:
+            return super().targets(x, y, s, up, down, keep)
+        finally:
+            self._modules["Vy"] = feedback
+
+
+def build_net(conf, hidden: list[int], feedback: str) -> DeepNet:
+    kwargs = OmegaConf.to_container(OmegaConf.merge(conf.model.net, {"hidden": hidden}), resolve=True)
+    kwargs.pop("_target_")
+    return (TransposedFeedback if feedback == "transpose" else DeepNet)(**kwargs)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--feedback", choices=["rule", "transpose"], required=True)
+    ap.add_argument("--hidden", default="1000", help="comma-separated hidden sizes (default 1000)")
+    ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data-root", default="data/mnist")
+    args = ap.parse_args()
+
+    from bench import DEEP  # the deep preset, composed as the stages compose it
+
+    torch.manual_seed(args.seed)
+    hidden = [int(h) for h in args.hidden.split(",")]
+    data = instantiate(DEEP.data, root=args.data_root)
+    (x, y), (xt, yt) = data.load("train"), data.load("test")
+    order = torch.Generator().manual_seed(args.seed)
+    keep = torch.randperm(len(x), generator=order)[:N_TRAIN]
+    x, y = x[keep], y[keep]
+
+    net = build_net(DEEP, hidden, args.feedback)
+    m = DEEP.model
+    plays = {name: (p.scale, p.steps) for name, p in m.plays.items()}
+    kw = {"input_dropout": m.input_dropout, "dropout": m.dropout, "label_smoothing": m.label_smoothing}
+    batch = DEEP.data.batch_size
+    steps = args.epochs * math.ceil(N_TRAIN / batch)
+    opt = instantiate(DEEP.optim)(net.parameters())
+    schedule = instantiate(DEEP.lr_schedule)(opt, total_steps=steps)
+    params = dict(net.named_parameters())
+    for epoch in range(1, args.epochs + 1):
+        start, hits = time.time(), torch.zeros((), dtype=torch.long)
+        for b in torch.randperm(N_TRAIN, generator=order).split(batch):
+            changes, labels = net.weight_changes(x[b], F.one_hot(y[b], net.n_labels).float(), plays, **kw)
+            hits += (labels.argmax(1) == y[b]).sum()
+            for name, p in params.items():
+                p.grad = changes[name].neg_()
+            opt.step()
+            schedule.step()
+        test = (net.classify(xt, DEEP.evaluate.settle_steps) == yt).float().mean().item()
+        print(f"{args.feedback} {hidden} epoch {epoch}: train {hits.item() / N_TRAIN:.4f} test {test:.4f} "
+              f"{time.time() - start:.0f}s", flush=True)
+    print(json.dumps({"feedback": args.feedback, "hidden": hidden, "epochs": args.epochs, "seed": args.seed,
+                      "train_accuracy": round(hits.item() / N_TRAIN, 4), "test_accuracy": round(test, 4)}))
+
+
+if __name__ == "__main__":
+    main()
