@@ -57,29 +57,27 @@ def main() -> None:
     ap.add_argument("--data-root", default="data/mnist")
     args = ap.parse_args()
 
-    from bench import DEEP  # the deep preset, composed as the stages compose it
+    from bench import DEEP, build_module  # the deep preset, composed and built as the train stage does
 
-    torch.manual_seed(args.seed)
     hidden = [int(h) for h in args.hidden.split(",")]
+    module = build_module(hidden, DEEP)  # its plays, settling settings and optimizer groups
+    torch.manual_seed(args.seed)
     data = instantiate(DEEP.data, root=args.data_root)
     (x, y), (xt, yt) = data.load("train"), data.load("test")
     order = torch.Generator().manual_seed(args.seed)
     keep = torch.randperm(len(x), generator=order)[:N_TRAIN]
     x, y = x[keep], y[keep]
 
-    net = build_net(DEEP, hidden, args.feedback)
-    m = DEEP.model
-    plays = {name: (p.scale, p.steps) for name, p in m.plays.items()}
-    kw = {"input_dropout": m.input_dropout, "dropout": m.dropout, "label_smoothing": m.label_smoothing}
+    module.net = net = build_net(DEEP, hidden, args.feedback)  # built after the seed: every variant starts alike
     batch = DEEP.data.batch_size
     steps = args.epochs * math.ceil(N_TRAIN / batch)
-    opt = instantiate(DEEP.optim)(net.parameters())
+    opt = instantiate(DEEP.optim)(module.param_groups())
     schedule = instantiate(DEEP.lr_schedule)(opt, total_steps=steps)
     params = dict(net.named_parameters())
     for epoch in range(1, args.epochs + 1):
         start, hits = time.time(), torch.zeros((), dtype=torch.long)
         for b in torch.randperm(N_TRAIN, generator=order).split(batch):
-            changes, labels = net.weight_changes(x[b], F.one_hot(y[b], net.n_labels).float(), plays, **kw)
+            changes, labels = net.weight_changes(x[b], F.one_hot(y[b], net.n_labels).float(), module.plays, **module.train_kw)
             hits += (labels.argmax(1) == y[b]).sum()
             for name, p in params.items():
                 p.grad = changes[name].neg_()
