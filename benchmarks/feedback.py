@@ -5,7 +5,8 @@ In ``model=deep`` a hidden neuron hears the labels' correction through its own l
 the read-out ``Wy``, which no synapse of the neuron can know. This script trains the deep
 preset's net (any hidden sizes) in the bare loop, without Lightning, either with the rule
 (``--feedback rule``) or with that one change (``--feedback transpose``), from the same seed,
-data and batches, and prints the test accuracy after every epoch. The transposed feedback is
+data and batches, and prints after every epoch the test accuracy and how closely the rule's
+feedback points where the transpose's would (:func:`alignment`). The transposed feedback is
 not local and is not a config option: it measures where the gap is, it does not train models.
 
     python benchmarks/feedback.py --feedback rule --hidden 1000 --epochs 12
@@ -40,6 +41,17 @@ class TransposedFeedback(DeepNet):
             return super().targets(x, y, s, up, down, keep)
         finally:
             self._modules["Vy"] = feedback
+
+
+def alignment(net: DeepNet, x: torch.Tensor, y: torch.Tensor) -> list[float]:
+    """Per hidden layer, the mean cosine (over the images ``x``, labels ``y`` one-hot) between
+    the labels' correction of the layer's drive as the rule sends it (through ``Vy``) and as
+    the transpose of the read-out would, each weighted by the units' slopes as in the targets.
+    1: the rule's feedback points where the diagnostic's does."""
+    s = net.settle(x, net._no_labels(x), 1)
+    err = y - s.a[-1]
+    return [F.cosine_similarity(net.rho_prime(s.u[l + 1]) * (err @ vy), net.rho_prime(s.u[l + 1]) * (err @ wy.T)).mean().item()
+            for l, (vy, wy) in enumerate(zip(net.Vy, net.Wy))]
 
 
 def build_net(conf, hidden: list[int], feedback: str) -> DeepNet:
@@ -84,10 +96,11 @@ def main() -> None:
             opt.step()
             schedule.step()
         test = (net.classify(xt, DEEP.evaluate.settle_steps) == yt).float().mean().item()
+        aligned = [round(c, 2) for c in alignment(net, xt[:2000], F.one_hot(yt[:2000], net.n_labels).float())]
         print(f"{args.feedback} {hidden} epoch {epoch}: train {hits.item() / N_TRAIN:.4f} test {test:.4f} "
-              f"{time.time() - start:.0f}s", flush=True)
+              f"Vy aligned {aligned} {time.time() - start:.0f}s", flush=True)
     print(json.dumps({"feedback": args.feedback, "hidden": hidden, "epochs": args.epochs, "seed": args.seed,
-                      "train_accuracy": round(hits.item() / N_TRAIN, 4), "test_accuracy": round(test, 4)}))
+                      "train_accuracy": round(hits.item() / N_TRAIN, 4), "test_accuracy": round(test, 4), "alignment": aligned}))
 
 
 if __name__ == "__main__":

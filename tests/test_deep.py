@@ -381,3 +381,18 @@ def test_the_feedback_diagnostic_changes_only_the_path_of_the_labels_correction(
         for vy, wy in zip(rule.Vy, rule.Wy):
             vy.copy_(wy.T)
     assert all(torch.equal(a, b) for a, b in zip(differs, rule.targets(x, y, s, up=False)))
+
+
+def test_the_feedback_alignment_is_one_exactly_when_vy_points_as_the_transposed_read_out(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from feedback import alignment
+
+    torch.manual_seed(0)
+    net = deep([24, 16])
+    x, y = data(64)
+    y = F.one_hot(y, 10).float()
+    assert all(c < 0.5 for c in alignment(net, x, y))  # independent random synapses
+    with torch.no_grad():
+        for vy, wy in zip(net.Vy, net.Wy):
+            vy.copy_(3 * wy.T)  # its strength does not matter, its direction does
+    assert alignment(net, x, y) == pytest.approx([1.0, 1.0], abs=1e-5)
