@@ -50,8 +50,11 @@ def alignment(net: DeepNet, x: torch.Tensor, y: torch.Tensor) -> list[float]:
     1: the rule's feedback points where the diagnostic's does."""
     s = net.settle(x, net._no_labels(x), 1)
     err = y - s.a[-1]
-    return [F.cosine_similarity(net.rho_prime(s.u[l + 1]) * (err @ vy), net.rho_prime(s.u[l + 1]) * (err @ wy.T)).mean().item()
-            for l, (vy, wy) in enumerate(zip(net.Vy, net.Wy))]
+    cosines = []
+    for l, (vy, wy) in enumerate(zip(net.Vy, net.Wy)):
+        slope = net.rho_prime(s.u[l + 1])
+        cosines.append(F.cosine_similarity(slope * (err @ vy), slope * (err @ wy.T)).mean().item())
+    return cosines
 
 
 def build_net(conf, hidden: list[int], feedback: str) -> DeepNet:
