@@ -3,13 +3,16 @@
 In ``model=deep`` a hidden neuron hears the labels' correction through its own label synapses
 ``Vy`` (local; the generate play shapes them). Backprop would send it through the transpose of
 the read-out ``Wy``, which no synapse of the neuron can know. This script trains the deep
-preset's net (any hidden sizes) in the bare loop, without Lightning, either with the rule
-(``--feedback rule``) or with that one change (``--feedback transpose``), from the same seed,
+preset's net (any hidden sizes) in the bare loop, without Lightning, with the rule
+(``--feedback rule``), with the rule and feedback synapses of their own taught by a dream
+(``--feedback dream``, ``model.net.dream_noise``), or with the transpose (``--feedback
+transpose``), from the same seed,
 data and batches, and prints after every epoch the test accuracy and how closely the rule's
 feedback points where the transpose's would (:func:`alignment`). The transposed feedback is
 not local and is not a config option: it measures where the gap is, it does not train models.
 
     python benchmarks/feedback.py --feedback rule --hidden 1000 --epochs 12
+    python benchmarks/feedback.py --feedback dream --hidden 1000 --epochs 12
     python benchmarks/feedback.py --feedback transpose --hidden 1000 --epochs 12
 """
 from __future__ import annotations
@@ -34,38 +37,37 @@ class TransposedFeedback(DeepNet):
     instead of ``Vy[l]``. Only the target phase changes: settling, generation and which play
     teaches which synapses are the rule's."""
 
-    def targets(self, x, y, s, up=True, down=True, keep=None):
-        feedback = self._modules["Vy"]
-        self._modules["Vy"] = [w.T for w in self.Wy]  # read by DeepNet.targets' downward pass
-        try:
-            return super().targets(x, y, s, up, down, keep)
-        finally:
-            self._modules["Vy"] = feedback
+    @property
+    def feedback(self):  # read by DeepNet.targets' downward pass
+        return [w.T for w in self.Wy]
 
 
 def alignment(net: DeepNet, x: torch.Tensor, y: torch.Tensor) -> list[float]:
     """Per hidden layer, the mean cosine (over the images ``x``, labels ``y`` one-hot) between
-    the labels' correction of the layer's drive as the rule sends it (through ``Vy``) and as
+    the labels' correction of the layer's drive as the rule sends it (through ``net.feedback``:
+    ``Vy``, or ``Fy`` with the dream) and as
     the transpose of the read-out would, each weighted by the units' slopes as in the targets.
     1: the rule's feedback points where the diagnostic's does."""
     s = net.settle(x, net._no_labels(x), 1)
     err = y - s.a[-1]
     cosines = []
-    for l, (vy, wy) in enumerate(zip(net.Vy, net.Wy)):
+    for l, (vy, wy) in enumerate(zip(net.feedback, net.Wy)):
         slope = net.rho_prime(s.u[l + 1])
         cosines.append(F.cosine_similarity(slope * (err @ vy), slope * (err @ wy.T)).mean().item())
     return cosines
 
 
-def build_net(conf, hidden: list[int], feedback: str) -> DeepNet:
-    kwargs = OmegaConf.to_container(OmegaConf.merge(conf.model.net, {"hidden": hidden}), resolve=True)
+def build_net(conf, hidden: list[int], feedback: str, dream_noise: float) -> DeepNet:
+    net = {"hidden": hidden, "dream_noise": dream_noise if feedback == "dream" else 0.0}
+    kwargs = OmegaConf.to_container(OmegaConf.merge(conf.model.net, net), resolve=True)
     kwargs.pop("_target_")
     return (TransposedFeedback if feedback == "transpose" else DeepNet)(**kwargs)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--feedback", choices=["rule", "transpose"], required=True)
+    ap.add_argument("--feedback", choices=["rule", "dream", "transpose"], required=True)
+    ap.add_argument("--dream-noise", type=float, default=1.0, help="with --feedback dream (default 1)")
     ap.add_argument("--hidden", default="1000", help="comma-separated hidden sizes (default 1000)")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
@@ -83,7 +85,7 @@ def main() -> None:
     keep = torch.randperm(len(x), generator=order)[:N_TRAIN]
     x, y = x[keep], y[keep]
 
-    module.net = net = build_net(DEEP, hidden, args.feedback)  # built after the seed: every variant starts alike
+    module.net = net = build_net(DEEP, hidden, args.feedback, args.dream_noise)  # built after the seed: every variant starts alike
     batch = DEEP.data.batch_size
     steps = args.epochs * math.ceil(N_TRAIN / batch)
     opt = instantiate(DEEP.optim)(module.param_groups())
@@ -101,7 +103,7 @@ def main() -> None:
         test = (net.classify(xt, DEEP.evaluate.settle_steps) == yt).float().mean().item()
         aligned = [round(c, 2) for c in alignment(net, xt[:2000], F.one_hot(yt[:2000], net.n_labels).float())]
         print(f"{args.feedback} {hidden} epoch {epoch}: train {hits.item() / N_TRAIN:.4f} test {test:.4f} "
-              f"Vy aligned {aligned} {time.time() - start:.0f}s", flush=True)
+              f"feedback aligned {aligned} {time.time() - start:.0f}s", flush=True)
     print(json.dumps({"feedback": args.feedback, "hidden": hidden, "epochs": args.epochs, "seed": args.seed,
                       "train_accuracy": round(hits.item() / N_TRAIN, 4), "test_accuracy": round(test, 4), "alignment": aligned}))
 

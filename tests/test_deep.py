@@ -15,15 +15,15 @@ def deep(hidden, **kw):
     return make_net(hidden, _target_=DEEP, **kw)
 
 
-@pytest.mark.parametrize("target", NETS)
-def test_no_architecture_uses_autograd(target, monkeypatch):
+@pytest.mark.parametrize("target, dream_noise", [(NETS[0], 0.0), (DEEP, 0.0), (DEEP, 1.0)])
+def test_no_architecture_uses_autograd(target, dream_noise, monkeypatch):
     def forbidden(*a, **k):
         raise AssertionError("autograd backward was called")
 
     monkeypatch.setattr(torch.autograd, "backward", forbidden)
     monkeypatch.setattr(torch.Tensor, "backward", forbidden)
     torch.manual_seed(0)
-    net = make_net([32, 16, 8], _target_=target)
+    net = make_net([32, 16, 8], _target_=target, dream_noise=dream_noise)
     assert not any(p.requires_grad for p in net.parameters())
     x, y = data(64)
     changes, labels = net.weight_changes(x, F.one_hot(y, 10).float(), plays(recirculate=(0.0, 1)))
@@ -35,12 +35,13 @@ def test_every_architecture_has_a_locality_test():
     assert set(NETS) == {"astdp.core.ASTDPNet", DEEP}  # core's: tests/test_core.py::test_rule_is_local
 
 
-@pytest.mark.parametrize("softmax_labels", [False, True])
-def test_deep_rule_is_local(softmax_labels):
+@pytest.mark.parametrize("softmax_labels, dream_noise", [(False, 0.0), (True, 0.0), (False, 1.0)])
+def test_deep_rule_is_local(softmax_labels, dream_noise):
     """Each synapse changes by pre * (target - post) of its own two neurons, and a hidden
-    neuron's target depends only on its own incoming synapses and its neighbours' rises."""
+    neuron's target depends only on its own incoming synapses and its neighbours' rises
+    (with the dream, the labels' correction comes in through ``Fy``, not ``Vy``)."""
     torch.manual_seed(0)
-    net = deep([24, 16, 12], softmax_labels=softmax_labels)
+    net = deep([24, 16, 12], softmax_labels=softmax_labels, dream_noise=dream_noise)
     x, y = data(32)
     y = F.one_hot(y, 10).float()
     for clamp_labels in (False, True):
@@ -63,6 +64,8 @@ def test_deep_rule_is_local(softmax_labels):
     t2 = net.targets(x, y, s)[2]
     outgoing = {"W.2", "Wy.1", "V.0"}  # h2 -> h3, h2 -> labels, h1 -> pixels: not into h2
     incoming = {"W.1", "V.2", "Vy.1"}  # h1 -> h2, h3 -> h2, labels -> h2
+    if dream_noise:  # the labels' correction arrives through Fy; Vy serves generation only
+        incoming, outgoing = incoming - {"Vy.1"} | {"Fy.1"}, outgoing | {"Vy.1", "Fy.0"}
     params = dict(net.named_parameters())
     for name in outgoing | incoming:
         saved = params[name].clone()
@@ -94,6 +97,67 @@ def test_softmax_label_units_share_one_unit_of_rate_and_learn_by_the_same_rule()
     gen = {"generate": (1.0, 1)}
     for name, change in net.weight_changes(x, y, gen)[0].items():
         torch.testing.assert_close(change, plain.weight_changes(x, y, gen)[0][name])
+
+
+def test_the_dream_teaches_only_the_feedback_synapses_by_the_rule_with_a_negative_scale():
+    """model.net.dream_noise: after the classify play, each noise draw is dreamt with both signs;
+    the feedback synapses Fy change by -(pre * (target - post)) of their own two neurons (a label
+    unit's answer to the disturbed code; the hidden unit's disturbed activity and its target, the
+    noise taken away through its own slope at the undisturbed drive). The plays are the rule's,
+    with the labels' correction coming down Fy instead of Vy."""
+    torch.manual_seed(0)
+    net, plain = deep([24, 16], dream_noise=0.5), deep([24, 16])
+    plain.load_state_dict(net.state_dict(), strict=False)
+    x, y = data(32)
+    y = F.one_hot(y, 10).float()
+    classify, generate = {"classify": (1.0, 1)}, {"generate": (0.01, 1)}
+    torch.manual_seed(1)
+    changes, labels = net.weight_changes(x, y, classify)
+    with torch.no_grad():  # the same feedback: the classify play's changes are the same
+        for vy, fy in zip(plain.Vy, net.Fy):
+            vy.copy_(fy)
+    without, _ = plain.weight_changes(x, y, classify)
+    assert changes.keys() == without.keys() | {"Fy.0", "Fy.1"}
+    for name, change in without.items():
+        torch.testing.assert_close(changes[name], change)
+    plain.load_state_dict(net.state_dict(), strict=False)
+    dreamless, _ = plain.weight_changes(x, y, generate)  # the generate play does not dream
+    for name, change in net.weight_changes(x, y, generate)[0].items():
+        torch.testing.assert_close(change, dreamless.get(name, torch.zeros_like(change)))
+
+    s = net.settle(x, torch.zeros_like(y), 1)
+    torch.manual_seed(1)
+    noise = [0.5 * torch.randn_like(s.u[l]) for l in (1, 2)]
+    expected = [0, 0]
+    for sign in (1, -1):
+        a = [torch.sigmoid(s.u[l + 1] + sign * noise[l]) for l in range(2)]
+        answer = torch.sigmoid(net.b[3] + a[0] @ net.Wy[0] + a[1] @ net.Wy[1])
+        for l in range(2):
+            target = a[l] - net.rho_prime(s.u[l + 1]) * sign * noise[l]
+            expected[l] = expected[l] - stdp(answer, a[l], target)
+    for l in range(2):
+        torch.testing.assert_close(changes[f"Fy.{l}"], expected[l])
+
+
+def test_the_dream_turns_the_feedback_synapses_towards_the_readout_transpose():
+    """Dreams alone (plain steps along the rule's changes, every other synapse fixed) bring each
+    layer's Fy from random (cosine near 0) to pointing as its read-out's transpose does."""
+    torch.manual_seed(0)
+    net = deep([64, 32], dream_noise=1.0)
+    x, y = data(256)
+    with torch.no_grad():
+        for wy in net.Wy:
+            wy.mul_(5)  # a read-out strong enough that the labels answer the noise clearly
+    cosine = lambda: [F.cosine_similarity(f.flatten(), w.T.flatten(), 0).item() for f, w in zip(net.Fy, net.Wy)]
+    assert all(abs(c) < 0.3 for c in cosine())
+    s = net.settle(x, torch.zeros(len(x), 10), 1)
+    for _ in range(300):
+        acc = {}
+        net.dream(s, 1.0, acc)
+        with torch.no_grad():
+            for l, f in enumerate(net.Fy):
+                f.add_(acc[f"Fy.{l}"], alpha=2.0)
+    assert all(c > 0.8 for c in cosine()), cosine()
 
 
 def test_dropped_unit_neither_fires_nor_learns():
@@ -213,7 +277,9 @@ def test_the_twins_dropout_drops_hidden_units_and_their_votes_in_training_only(h
     ("model=deep model.label_smoothing=0.1", True), ("model=deep model.label_smoothing=1", False),
     ("model.label_smoothing=0.1", False), ("model=deep model.input_dropout=0.2", True),
     ("model=deep model.input_dropout=1", False), ("model.input_dropout=0.2", False),
-    ("model=deep model.hidden_lr_scale=0.2", True), ("model.hidden_lr_scale=0", False)])
+    ("model=deep model.hidden_lr_scale=0.2", True), ("model.hidden_lr_scale=0", False),
+    ("model=deep model.net.dream_noise=1", True), ("model=deep model.net.dream_noise=-1", False),
+    ("model.net.dream_noise=1", False)])
 def test_dropout_smoothing_and_input_dropout_config(override, ok):
     from astdp.config import validate
     from astdp.errors import ConfigError

@@ -101,11 +101,15 @@ class NetConfig:
     image_shape: list[int] = MISSING
     n_labels: int = MISSING
     softmax_labels: bool = MISSING
+    dream_noise: float = MISSING
 
     def __post_init__(self) -> None:
         _check(self._target_ in NETS, "model.net._target_", self._target_, f"must be one of {', '.join(NETS)}")
         _check(self._target_ == NETS[1] or not self.softmax_labels, "model.net.softmax_labels", self.softmax_labels,
                f"must be false with {self._target_} (softmax label units are {NETS[1]}'s)")
+        _check(self._target_ == NETS[1] or not self.dream_noise, "model.net.dream_noise", self.dream_noise,
+               f"must be 0 with {self._target_} (the dream teaches {NETS[1]}'s feedback synapses)")
+        _check(self.dream_noise >= 0, "model.net.dream_noise", self.dream_noise, "must be >= 0 (0: off)")
         _check(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "model.net.hidden", list(self.hidden),
                "must be a non-empty list of positive sizes")
         _check(self.init_scale > 0, "model.net.init_scale", self.init_scale, "must be > 0")

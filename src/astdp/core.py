@@ -84,14 +84,16 @@ class ASTDPNet(nn.Module):
         image_shape: Sequence[int],
         n_labels: int,
         softmax_labels: bool = False,
+        dream_noise: float = 0.0,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
-        if softmax_labels:  # here the label units are visible units, settled with the pixels
-            raise ValueError("softmax_labels needs the labels joined to the hidden layers: "
-                             "set model.net._target_=astdp.deep.DeepNet (model=deep) or softmax_labels=false")
+        for key, value in {"softmax_labels": softmax_labels, "dream_noise": dream_noise}.items():
+            if value:  # here the label units are visible units, settled with the pixels
+                raise ValueError(f"{key} needs the labels joined to the hidden layers: "
+                                 f"set model.net._target_=astdp.deep.DeepNet (model=deep) or {key}=0")
         self.rho = ACTIVATIONS[activation]
         self.eps = eps
         # Homeostasis (intrinsic plasticity): a hidden neuron's bias drifts so that its own

@@ -13,6 +13,12 @@ each hidden neuron takes the change of its whole drive: from below, its incoming
 times the rise of the layer below (the pixels' correction passed up); from above, its
 incoming ``V`` times the rise of the layer above plus its label synapses ``Vy`` times the
 labels' correction. Its target is ``a + rho'(u) du`` with its own numerical ``rho'``.
+
+With ``dream_noise`` the labels' correction reaches the hidden layers through feedback
+synapses ``Fy`` of their own instead of ``Vy`` (which then serves generation only), and a
+dream teaches them (:meth:`DeepNet.dream`): the hidden drives are disturbed, the labels
+answer, and the rule, run with a negative scale, makes each ``Fy`` synapse mirror the
+read-out synapse of the same two neurons.
 """
 from __future__ import annotations
 
@@ -35,7 +41,9 @@ class DeepNet(nn.Module):
     """Chain ``x, h1..hL`` (``W[l]``: layer l up to l+1, ``V[l]``: l+1 down to l) and label
     units ``y`` joined to each ``h(l+1)`` by ``Wy[l]`` (up, the read-out) and ``Vy[l]`` (down,
     with the efficacy gain ``label_gain``). Biases ``b[0..L]`` for the chain, ``b[L+1]`` for the
-    labels. Same constructor and methods as :class:`astdp.core.ASTDPNet`, and ``softmax_labels``.
+    labels. Same constructor and methods as :class:`astdp.core.ASTDPNet`, and ``softmax_labels``
+    and ``dream_noise`` (0: the labels' correction comes down ``Vy``; else down ``Fy[l]``, labels
+    to ``h(l+1)``, taught by the dream with drive noise of that std).
     """
 
     def __init__(
@@ -50,6 +58,7 @@ class DeepNet(nn.Module):
         image_shape: Sequence[int],
         n_labels: int,
         softmax_labels: bool = False,
+        dream_noise: float = 0.0,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
@@ -72,6 +81,14 @@ class DeepNet(nn.Module):
         self.Wy = nn.ParameterList(init(n, n_labels) for n in hidden)
         self.Vy = nn.ParameterList(init(n_labels, n) for n in hidden)
         self.b = nn.ParameterList(nn.Parameter(torch.zeros(n), requires_grad=False) for n in [*sizes, n_labels])
+        self.dream_noise = dream_noise
+        if dream_noise:  # drawn last: every other synapse starts as it does without them
+            self.Fy = nn.ParameterList(init(n_labels, n) for n in hidden)
+
+    @property
+    def feedback(self) -> Sequence[Tensor]:
+        """Per hidden layer, the synapses that carry the labels' correction down in the target phase."""
+        return self.Fy if self.dream_noise else self.Vy
 
     @property
     def depth(self) -> int:
@@ -158,7 +175,8 @@ class DeepNet(nn.Module):
         if down:  # the labels' correction reaches every layer, and each layer's rise the one below
             err, rise = (y - s.a[L + 1]) * self.label_gain, None
             for l in range(L, 0, -1):
-                du = err @ self.Vy[l - 1] if rise is None else torch.addmm(err @ self.Vy[l - 1], rise, self.V[l])
+                fb = err @ self.feedback[l - 1]
+                du = fb if rise is None else torch.addmm(fb, rise, self.V[l])
                 rise = slope[l] * du
                 t[l] += rise
         return t
@@ -203,6 +221,32 @@ class DeepNet(nn.Module):
             acc[f"b.{l}"] = db if f"b.{l}" not in acc else acc[f"b.{l}"].add_(db)
         return s_ex
 
+    def dream(self, s: State, scale: float, acc: dict[str, Tensor]) -> None:
+        """Teach the feedback synapses ``Fy`` from the settled state ``s`` of a classify play.
+
+        Each hidden unit's drive gets Gaussian noise, the labels answer the disturbed code, and
+        the target phase takes the noise away again: target ``a + rho'(u) (u - u_noisy)``, the
+        slope read at the undisturbed drive ``u`` (read at the noisy one it correlates with the
+        noise). The rule then runs with scale ``-scale``: an ``Fy`` synapse grows when its
+        label unit answered the noise its hidden unit made, as the read-out synapse of the same
+        two neurons carries it, so ``Fy`` comes to mirror ``Wy``'s transpose. Each noise draw is
+        dreamt twice, with opposite signs: the labels' undisturbed answer, the same in both,
+        cancels from the sum, and what is left is their response to the noise.
+        """
+        L = self.depth
+        slope = [self.rho_prime(s.u[l]) for l in range(1, L + 1)]
+        noise = [torch.randn_like(s.u[l]).mul_(self.dream_noise) for l in range(1, L + 1)]
+        for sign in (1.0, -1.0):
+            u = [s.u[l + 1] + sign * noise[l] for l in range(L)]  # [B, n_l] each
+            a = [self.rho(v) for v in u]
+            uy = self.b[L + 1].expand(len(a[0]), -1)
+            for l in range(L):
+                uy = torch.addmm(uy, a[l], self.Wy[l])
+            answer = self.label_rho(uy)  # [B, n_labels]
+            for l in range(L):
+                target = a[l] - slope[l] * (sign * noise[l])
+                acc[f"Fy.{l}"] = stdp(answer, a[l], target, -scale, acc.get(f"Fy.{l}"))
+
     def dropout_masks(self, batch: int, p: float, like: Tensor) -> list[Tensor]:
         """Per hidden layer, ``[batch, n]``: 0 for a dropped unit, ``1 / (1 - p)`` for a kept one
         (so that a test-time unit, never dropped, sends what a kept one sends on average)."""
@@ -234,7 +278,10 @@ class DeepNet(nn.Module):
                 keep = self.dropout_masks(x.shape[0], dropout, x) if dropout else None
                 target = y.lerp(torch.full_like(y, 1 / self.n_labels), label_smoothing) if label_smoothing else y
                 seen = x * kept(torch.empty_like(x), input_dropout) if input_dropout else x
-                label_activity = self.play(seen, target, False, steps, scale, acc, keep=keep, **settle_kw).a[-1]
+                s = self.play(seen, target, False, steps, scale, acc, keep=keep, **settle_kw)
+                label_activity = s.a[-1]
+                if self.dream_noise:
+                    self.dream(s, scale, acc)
             else:
                 groups = None if settle_kw.get("sample") else (torch.eye(self.n_labels, dtype=x.dtype, device=x.device), y)
                 self.play(x, y, True, steps, scale, acc, groups, **settle_kw)
