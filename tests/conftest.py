@@ -1,6 +1,8 @@
 """Shared fixtures: small synthetic MNIST-shaped data the tests make themselves, composed configs."""
 from __future__ import annotations
 
+import astdp.stages  # noqa: F401  first: pins the CPU kernels as the stages run them, before torch runs any
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +36,20 @@ def write_digits(root: Path, n_train: int = 600, n_test: int = 200, shape=(28, 2
         write_idx(root / f"{prefix}-images-idx3-ubyte", imgs)
         write_idx(root / f"{prefix}-labels-idx1-ubyte", labels)
     return root
+
+
+@functools.cache
+def linear_accuracy(n_train: int = 500, n_test: int = 200) -> float:
+    """Test accuracy of a logistic regression on the synthetic digits (the first ``n_train`` of
+    ``tiny_mnist``'s training images): the bar a learner is held to, not chance. These digits
+    are linearly separable, so a test of learning asks for about what this gets."""
+    import torch
+
+    from astdp.readout import fit_logistic_regression
+
+    (x, y), (xt, yt) = ((torch.from_numpy(i.reshape(len(i), -1)).float() / 255, torch.from_numpy(l).long())
+                        for i, l in (make_digits(n_train, 1), make_digits(n_test, 2)))
+    return (fit_logistic_regression(x, y)(xt).argmax(1) == yt).float().mean().item()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from hydra.errors import InstantiationException
 import torch.nn.functional as F
 
 from astdp.core import stdp
-from tests.conftest import make_digits, make_net, plays
+from tests.conftest import linear_accuracy, make_digits, make_net, plays
 
 
 def data(n=600, seed=1):
@@ -35,21 +35,22 @@ conf_plays = plays
 
 
 def test_rule_is_local():
-    """A layer's change depends only on its own pre/post activities and targets."""
+    """Every synapse's change is pre * (target - post) of its own two neurons, in each play."""
     torch.manual_seed(0)
     net = make_net([24, 16, 8])
     x, y = data(32)
     v = torch.cat([x, F.one_hot(y, 10).float()], 1)
+    for free in (net.labels, net.pixels):  # classify, generate
+        changes, state = net.play(v, free, 2)
+        targets = net.targets(v, state)
+        for l in (1, 2):  # between hidden layers: bottom-up h(l) -> h(l+1), top-down h(l+1) -> h(l)
+            torch.testing.assert_close(changes[f"W.{l}"], stdp(state.a[l], state.a[l + 1], targets[l + 1]))
+            torch.testing.assert_close(changes[f"V.{l}"], stdp(state.a[l + 1], state.a[l], targets[l]))
+        rows = net._clamped(free)  # into h1: only the units the play clamps teach their synapses
+        torch.testing.assert_close(changes["W.0"][rows], stdp(state.a[0][:, rows] / net.gain[rows], state.a[1],
+                                                               targets[1]))
+        torch.testing.assert_close(changes["V.0"][:, free], stdp(state.a[1], state.a[0][:, free], targets[0][:, free]))
     state = net.settle(v, net.labels, steps=2)
-    targets = net.targets(v, state)
-    before = stdp(state.a[1], state.a[2], targets[2])  # the W between h1 and h2
-    with torch.no_grad():  # perturb every other layer's weights
-        for i, p in enumerate(net.W):
-            if i != 1:
-                p.add_(torch.randn_like(p))
-        for p in net.V:
-            p.add_(torch.randn_like(p))
-    assert torch.equal(stdp(state.a[1], state.a[2], targets[2]), before)
     # h1's target uses only h1's own incoming synapses: changing the weights above h1 leaves it alone.
     t1 = net.targets(v, state)[1]
     with torch.no_grad():
@@ -92,7 +93,7 @@ def test_learns_classification_and_generation():
     xt, yt = data(200, 2)
     # 57 batches in all: generation needs a faster rate than MNIST's default thousands.
     net = train(make_net([64]), x, y, eta=0.2, plays={"classify": (1.0, 2), "generate": (0.1, 2)})
-    assert (net.classify(xt, 3) == yt).float().mean() > 0.8  # chance is 0.1
+    assert (net.classify(xt, 3) == yt).float().mean() >= linear_accuracy(600) - 0.05
     # Generated class templates are closer to their own class mean than to any other.
     means = torch.stack([x[y == c].mean(0) for c in range(10)])
     gen = net.generate(torch.arange(10), steps=5)
@@ -109,7 +110,8 @@ def test_learns_classification_and_generation():
     filled = net.inpaint(xt, known, 5)
     assert torch.equal(filled[known], xt[known])  # known pixels stay clamped
     err = (filled - xt)[~known].square().mean()
-    assert err < xt[~known].square().mean()  # better than leaving the hole black
+    mean_fill = (x.mean(0) - xt)[~known].square().mean()  # the mean training image: knows nothing of xt
+    assert err < 0.8 * mean_fill, (err, mean_fill)
 
 
 def test_unsupervised_play_learns_a_useful_code():
@@ -150,7 +152,7 @@ def test_homeostasis_pulls_hidden_activity_to_its_target():
     for strength in (0.0, 0.5):
         torch.manual_seed(0)
         net = train(make_net([64], homeostasis=strength, target_rate=0.05), x, y, plays={"recirculate": (1.0, 1)})
-        rates[strength] = net.hidden_code(x, 1).mean().item()
+        rates[strength] = net.hidden_codes(x, 1)[-1].mean().item()
     assert abs(rates[0.5] - 0.05) < 0.5 * abs(rates[0.0] - 0.05), rates
 
 

@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from astdp.config import NETS
 from astdp.core import stdp
-from tests.conftest import ROOT, compose_config, make_net, plays
+from tests.conftest import ROOT, compose_config, linear_accuracy, make_net, plays
 from tests.test_core import data, train
 
 DEEP = "astdp.deep.DeepNet"
@@ -32,7 +32,14 @@ def test_no_architecture_uses_autograd(target, dream_noise, monkeypatch):
 
 
 def test_every_architecture_has_a_locality_test():
-    assert set(NETS) == {"astdp.core.ASTDPNet", DEEP}  # core's: tests/test_core.py::test_rule_is_local
+    """Every network the config can build under the aSTDP module (a model option of conf/, or
+    any target the schema admits) is one that a locality test below or in test_core covers."""
+    from tests.test_core import test_rule_is_local
+
+    covered = {"astdp.core.ASTDPNet": test_rule_is_local, DEEP: test_deep_rule_is_local}
+    options = [compose_config([f"model={p.stem}"]).model for p in sorted((ROOT / "conf" / "model").glob("*.yaml"))]
+    in_conf = {m.net._target_ for m in options if m._target_ == "astdp.lit.ASTDPModule"}
+    assert in_conf and in_conf | set(NETS) <= covered.keys(), (in_conf | set(NETS)) - covered.keys()
 
 
 @pytest.mark.parametrize("softmax_labels, dream_noise", [(False, 0.0), (True, 0.0), (False, 1.0)])
@@ -347,7 +354,7 @@ def test_deep_learns_classification_and_generation():
     xt, yt = data(200, 2)
     net = train(deep([64, 64], label_gain=1.0), x, y, eta=0.2,
                 plays={"classify": (1.0, 1), "generate": (0.1, 1)})
-    assert (net.classify(xt, 1) == yt).float().mean() > 0.8  # chance is 0.1
+    assert (net.classify(xt, 1) == yt).float().mean() >= linear_accuracy(600) - 0.05
     means = torch.stack([x[y == c].mean(0) for c in range(10)])
     labels = torch.arange(10).repeat_interleave(5)
     draws = net.generate(labels, steps=1, sample=True, generator=torch.Generator().manual_seed(0))
@@ -357,7 +364,8 @@ def test_deep_learns_classification_and_generation():
     known[:, 392:] = False
     filled = net.inpaint(xt, known, 2)
     assert torch.equal(filled[known], xt[known])
-    assert (filled - xt)[~known].square().mean() < xt[~known].square().mean()
+    err, mean_fill = ((fill - xt)[~known].square().mean() for fill in (filled, x.mean(0)))
+    assert err < 0.9 * mean_fill, (err, mean_fill)  # it fills in the digit it reads, not an average one
 
 
 def test_deep_inpainting_fills_with_the_picture_of_the_labels_it_reads():
@@ -424,7 +432,7 @@ def test_deep_preset_runs_every_stage(tiny_mnist, tmp_path, monkeypatch):
         "evaluate.batch_size=100", "generate.per_class=4", "judge.epochs=1", "judge.batch_size=32",
     ])
     metrics = run_pipeline(cfg)
-    assert metrics["eval"]["test_accuracy"] > 0.5  # chance is 0.1
+    assert metrics["eval"]["test_accuracy"] >= linear_accuracy() - 0.05
     assert type(load_model("models/last.ckpt").net).__name__ == "DeepNet"
     assert (tmp_path / "samples" / "digits.png").is_file()
 

@@ -11,26 +11,31 @@ from astdp.stages.evaluate import evaluate
 from astdp.stages.generate import generate
 from astdp.stages.judge import make_judge
 from astdp.stages.train import flushed_denormals, train
-from tests.conftest import ROOT, compose_config
+from tests.conftest import ROOT, compose_config, linear_accuracy
 from tests.wandb_reader import finished_records
 
 
 def test_train_evaluate_generate(cfg_tiny, tmp_path):
     judge = make_judge(cfg_tiny)
-    assert judge["judge_test_accuracy"] > 0.9 and Path("models/judge.pt").is_file()
+    assert judge["judge_val_accuracy"] > 0.9 and Path("models/judge.pt").is_file()
     metrics = train(cfg_tiny)
-    assert metrics["epochs"] == 4 and metrics["val_acc"] > 0.5  # chance is 0.1
+    assert metrics["epochs"] == 4 and metrics["val_acc"] >= linear_accuracy() - 0.05
     assert (torch.tensor([1e-39]) * 1.0).item() > 0  # denormals were flushed only while it trained
     assert Path("models/last.ckpt").is_file()
     curve = json.loads(Path("plots/train_curve.json").read_text())
     assert [r["epoch"] for r in curve] == [0, 1, 2, 3] and "val_acc" in curve[0] and "train_acc" in curve[0]
     ev = evaluate(cfg_tiny)
-    assert ev["test_accuracy"] > 0.5
+    assert ev["test_accuracy"] >= linear_accuracy() - 0.05
     assert sum(map(sum, ev["confusion_matrix"])) == 200 and len(ev["per_class_accuracy"]) == 10
-    assert ev["inpaint_mse"] < ev["inpaint_mse_blank"]
+    assert len(ev["readout_accuracy"]) == 1 and ev["readout_accuracy"][0] >= linear_accuracy() - 0.05
+    # the fills that know nothing of the network, in the order they know more of the data
+    assert ev["inpaint_mse_blank"] > ev["inpaint_mse_mean"] > ev["inpaint_mse_knn"]
+    assert ev["inpaint_mse"] < ev["inpaint_mse_blank"] and ev["occluded_accuracy_knn"] >= linear_accuracy() - 0.05
     assert len(json.loads(Path("plots/confusion.json").read_text())) == 200
     gen = generate(cfg_tiny)
-    assert 0 <= gen["judge_accuracy"] <= 1 and gen["variety_ratio"] > 0
+    # 4 epochs on 500 images teach classification, hardly generation: the instruments say so
+    assert gen["judge_accuracy"] < 0.5 and gen["precision"] < 0.5 and gen["fid"] > gen["fid_class_means"]
+    assert gen["judge_test_accuracy"] > 0.9 and 0 < gen["variety_ratio"] < 1
     assert gen["fid_real_train"] < gen["fid_class_means"]  # real images are the floor
     assert Path("samples/digits.png").is_file() and Path("samples/inpaint.png").is_file()
     headline, details = (json.loads(Path(f"{d}/generate.json").read_text()) for d in ("metrics", "reports"))
@@ -62,8 +67,8 @@ def test_seeded_runs_are_bit_identical(cfg_tiny, tmp_path):
 def test_backprop_baseline_runs_through_the_same_stages(cfg_tiny):
     cfg_tiny.model = compose_config(["experiment=baseline", "model.net.hidden=[128]"]).model
     cfg_tiny.optim.lr, cfg_tiny.optim.weight_decay = 0.1, 0.0
-    assert train(cfg_tiny)["val_acc"] > 0.5
-    assert evaluate(cfg_tiny)["test_accuracy"] > 0.5
+    assert train(cfg_tiny)["val_acc"] >= linear_accuracy() - 0.05
+    assert evaluate(cfg_tiny)["test_accuracy"] >= linear_accuracy() - 0.05
     assert generate(cfg_tiny)["judge_accuracy"] is None
 
 
@@ -87,7 +92,7 @@ def test_wandb_offline_runs_hold_what_a_researcher_opens(cfg_tiny, tmp_path, mon
     config = [r for r in train_run if r.HasField("config")]
     assert any((i.key or i.nested_key[0]) == "optim" for r in config for i in r.config.update)
     summary = {i.key: i.value_json for r in eval_run if r.HasField("summary") for i in r.summary.update}
-    assert 0 <= json.loads(summary["test_accuracy"]) <= 1
+    assert json.loads(summary["test_accuracy"]) == evaluate(cfg_tiny)["test_accuracy"]
     logged = {i.key or "/".join(i.nested_key) for r in eval_run if r.HasField("history") for i in r.history.item}
     assert {"per_class_accuracy/_type", "confusion_matrix_table/_type"} <= logged, logged
 

@@ -378,6 +378,6 @@ class ASTDPNet(nn.Module):
         s = self.settle(self._visible(x, None, x.shape[0]), self.labels, steps)
         return self.rho(torch.addmm(self.b[0][self.pixels], s.a[1], self.V[0][:, self.pixels]))
 
-    def hidden_code(self, x: Tensor, steps: int) -> Tensor:
-        """Top hidden layer's activity with the image clamped (for linear read-outs)."""
-        return self.settle(self._visible(x, None, x.shape[0]), self.labels, steps).a[-1]
+    def hidden_codes(self, x: Tensor, steps: int) -> list[Tensor]:
+        """Each hidden layer's activity with the image clamped, bottom first (for linear read-outs)."""
+        return self.settle(self._visible(x, None, x.shape[0]), self.labels, steps).a[1:]

@@ -102,17 +102,22 @@ class IDXDataModule(pl.LightningDataModule):
         """A whole official split (``train`` or ``test``) as CPU tensors."""
         return load_split(self.root, split, self.files, self.image_shape, self.n_classes, self.verify)
 
+    def train_val(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """The official training images as ``train`` and ``val`` (a seeded draw of ``val_size``
+        of them), CPU tensors: every setting is chosen on ``val``; only the evaluate and generate
+        stages read the test split."""
+        x, y = self.load("train")
+        if self.val_size >= len(x):
+            raise DataError(f"{self.root}: data.val_size={self.val_size} leaves none of its {len(x)} training "
+                            "images to train on; lower data.val_size")
+        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed))
+        val, train = order[: self.val_size], order[self.val_size :]
+        return {"train": (x[train], y[train]), "val": (x[val], y[val])}
+
     def setup(self, stage: str | None = None) -> None:
         if stage in ("fit", "validate", None) and "train" not in self.splits:
-            x, y = self.load("train")
-            if self.val_size >= len(x):
-                raise DataError(f"{self.root}: data.val_size={self.val_size} leaves none of its {len(x)} training "
-                                "images to train on; lower data.val_size")
-            # The validation split is a seeded draw from the training images.
-            order = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed))
-            val, train = order[: self.val_size], order[self.val_size :]
-            self.splits["train"] = (x[train].to(self.device), y[train].to(self.device))
-            self.splits["val"] = (x[val].to(self.device), y[val].to(self.device))
+            for split, (x, y) in self.train_val().items():
+                self.splits[split] = (x.to(self.device), y.to(self.device))
         if stage in ("test", None) and "test" not in self.splits:
             x, y = self.load("test")
             self.splits["test"] = (x.to(self.device), y.to(self.device))

@@ -328,6 +328,6 @@ class DeepNet(nn.Module):
         s = self.settle(x, self._no_labels(x), steps)
         return self.rho(torch.addmm(self.b[0], s.a[1], self.V[0]))
 
-    def hidden_code(self, x: Tensor, steps: int) -> Tensor:
-        """Top hidden layer's activity with the image clamped (for linear read-outs)."""
-        return self.settle(x, self._no_labels(x), steps).a[self.depth]
+    def hidden_codes(self, x: Tensor, steps: int) -> list[Tensor]:
+        """Each hidden layer's activity with the image clamped, bottom first (for linear read-outs)."""
+        return self.settle(x, self._no_labels(x), steps).a[1:self.depth + 1]

@@ -74,6 +74,8 @@ def write_metrics(folder: str | Path, stage: str, results: dict) -> None:
     """The numbers people compare across runs to ``metrics/<stage>.json`` (DVC's metrics), the
     rest (per-class values, matrices, names) to ``reports/<stage>.json``."""
     folder = Path(folder)
-    headline = {k: v for k, v in results.items() if v is None or isinstance(v, (int, float))}
+    number = lambda v: v is None or isinstance(v, (int, float))
+    # a list of numbers is one per layer (readout_accuracy): a headline too
+    headline = {k: v for k, v in results.items() if number(v) or (isinstance(v, list) and all(map(number, v)))}
     write_json(folder / "metrics" / f"{stage}.json", headline)
     write_json(folder / "reports" / f"{stage}.json", {k: v for k, v in results.items() if k not in headline})

@@ -66,16 +66,16 @@ def train_judge(x: torch.Tensor, y: torch.Tensor, image_shape: Sequence[int], n_
     return judge.eval().requires_grad_(False)
 
 
-def save_judge(judge: ConvJudge, path: str | Path, test_accuracy: float) -> None:
+def save_judge(judge: ConvJudge, path: str | Path, val_accuracy: float) -> None:
     state = {"image_shape": list(judge.image_shape), "n_classes": judge.head.out_features,
-             "test_accuracy": test_accuracy, "state_dict": judge.state_dict()}
+             "val_accuracy": val_accuracy, "state_dict": judge.state_dict()}
     state[DIGEST_KEY] = content_digest(state)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         torch.save(state, fh)
 
 
 def load_judge(path: str | Path, device=None) -> tuple[ConvJudge, float]:
-    """The judge in ``path`` (weights only, content checked) and its test accuracy."""
+    """The judge in ``path`` (weights only, content checked) and its validation accuracy."""
     path = Path(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -88,7 +88,7 @@ def load_judge(path: str | Path, device=None) -> tuple[ConvJudge, float]:
     except Exception as e:
         raise StageError(f"judge {path} is damaged ({type(e).__name__}: {str(e)[:120]}); delete it and run "
                          "`astdp-judge`") from None
-    return judge.to(device or "cpu").eval().requires_grad_(False), state["test_accuracy"]
+    return judge.to(device or "cpu").eval().requires_grad_(False), state["val_accuracy"]
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -100,3 +100,36 @@ def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     root_a = (v * w.clamp(min=0).sqrt()) @ v.T
     cross = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp(min=0).sqrt().sum()
     return float((mu_a - mu_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * cross)
+
+
+def _kth_neighbour_radius(f: torch.Tensor, k: int) -> torch.Tensor:
+    """Each row's distance to its k-th nearest other row."""
+    return torch.cdist(f, f).kthvalue(k + 1, dim=1).values  # +1: a point is its own nearest
+
+
+def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 5) -> tuple[float, float]:
+    """Improved precision and recall (Kynkaanniemi et al. 2019) of feature sets (rows).
+
+    Each set's manifold is the union of balls around its points reaching their k-th nearest
+    neighbour. Precision: the share of fakes inside the real manifold (samples look real);
+    recall: the share of reals inside the fake manifold (samples cover the real variety).
+    """
+    real, fake = real.double(), fake.double()
+    inside = lambda points, centres, radii: (torch.cdist(points, centres) <= radii).any(1).double().mean().item()
+    return (inside(fake, real, _kth_neighbour_radius(real, k)), inside(real, fake, _kth_neighbour_radius(fake, k)))
+
+
+def mean_pairwise_distance(f: torch.Tensor) -> float:
+    n = len(f)
+    return (torch.cdist(f, f).sum() / (n * (n - 1))).item()
+
+
+def variety(fake: torch.Tensor, fake_labels: torch.Tensor, real: torch.Tensor, real_labels: torch.Tensor
+            ) -> dict[int, float]:
+    """Per class: the spread of the fakes' features over the spread of the reals' features.
+
+    Measured in the judge's features, not in pixels: a fixed prototype with pixel noise is
+    spread out in pixels but hardly in features, which see shapes.
+    """
+    return {c: mean_pairwise_distance(fake[fake_labels == c]) / mean_pairwise_distance(real[real_labels == c])
+            for c in fake_labels.unique().tolist()}

@@ -9,6 +9,41 @@ from astdp.stages._cli import cli, output_dir, sections, wandb_logger
 PARAMS = ["name", "ckpt_path", "data", "evaluate", "logger"]  # as dvc.yaml declares
 
 
+def probe_and_inpaint(net, data, y: torch.Tensor, ev: DictConfig) -> dict:
+    """Each hidden layer's own linear read-out, and in-painting beside three fills that know
+    nothing of the network: blank, the mean training image, the mean of the 10 training
+    images nearest on the visible half (k-NN). The references are the images the network
+    learned from (the training split, without the validation draw)."""
+    from astdp.images import knn_fill, occlusion_mask
+    from astdp.readout import fit_logistic_regression
+
+    device, steps = y.device, ev.settle_steps
+    x = data.splits["test"][0].to(device)
+    x_train, y_train = (t.to(device) for t in data.train_val()["train"])
+    batches = lambda t: t.split(ev.batch_size)
+    codes = lambda t: [torch.cat(layer) for layer in zip(*(net.hidden_codes(b, steps) for b in batches(t)))]
+    readouts = [fit_logistic_regression(c, y_train) for c in codes(x_train)]
+    accuracy = lambda pred: round((pred == y).float().mean().item(), 5)
+    known = occlusion_mask(len(x), ev.occlude, data.image_shape, device)
+    filled = torch.cat([net.inpaint(xb, kb, steps + 2) for xb, kb in zip(batches(x), batches(known))])
+    knn = knn_fill(x, known[0], x_train)
+    occluded = ~known  # the pixels to fill
+    mse = lambda fill: round((fill - x)[occluded].square().mean().item(), 6)
+    return {
+        # linear read-out of each hidden layer's code, bottom first: the accuracy of unsupervised
+        # learning, and whether every layer does work
+        "readout_accuracy": [accuracy(r(c).argmax(1)) for r, c in zip(readouts, codes(x))],
+        "inpaint_occluded": ev.occlude,
+        "inpaint_mse": mse(filled),
+        "inpaint_mse_blank": mse(torch.zeros_like(x)),
+        "inpaint_mse_mean": mse(x_train.mean(0).expand_as(x)),
+        "inpaint_mse_knn": mse(knn),
+        # the network's labels for the occluded images (it fills them in first), and for the k-NN fill
+        "occluded_accuracy": accuracy(torch.cat([net.classify(xb, steps, kb) for xb, kb in zip(batches(x), batches(known))])),
+        "occluded_accuracy_knn": accuracy(torch.cat([net.classify(b, steps) for b in batches(knn)])),
+    }
+
+
 @torch.no_grad()
 def evaluate(cfg: DictConfig) -> dict:
     """Write ``metrics/eval.json`` and ``plots/confusion.json``; returns the metrics.
@@ -19,10 +54,8 @@ def evaluate(cfg: DictConfig) -> dict:
     cfg = sections(cfg, PARAMS)
     from hydra.utils import instantiate
 
-    from astdp.images import occlusion_mask
     from astdp.io import write_json, write_metrics
     from astdp.lit import ASTDPModule, load_model
-    from astdp.readout import fit_logistic_regression
 
     module = load_model(cfg.ckpt_path)
     device = module.device
@@ -41,25 +74,8 @@ def evaluate(cfg: DictConfig) -> dict:
         "per_class_accuracy": {name: round(a, 5) for name, a in zip(data.classes, per_class)},
         "confusion_matrix": confusion.tolist(),
     }
-    if isinstance(module, ASTDPModule):  # read-out and in-painting need the aSTDP network
-        net, steps = module.net, cfg.evaluate.settle_steps
-        x = data.splits["test"][0].to(device)
-        batches = lambda t: t.split(cfg.evaluate.batch_size)
-        # Linear read-out of the top hidden code: the accuracy of unsupervised learning.
-        x_train, y_train = (t.to(device) for t in data.load("train"))
-        code = lambda t: torch.cat([net.hidden_code(b, steps) for b in batches(t)])
-        readout = fit_logistic_regression(code(x_train), y_train)
-        metrics["readout_accuracy"] = round((readout(code(x)).argmax(1) == y).float().mean().item(), 5)
-        known = occlusion_mask(len(x), cfg.evaluate.occlude, data.image_shape, device)
-        filled = torch.cat([net.inpaint(xb, kb, steps + 2) for xb, kb in zip(batches(x), batches(known))])
-        hidden = ~known
-        occluded_pred = torch.cat([net.classify(xb, steps, kb) for xb, kb in zip(batches(x), batches(known))])
-        metrics.update({
-            "inpaint_occluded": cfg.evaluate.occlude,
-            "inpaint_mse": round(((filled - x)[hidden]).square().mean().item(), 6),
-            "inpaint_mse_blank": round(x[hidden].square().mean().item(), 6),  # filling with 0, for scale
-            "occluded_accuracy": round((occluded_pred == y).float().mean().item(), 5),
-        })
+    if isinstance(module, ASTDPModule):  # read-outs and in-painting need the aSTDP network
+        metrics.update(probe_and_inpaint(module.net, data, y, cfg.evaluate))
     out = output_dir()
     write_metrics(out, "eval", metrics)
     rows = [{"actual": data.classes[a], "predicted": data.classes[p]} for a, p in zip(y.tolist(), pred.tolist())]

@@ -10,21 +10,6 @@ PARAMS = ["name", "seed", "ckpt_path", "data", "evaluate.occlude", "evaluate.set
           "generate", "logger"]  # as dvc.yaml declares
 
 
-def mean_pairwise_distance(images: torch.Tensor) -> float:
-    d = torch.cdist(images, images)
-    n = len(images)
-    return (d.sum() / (n * (n - 1))).item()
-
-
-def variety(images: torch.Tensor, labels: torch.Tensor, x_real: torch.Tensor, y_real: torch.Tensor) -> dict[str, float]:
-    """Per class: the spread of its samples over the spread of as many real test images of it."""
-    out = {}
-    for c in labels.unique().tolist():
-        fake, real = images[labels == c], x_real[y_real == c][: max(int((labels == c).sum()), 100)]
-        out[str(c)] = round(mean_pairwise_distance(fake) / mean_pairwise_distance(real), 4)
-    return out
-
-
 def draw(net, labels: torch.Tensor, g: DictConfig, generator: torch.Generator) -> torch.Tensor:
     """Images of the given classes as the ``generate`` config ``g`` asks: each pixel shows its
     mean rate over ``g.window`` independent spike draws of the hidden layers."""
@@ -37,16 +22,18 @@ def generate(cfg: DictConfig) -> dict:
     """Write ``samples/*.png`` and ``metrics/generate.json``; returns the metrics.
 
     ``generate.per_class`` samples of each class are judged by the strong judge (a CNN; the
-    ``judge`` stage trains it) and compared with real test images by the Frechet distance in
-    its feature space, beside two references: real training images (the floor) and each
-    class's mean image (a model that learned only the class means).
+    ``judge`` stage trains it) and compared with real images in its feature space: the
+    Frechet distance, beside two references (real training images: the floor; each class's
+    mean image: a model that learned only the class means), precision and recall (k = 5)
+    and the variety of each class. Each measure is taken against the test images and, with
+    the suffix ``_val``, against the validation images that sampling settings are chosen on.
     """
     cfg = sections(cfg, PARAMS)
     from hydra.utils import instantiate
 
     from astdp.images import occlusion_mask, save_grid
     from astdp.io import write_metrics
-    from astdp.judge import frechet_distance, load_judge
+    from astdp.judge import frechet_distance, load_judge, precision_recall, variety
     from astdp.lit import ASTDPModule, load_model
     from astdp.readout import fit_logistic_regression
 
@@ -59,33 +46,46 @@ def generate(cfg: DictConfig) -> dict:
         return metrics
     net, device, g = module.net, module.device, cfg.generate
     data = instantiate(cfg.data)
-    judge, judge_test_accuracy = load_judge(cfg.judge.path, device)
+    judge, judge_val_accuracy = load_judge(cfg.judge.path, device)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     labels = torch.arange(data.n_classes, device=device).repeat_interleave(g.per_class)
     images = draw(net, labels, g, gen)
 
-    x_train, y_train = (t.to(device) for t in data.load("train"))
-    x_test, y_test = (t.to(device) for t in data.load("test"))
+    splits = {**data.train_val(), "test": data.load("test")}
+    (x_train, y_train), (x_test, y_test) = ((t.to(device) for t in splits[s]) for s in ("train", "test"))
     judged = judge.predict(images)
+    fake = judge.embed(images)
     # References for the distance: as many real training images, and the class means, per class.
-    pick = torch.cat([(y_train == c).nonzero()[: g.per_class, 0] for c in range(data.n_classes)])
+    pick = lambda y: torch.cat([(y == c).nonzero()[: g.per_class, 0] for c in range(data.n_classes)])
     means = torch.stack([x_train[y_train == c].mean(0) for c in range(data.n_classes)])[labels]
-    real_features = judge.embed(x_test)
-    fid = lambda x: round(frechet_distance(judge.embed(x), real_features), 3)
     linear = fit_logistic_regression(x_train, y_train, iters=100)  # the earlier, weaker judge: for continuity
-    spread = variety(images, labels, x_test, y_test)
     metrics = {
         "judge_accuracy": round((judged == labels).float().mean().item(), 4),
         "judge_per_class": {data.classes[c]: round((judged[labels == c] == c).float().mean().item(), 3)
                             for c in range(data.n_classes)},
-        "judge_test_accuracy": judge_test_accuracy,
-        "fid": fid(images),
-        "fid_real_train": fid(x_train[pick]),
-        "fid_class_means": fid(means),
-        "variety_ratio": round(sum(spread.values()) / len(spread), 4),
-        "variety_per_class": {data.classes[int(c)]: v for c, v in spread.items()},
-        "linear_judge_accuracy": round((linear(images).argmax(1) == labels).float().mean().item(), 4),
+        "judge_val_accuracy": judge_val_accuracy,
+        "judge_test_accuracy": round((judge.predict(x_test) == y_test).float().mean().item(), 5),
     }
+    # Against the test images (reported) and the validation images (what sampling settings are
+    # chosen on): the same measures, so a setting tuned on one is checked on the other.
+    for split, suffix in (("test", ""), ("val", "_val")):
+        x_real, y_real = (t.to(device) for t in splits[split])
+        real = judge.embed(x_real)
+        chosen = pick(y_real)  # as many real images of each class as there are samples
+        precision, recall = precision_recall(real[chosen], fake)
+        spread = variety(fake, labels, real[chosen], y_real[chosen])
+        fid = lambda f: round(frechet_distance(f, real), 3)
+        metrics |= {
+            f"fid{suffix}": fid(fake),
+            f"fid_real_train{suffix}": fid(judge.embed(x_train[pick(y_train)])),
+            f"fid_class_means{suffix}": fid(judge.embed(means)),
+            f"precision{suffix}": round(precision, 4),
+            f"recall{suffix}": round(recall, 4),
+            f"variety_ratio{suffix}": round(sum(spread.values()) / len(spread), 4),
+        }
+        if split == "test":
+            metrics["variety_per_class"] = {data.classes[c]: round(v, 4) for c, v in spread.items()}
+    metrics["linear_judge_accuracy"] = round((linear(images).argmax(1) == labels).float().mean().item(), 4)
     shape = data.image_shape
     shown = torch.cat([images[labels == c][:10] for c in range(data.n_classes)])
     samples = save_grid(out / "samples" / "digits.png", shown, min(g.per_class, 10), shape)

@@ -9,7 +9,8 @@ PARAMS = ["seed", "data", "judge"]  # as dvc.yaml declares
 
 
 def make_judge(cfg: DictConfig) -> dict:
-    """Write ``judge.path``; returns its test accuracy."""
+    """Write ``judge.path``; returns its accuracy on the validation images, which it does not
+    learn from (the test images are left to the generate stage)."""
     cfg = sections(cfg, PARAMS)
     import torch
     from hydra.utils import instantiate
@@ -18,13 +19,13 @@ def make_judge(cfg: DictConfig) -> dict:
 
     data = instantiate(cfg.data)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    (x, y), (xt, yt) = ((t.to(device) for t in data.load(split)) for split in ("train", "test"))
+    (x, y), (xv, yv) = ((t.to(device) for t in split) for split in data.train_val().values())
     j = cfg.judge
     x, y = x[: j.train_size], y[: j.train_size]
     judge = train_judge(x, y, data.image_shape, data.n_classes, j.epochs, j.lr, j.batch_size, cfg.seed)
-    accuracy = round((judge.predict(xt) == yt).float().mean().item(), 5)
+    accuracy = round((judge.predict(xv) == yv).float().mean().item(), 5)
     save_judge(judge.cpu(), output_dir() / j.path, accuracy)
-    return {"judge_test_accuracy": accuracy}
+    return {"judge_val_accuracy": accuracy}
 
 
 @cli
