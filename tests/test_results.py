@@ -4,7 +4,8 @@ import json
 import pytest
 from omegaconf import OmegaConf
 
-from astdp.results import END, START, collect, depth_table, preset_config, preset_hidden, table, write_into
+from astdp.results import (END, START, collect, depth_table, paired, preset_config, preset_hidden, shown_runs,
+                           summarize, table, write_into)
 from tests.conftest import run_pipeline
 
 
@@ -16,17 +17,19 @@ def test_records_and_rows_come_from_the_metrics_files(cfg_tiny, tmp_path):
     exp_show = [{"rev": "workspace", "name": None, "experiments": None,
                  "data": {"timestamp": None, "params": {"params.yaml": {"data": params}},
                           "metrics": {f"metrics/{k}.json": v for k, v in metrics.items()}}}]
-    keyed = collect(exp_show, "0123456789abcdef", changed=lambda params, name: set())  # as if a preset
+    keyed = collect(shown_runs(exp_show, "0123456789abcdef"), changed=lambda params, name: set())  # as if a preset
     assert list(keyed) == [("default", (128,))]
     records = {name: r for (name, _), r in keyed.items()}
     record = records["default"]
-    assert record["command"] == "dvc repro" and record["commit"] == "0123456789abcdef"
-    assert "per_class_accuracy" not in record["metrics"]["eval"]  # headline numbers only
+    (seed,) = record["seeds"]
+    assert record["command"] == "dvc exp run" and seed["commit"] == "0123456789abcdef" and seed["seed"] == 0
+    assert "per_class_accuracy" not in seed["metrics"]["eval"]  # headline numbers only
     text = table(records)
     acc = metrics["eval"]["data"]["test_accuracy"]
     judge = metrics["generate"]["data"]["judge_accuracy"]
+    assert record["summary"]["test_accuracy"] == {"mean": acc, "std": 0.0, "n": 1}
     (row,) = [line for line in text.splitlines() if "default" in line]
-    assert f"{100 * acc:.2f}%" in row and f"{100 * judge:.2f}%" in row and "0123456" in row
+    assert f"{100 * acc:.2f} ± 0.00 (1)" in row and f"{100 * judge:.2f} ± 0.00 (1)" in row and "0123456" in row
     assert text.count("*published:*") == 3  # marked as published, not measured
 
 
@@ -41,40 +44,53 @@ def test_readme_block_is_replaced_and_the_rest_kept(tmp_path):
     assert readme.read_text() == "no markers"
 
 
-def test_depth_table_pairs_each_size_with_its_twin():
-    def record(name, hidden, acc):
-        return {"preset": name, "hidden": hidden, "command": f"dvc exp run -S experiment={name}", "commit": "abcdef0",
-                "metrics": {"eval": {"test_accuracy": acc}, "train": {"epochs": 20}}}
+def record(name, hidden, accs, epochs=20, readouts=None):
+    seeds = [{"seed": i, "commit": "abcdef0", "metrics": {"eval": {"test_accuracy": a, "readout_accuracy": readouts or []},
+                                                          "train": {"epochs": epochs, "val_acc": a}}}
+             for i, a in enumerate(accs)]
+    return {"preset": name, "hidden": hidden, "command": f"dvc exp run -S experiment={name}", "seeds": seeds,
+            "summary": summarize(seeds)}
 
-    records = {("deep", (10, 10)): record("deep", [10, 10], 0.98), ("deep_baseline", (10, 10)): record("deep_baseline", [10, 10], 0.97),
-               ("deep", (10,)): record("deep", [10], 0.96), ("deep", (5, 5)): record("deep", [5, 5], 0.95),
-               ("deep", (20,)): record("deep", [20], 0.99)}
+
+def test_depth_table_pairs_each_size_with_its_twin():
+    records = {("deep", (10, 10)): record("deep", [10, 10], [0.98, 0.96], readouts=[0.9, 0.2]),
+               ("deep_baseline", (10, 10)): record("deep_baseline", [10, 10], [0.97]),
+               ("deep", (10,)): record("deep", [10], [0.96]), ("deep", (5, 5)): record("deep", [5, 5], [0.95]),
+               ("deep", (20,)): record("deep", [20], [0.99])}
     rows = depth_table(records).splitlines()[2:]
-    assert rows[0].startswith("| [5, 5] | 95.00% | not run | 20 | - |")  # by width, then shallow first
-    assert rows[1].startswith("| [10] | 96.00% | not run | 20 | - |")  # no bench: no times
-    assert rows[2].startswith("| [10, 10] | 98.00% | 97.00% | 20 | - |")
+    assert rows[0].startswith("| [5, 5] | 95.00 ± 0.00 (1) |")  # by width, then shallow first
+    assert rows[1].startswith("| [10] | 96.00 ± 0.00 (1) |")
+    # seed mean ± sample std (n), and each layer's own read-out: a nearly silent top layer shows
+    assert rows[2].startswith("| [10, 10] | 97.00 ± 1.41 (2) | 97.00 ± 1.41 (2) | 90.00 ± 0.00 (2) / 20.00 ± 0.00 (2) "
+                              "| 97.00 ± 0.00 (1) | 20 | - |"), rows[2]
     assert rows[3].startswith("| [20] |")
     assert len(preset_hidden("deep")) >= 2  # the deep preset is deep
 
 
 def test_depth_table_takes_each_size_epoch_time_from_the_deep_rows_of_a_bench():
-    record = {"preset": "deep", "hidden": [10], "command": "c", "commit": "abcdef0",
-              "metrics": {"eval": {"test_accuracy": 0.9}, "train": {"epochs": 2}}}
     bench = {"device": "cpu", "threads": 2, "scaling": [
         {"net": "ASTDPNet", "hidden": [10], "astdp_epoch_s": 9.0, "backprop_epoch_s": 1.0},  # another network
         {"net": "DeepNet", "hidden": [10], "astdp_epoch_s": 3.0, "backprop_epoch_s": 1.5}]}
-    header, _, row = depth_table({("deep", (10,)): record}, bench).splitlines()
+    header, _, row = depth_table({("deep", (10,)): record("deep", [10], [0.9], epochs=2)}, bench).splitlines()
     assert "cpu 2 threads" in header
     assert "| 3.0 / 1.5 (2.00x) |" in row
 
 
+def test_rows_are_paired_with_their_twin_seed_by_seed():
+    ours, twin = record("deep", [10], [0.981, 0.975, 0.990]), record("deep_baseline", [10], [0.980, 0.978])
+    assert paired(ours, twin) == "-0.10 (+0.10, -0.30)"  # seed 2 has no twin: left out
+    assert paired(ours, None) == "-"
+    summary = summarize(ours["seeds"])["test_accuracy"]
+    assert summary["n"] == 3 and summary["mean"] == pytest.approx(0.982) and summary["std"] == pytest.approx(0.0075498, abs=1e-6)
+
+
 def test_a_depth_run_with_its_own_learning_rate_says_so_in_its_command():
     def newest(name, lr):
-        params = {"name": name, "model": {"net": {"hidden": [10]}}, "optim": {"lr": lr},
+        params = {"name": name, "seed": 0, "model": {"net": {"hidden": [10]}}, "optim": {"lr": lr},
                   "data": {"name": "mnist", "max_shift": 0}}
         rev = {"name": "some-exp", "data": {"timestamp": "2026-01-01", "params": {"params.yaml": {"data": params}},
                                            "metrics": {"metrics/eval.json": {"data": {"test_accuracy": 0.9}}}}}
-        (record,) = collect([{"rev": "abcdef0", "experiments": [{"revs": [rev]}]}], "head").values()
+        (record,) = collect(shown_runs([{"rev": "abcdef0", "experiments": [{"revs": [rev]}]}], "head")).values()
         return record["command"]
 
     own = preset_config("deep_baseline").optim.lr
@@ -85,7 +101,7 @@ def test_a_depth_run_with_its_own_learning_rate_says_so_in_its_command():
 
 def test_a_run_with_overrides_its_row_would_not_name_is_not_collected():
     def run(name, timestamp, **optim):
-        params = {"name": name, "model": {"net": {"hidden": preset_hidden(name)}},
+        params = {"name": name, "seed": 0, "model": {"net": {"hidden": preset_hidden(name)}},
                   "data": {"name": "mnist", "max_shift": preset_config(name).data.max_shift},
                   "optim": {**preset_config(name).optim, **optim}}
         return {"name": f"exp-{timestamp}", "data": {"timestamp": timestamp, "params": {"params.yaml": {"data": params}},
@@ -93,23 +109,27 @@ def test_a_run_with_overrides_its_row_would_not_name_is_not_collected():
 
     sweep = {"_target_": "torch.optim.AdamW"}  # a newer trial of another optimizer
     shown = [{"rev": "abcdef0", "experiments": [{"revs": [run("deep", "2026-01-01"), run("deep", "2026-01-02", **sweep)]}]}]
-    assert [r["experiment"] for r in collect(shown, "head").values()] == ["exp-2026-01-01"]
+    assert experiments(shown) == ["exp-2026-01-01"]
     half = preset_config("deep").optim.lr / 2  # a newer trial of another rate at the preset's own size
     shown = [{"rev": "abcdef0", "experiments": [{"revs": [run("deep", "2026-01-01"), run("deep", "2026-01-02", lr=half)]}]}]
-    assert [r["experiment"] for r in collect(shown, "head").values()] == ["exp-2026-01-01"]
+    assert experiments(shown) == ["exp-2026-01-01"]
     averaged = run("deep", "2026-01-02")  # a newer run that added a callback (callbacks=ema)
     averaged["data"]["params"]["params.yaml"]["data"]["callbacks"] = {"ema": {"_target_": "astdp.callbacks.WeightTrace"}}
     shown = [{"rev": "abcdef0", "experiments": [{"revs": [run("deep", "2026-01-01"), averaged]}]}]
-    assert [r["experiment"] for r in collect(shown, "head").values()] == ["exp-2026-01-01"]
+    assert experiments(shown) == ["exp-2026-01-01"]
     paper = [run("paper", "2026-01-01"), run("paper", "2026-01-02", lr=0.5)]  # a row names no lr but the depth rows'
-    assert [r["experiment"] for r in collect([{"rev": "abcdef0", "experiments": [{"revs": paper}]}], "head").values()] == [
+    assert experiments([{"rev": "abcdef0", "experiments": [{"revs": paper}]}]) == [
         "exp-2026-01-01"]
+
+
+def experiments(shown):
+    return [s["experiment"] for r in collect(shown_runs(shown, "head")).values() for s in r["seeds"]]
 
 
 def test_an_experiment_still_running_is_not_collected():
     # a queued or running experiment shows the metrics of the workspace it was copied from
     def exp(name, timestamp, state):
-        params = {"name": "deep", "model": {"net": {"hidden": [10]}}, "optim": dict(preset_config("deep").optim),
+        params = {"name": "deep", "seed": 0, "model": {"net": {"hidden": [10]}}, "optim": dict(preset_config("deep").optim),
                   "data": {"name": "mnist", "max_shift": 0}}
         rev = {"name": name, "data": {"timestamp": timestamp, "params": {"params.yaml": {"data": params}},
                                       "metrics": {"metrics/eval.json": {"data": {"test_accuracy": 0.9}}}}}
@@ -118,4 +138,4 @@ def test_an_experiment_still_running_is_not_collected():
     shown = [{"rev": "abcdef0", "experiments": [exp("done", "2026-01-01", "success"), exp("old", "2025-01-01", None),
                                                 exp("running", "2026-01-02", "running"), exp("queued", None, "queued"),
                                                 exp("failed", "2026-01-03", "failed")]}]
-    assert [r["experiment"] for r in collect(shown, "head").values()] == ["done"]
+    assert experiments(shown) == ["done"]

@@ -9,10 +9,13 @@ of ``experiment=deep`` and its twin that was run (``-S 'model.net.hidden=[...]'`
 times come from ``results/bench.json`` (``make bench``), where both learners were timed side by
 side in one process: the experiments' own wall-clock shares cores with whatever ran beside them.
 
-Each ``results/<preset>.json`` holds the metrics of the newest DVC experiment of one preset
-(the workspace's run for ``default``), the command that makes it again and the commit it
-ran on, so every row of the README can be traced and rerun from a clone. Reference rows
-from the literature are marked as published, not measured here.
+Each ``results/<preset>.json`` holds, for every seed run of one preset, the newest run's
+headline metrics, the experiment and commit it ran on (``seeds``), and their mean, sample
+std and n (``summary``); the command that makes a seed again is the record's ``command`` with
+``-S seed=N``. Each aSTDP row is set beside its backprop twin, paired by seed. Reference rows
+from the literature are marked as published, not measured here. Runs made by the stages
+outside DVC (``--runs``: folders with ``params.yaml`` and ``metrics/*.json``) are collected
+the same way.
 """
 from __future__ import annotations
 
@@ -50,10 +53,13 @@ PUBLISHED = [  # (method, dataset, test accuracy, source)
     ("scikit-learn MLPClassifier, best of the benchmark", "fashion_mnist", "87.7%",
      "Xiao, Rasul & Vollgraf 2017, arXiv 1708.07747 (benchmark table)"),
 ]
-HEADLINE = {"train": ["epochs", "val_acc"], "eval": ["test_accuracy", "readout_accuracy", "inpaint_mse",
-                                                     "inpaint_mse_blank", "occluded_accuracy"],
-            "generate": ["judge_accuracy", "judge_test_accuracy", "variety_ratio", "fid", "fid_real_train",
-                         "fid_class_means"]}
+TWINS = {"paper": "paper_baseline", "default": "baseline", "deep": "deep_baseline", "fashion": "fashion_baseline"}
+HEADLINE = {"train": ["epochs", "val_acc"],
+            "eval": ["test_accuracy", "readout_accuracy", "inpaint_mse", "inpaint_mse_blank", "inpaint_mse_mean",
+                     "inpaint_mse_knn", "occluded_accuracy", "occluded_accuracy_knn"],
+            "generate": ["judge_accuracy", "judge_val_accuracy", "judge_test_accuracy", "variety_ratio", "fid",
+                         "fid_real_train", "fid_class_means", "precision", "recall", "fid_val", "precision_val",
+                         "recall_val", "variety_ratio_val"]}
 
 
 @functools.cache
@@ -101,15 +107,9 @@ def _finished(exp: dict) -> bool:
     return (exp.get("executor") or {}).get("state") in (None, "success")
 
 
-def collect(exp_show: list[dict], head: str, changed=changed_keys) -> dict[tuple[str, tuple[int, ...]], dict]:
-    """The newest run of each preset and hidden size in ``dvc exp show --json`` output, as
-    records for results/, keyed by (preset, hidden).
-
-    Runs are the DVC experiments of every commit and the workspace (the newest: what
-    `dvc repro` made last). Skipped: runs of commits whose config predates the current
-    layout, and runs with overrides a row's command would not name (``changed``: what differs
-    from the preset; the depth presets' rows name their hidden sizes and learning rate).
-    """
+def shown_runs(exp_show: list[dict], head: str) -> list[tuple[str, str, str, dict, dict]]:
+    """``(timestamp, commit, experiment, params, metrics by stage)`` of every finished run in
+    ``dvc exp show --json`` output: the DVC experiments of every commit, and the workspace."""
     runs = []
     for commit in exp_show:
         workspace = commit["rev"] == "workspace"
@@ -122,40 +122,111 @@ def collect(exp_show: list[dict], head: str, changed=changed_keys) -> dict[tuple
             data = rev.get("data") or {}
             params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
             metrics = {Path(f).stem: m.get("data") or {} for f, m in (data.get("metrics") or {}).items()}
-            if params.get("name") in PRESETS and metrics.get("eval"):
-                runs.append((stamp or data.get("timestamp") or "", base, rev.get("name") or "workspace", params, metrics))
-    newest: dict[tuple[str, tuple[int, ...]], dict] = {}
-    for _, base, exp, params, metrics in sorted(runs, key=lambda r: r[0]):
-        name = params["name"]
+            runs.append((stamp or data.get("timestamp") or "", base, rev.get("name") or "workspace", params, metrics))
+    return runs
+
+
+def folder_runs(folders: list[Path], commit: str) -> list[tuple[str, str, str, dict, dict]]:
+    """The same for run folders that hold a ``params.yaml`` and the stages' ``metrics/*.json``
+    (runs made by the stages outside DVC: a Hydra multirun job, another machine's runs)."""
+    import yaml
+
+    return [(str(f), commit, f.name, yaml.safe_load((f / "params.yaml").read_text()),
+             {m.stem: json.loads(m.read_text()) for m in sorted((f / "metrics").glob("*.json"))}) for f in folders]
+
+
+def _mean_std(values: list[float]) -> dict:
+    n = len(values)
+    mean = sum(values) / n
+    std = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else 0.0
+    return {"mean": round(mean, 6), "std": round(std, 6), "n": n}
+
+
+def summarize(seeds: list[dict]) -> dict:
+    """Mean, sample std and n over the seeds of every headline number (per layer for a list)."""
+    out: dict = {}
+    for stage, keys in HEADLINE.items():
+        for key in keys:
+            values = [s["metrics"].get(stage, {}).get(key) for s in seeds]
+            values = [v for v in values if v is not None]
+            if not values:
+                continue
+            if isinstance(values[0], list):  # one per layer
+                if len({len(v) for v in values}) == 1:
+                    out[key] = [_mean_std(list(layer)) for layer in zip(*values)]
+            else:
+                out[key] = _mean_std(values)
+    return out
+
+
+def collect(runs: list[tuple[str, str, str, dict, dict]], changed=changed_keys) -> dict[tuple[str, tuple[int, ...]], dict]:
+    """Records for results/, keyed by (preset, hidden): the newest run of each seed.
+
+    Skipped: runs of configs that predate the current layout, and runs with overrides a row's
+    command would not name (``changed``: what differs from the preset, the seed aside; the
+    depth presets' rows also name their hidden sizes and learning rate).
+    """
+    newest: dict[tuple[str, tuple[int, ...], int], tuple] = {}
+    for stamp, base, exp, params, metrics in sorted(runs, key=lambda r: r[0]):
+        name = params.get("name")
+        if name not in PRESETS or not metrics.get("eval"):
+            continue
         try:
             hidden = params["model"]["net"]["hidden"]
             # a depth row may name its own learning rate, but not the preset's own size: its rate
             # is the preset's, so a trial of another rate there is a trial, not the row
-            allowed = set()
+            allowed = {"seed"}
             if name in DEPTH:
-                allowed = DEPTH_OVERRIDES - ({"optim.lr"} if hidden == _preset_params(name)["model.net.hidden"] else set())
+                allowed |= DEPTH_OVERRIDES - ({"optim.lr"} if hidden == _preset_params(name)["model.net.hidden"] else set())
             if changed(params, name) - allowed:
                 continue
-            command = "dvc repro" if name == "default" else f"dvc exp run -S experiment={name}"
+            command = "dvc exp run" if name == "default" else f"dvc exp run -S experiment={name}"
             if name in DEPTH:
                 command += f" -S 'model.net.hidden=[{','.join(map(str, hidden))}]'"
                 if params["optim"]["lr"] != preset_config(name).optim.lr:  # searched for this depth
                     command += f" -S optim.lr={params['optim']['lr']}"
-            newest[name, tuple(hidden)] = {
-                "preset": name, "command": command, "commit": base, "experiment": exp,
-                "dataset": params["data"]["name"], "hidden": hidden,
-                "max_shift": params["data"]["max_shift"],
-                "unsupervised": "plays" in params["model"] and params["model"]["plays"]["classify"]["scale"] == 0,
-                "metrics": {stage: {k: m[k] for k in keys if k in m} for stage, keys in HEADLINE.items()
-                            if (m := metrics.get(stage))},
-            }
+            row = {"preset": name, "command": command, "dataset": params["data"]["name"], "hidden": hidden,
+                   "max_shift": params["data"]["max_shift"],
+                   "unsupervised": "plays" in params["model"] and params["model"]["plays"]["classify"]["scale"] == 0}
+            seed = {"seed": params["seed"], "commit": base, "experiment": exp,
+                    "metrics": {stage: {k: m[k] for k in keys if k in m} for stage, keys in HEADLINE.items()
+                                if (m := metrics.get(stage))}}
         except KeyError:  # a run of an older config layout
             continue
-    return newest
+        newest[name, tuple(hidden), params["seed"]] = (row, seed)
+    records: dict[tuple[str, tuple[int, ...]], dict] = {}
+    for (name, hidden, _), (row, seed) in sorted(newest.items(), key=lambda kv: kv[0]):
+        records.setdefault((name, hidden), {**row, "seeds": []})["seeds"].append(seed)
+    for record in records.values():
+        record["summary"] = summarize(record["seeds"])
+    return records
 
 
 def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.2f}%"
+
+
+def _stat(summary: dict, key: str, scale: float = 100, digits: int = 2, layer: int | None = None) -> str:
+    """``mean ± std (n)`` of a summarized number; ``-`` where there is none."""
+    s = summary.get(key)
+    if s is not None and layer is not None:
+        s = s[layer] if isinstance(s, list) and -len(s) <= layer < len(s) else None
+    if s is None:
+        return "-"
+    return f"{scale * s['mean']:.{digits}f} ± {scale * s['std']:.{digits}f} ({s['n']})"
+
+
+def paired(record: dict, twin: dict | None, stage: str = "eval", key: str = "test_accuracy") -> str:
+    """The record's difference from its twin's, seed by seed, in points (paired by seed)."""
+    if twin is None:
+        return "-"
+    theirs = {s["seed"]: s["metrics"].get(stage, {}).get(key) for s in twin["seeds"]}
+    diffs = [(s["seed"], 100 * (s["metrics"][stage][key] - theirs[s["seed"]])) for s in record["seeds"]
+             if theirs.get(s["seed"]) is not None and s["metrics"].get(stage, {}).get(key) is not None]
+    if not diffs:
+        return "-"
+    mean = sum(d for _, d in diffs) / len(diffs)
+    return f"{mean:+.2f} ({', '.join(f'{d:+.2f}' for _, d in diffs)})"
 
 
 def epoch_times(bench: dict | None, hidden: tuple[int, ...]) -> str:
@@ -169,41 +240,53 @@ def epoch_times(bench: dict | None, hidden: tuple[int, ...]) -> str:
 
 
 def depth_table(records: dict[tuple[str, tuple[int, ...]], dict], bench: dict | None = None) -> str:
-    """Markdown: test accuracy of each size of the deep preset and of its backprop twin, with
-    both learners' epoch time at that size from a bench result (``-`` where it has none)."""
+    """Markdown: test accuracy (mean ± std (n) over seeds) of each size of the deep preset and
+    of its backprop twin, each layer's own read-out, and both learners' epoch time at that size
+    from a bench result (``-`` where it has none)."""
     # grouped by width, shallow first: each group is one depth comparison at the same width
     sizes = sorted({h for name, h in records if name in DEPTH}, key=lambda h: (max(h), len(h), h))
     where = f", {bench['device']} {bench.get('threads', '')} threads" if bench else ""
-    lines = ["| hidden | aSTDP `experiment=deep` | backprop twin `experiment=deep_baseline` | epochs "
-             f"| s/epoch aSTDP / twin (`make bench`{where}) | made by, at commit |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = ["| hidden | aSTDP `experiment=deep`, test | validation | each layer's read-out, bottom first "
+             f"| backprop twin, test | epochs | s/epoch aSTDP / twin (`make bench`{where}) | made by |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for h in sizes:
-        runs = [records.get((name, h)) for name in DEPTH]
-        accs = [_pct(r["metrics"]["eval"].get("test_accuracy")) if r else "not run" for r in runs]
-        epochs = "/".join(sorted({str(r["metrics"]["train"].get("epochs", "-")) for r in runs if r}))
-        made = "; ".join(f"`{r['command']}`, {r['commit'][:7]}" for r in runs if r)
-        lines.append(f"| {list(h)} | {accs[0]} | {accs[1]} | {epochs} | {epoch_times(bench, h)} | {made} |")
+        ours, twin = (records.get((name, h)) for name in DEPTH)
+        summ = lambda r, key, **kw: _stat(r["summary"], key, **kw) if r else "not run"
+        layers = " / ".join(_stat(ours["summary"], "readout_accuracy", layer=i) for i in range(len(h))) if ours else "-"
+        epochs = "/".join(sorted({str(s["metrics"].get("train", {}).get("epochs", "-"))
+                                  for r in (ours, twin) if r for s in r["seeds"]}))
+        made = "; ".join(f"`{r['command']}`" for r in (ours, twin) if r)
+        lines.append(f"| {list(h)} | {summ(ours, 'test_accuracy')} | {summ(ours, 'val_acc')} | {layers} "
+                     f"| {summ(twin, 'test_accuracy')} | {epochs} | {epoch_times(bench, h)} | {made} |")
     return "\n".join(lines)
 
 
 def table(records: dict[str, dict]) -> str:
-    """Markdown: the measured rows (known presets in order), then the published references."""
-    lines = ["| run | data | test accuracy | judge accuracy of generated images (variety) | FID (real / class means) "
-             "| epochs | made by, at commit |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    """Markdown: the measured rows (known presets in order; mean ± std (n) over seeds), then the
+    published references."""
+    lines = ["| run | data | test accuracy | validation | minus its backprop twin, by seed (points) "
+             "| judge accuracy of generated images | FID (real / class means) | precision / recall | epochs "
+             "| made by (`-S seed=N`), at commits |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name in (n for n in PRESETS if n in records):
         r = records[name]
-        ev, gen, tr = (r["metrics"].get(k) or {} for k in ("eval", "generate", "train"))
-        acc = _pct(ev.get("readout_accuracy") if r["unsupervised"] else ev.get("test_accuracy"))
-        judged = gen.get("judge_accuracy") is not None and not r["unsupervised"]  # no label was ever clamped
-        judge = f"{_pct(gen['judge_accuracy'])} ({gen.get('variety_ratio')})" if judged else "-"
-        fid = f"{gen['fid']} ({gen['fid_real_train']} / {gen['fid_class_means']})" if judged and "fid" in gen else "-"
+        s = r["summary"]
+        acc = _stat(s, "readout_accuracy", layer=-1) if r["unsupervised"] else _stat(s, "test_accuracy")
+        judged = "judge_accuracy" in s and not r["unsupervised"]  # no label was ever clamped
+        judge = _stat(s, "judge_accuracy") if judged else "-"
+        fid = (f"{_stat(s, 'fid', 1, 1)} ({_stat(s, 'fid_real_train', 1, 1).split(' ')[0]} / "
+               f"{_stat(s, 'fid_class_means', 1, 1).split(' ')[0]})") if judged and "fid" in s else "-"
+        pr = f"{_stat(s, 'precision', 1)} / {_stat(s, 'recall', 1)}" if judged and "precision" in s else "-"
         label = f"{PRESETS[name]}, hidden {r['hidden']}"
         label += f", images shifted up to {r['max_shift']} px" if r["max_shift"] else ""
-        lines.append(f"| {label} | {r['dataset']} | {acc} | {judge} | {fid} | {tr.get('epochs', '-')} "
-                     f"| `{r['command']}`, {r['commit'][:7]} |")
+        epochs = "/".join(sorted({str(x["metrics"].get("train", {}).get("epochs", "-")) for x in r["seeds"]}))
+        commits = ", ".join(sorted({x["commit"][:7] for x in r["seeds"]}))
+        seeds = ",".join(str(x["seed"]) for x in r["seeds"])
+        lines.append(f"| {label} | {r['dataset']} | {acc} | {_stat(s, 'val_acc')} "
+                     f"| {paired(r, records.get(TWINS.get(name, '')))} | {judge} | {fid} | {pr} | {epochs} "
+                     f"| `{r['command']}`, seeds {seeds}, at {commits} |")
     for method, dataset, acc, source in PUBLISHED:
-        lines.append(f"| *published:* {method} | {dataset} | {acc} | - | - | - | {source} |")
+        lines.append(f"| *published:* {method} | {dataset} | {acc} | - | - | - | - | - | - | {source} |")
     return "\n".join(lines)
 
 
@@ -229,20 +312,27 @@ def _run(*cmd: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--collect", action="store_true", help="write results/<preset>.json from `dvc exp show`")
+    parser.add_argument("--runs", type=Path, nargs="+", default=[],
+                        help="also collect these run folders (params.yaml and metrics/*.json each)")
     parser.add_argument("--readme", type=Path, help="write the table into this file's results block")
     args = parser.parse_args(argv)
-    if args.collect:
-        shown = json.loads(_run(sys.executable, "-m", "dvc", "exp", "show", "--json", "--all-commits"))
-        for (name, hidden), record in collect(shown, _run("git", "rev-parse", "HEAD").strip()).items():
+    if args.collect or args.runs:
+        head = _run("git", "rev-parse", "HEAD").strip()
+        runs = folder_runs(args.runs, head)
+        if args.collect:
+            runs += shown_runs(json.loads(_run(sys.executable, "-m", "dvc", "exp", "show", "--json", "--all-commits")),
+                               head)
+        for (name, hidden), record in collect(runs).items():
             if name in DEPTH:
                 write_json(RESULTS / "depth" / f"{name}-{'x'.join(map(str, hidden))}.json", record)
             if name not in DEPTH or list(hidden) == preset_hidden(name):
                 write_json(RESULTS / f"{name}.json", record)
     records = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json")) if p.stem in PRESETS}
+    records = {k: r for k, r in records.items() if "seeds" in r}  # records of the single-seed layout: rerun
     if not records:
         raise SystemExit(f"error: no {RESULTS}/*.json; run `make paper` (or `astdp-results --collect`) first")
     depth = {(r["preset"], tuple(r["hidden"])): r
-             for r in (json.loads(p.read_text()) for p in sorted((RESULTS / "depth").glob("*.json")))}
+             for r in (json.loads(p.read_text()) for p in sorted((RESULTS / "depth").glob("*.json"))) if "seeds" in r}
     bench = json.loads(BENCH.read_text()) if BENCH.exists() else None
     text, depth_text = table(records), depth_table(depth, bench)
     print(text, depth_text, sep="\n\n")
