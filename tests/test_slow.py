@@ -55,3 +55,31 @@ def test_compiled_step_matches_eager():
     assert eager.keys() == compiled.keys()
     for k in eager:
         torch.testing.assert_close(eager[k], compiled[k], rtol=1e-4, atol=1e-6)
+
+
+def _digest(tmp_path, name: str, env: dict) -> tuple[str, str]:
+    """(dispatch level, digest of the trained weights and judge) of tests/dispatch_script.py under ``env``."""
+    base = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR",
+                                                             "MKL_ENABLE_INSTRUCTIONS")}
+    done = subprocess.run([sys.executable, str(ROOT / "tests" / "dispatch_script.py"), str(tmp_path / name)],
+                          env=base | env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return tuple(done.stdout.split()[-2:])
+
+
+def test_the_same_bytes_whatever_the_cpus_widest_instructions(tmp_path):
+    """Training and the judge give the same weights on a CPU with AVX-512 as on one with only
+    AVX2 (its instructions capped for each library), because the stages pin the kernels."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the pins are x86-64's")
+    avx2_only = {"MKL_ENABLE_INSTRUCTIONS": "AVX2"}  # what MKL sees on a CPU without AVX-512
+    assert _digest(tmp_path, "here", {}) == _digest(tmp_path, "avx2", avx2_only)
+    native = {"ATEN_CPU_CAPABILITY": "avx512", "ONEDNN_MAX_CPU_ISA": "ALL", "MKL_CBWR": "AUTO"}
+    level, unpinned = _digest(tmp_path, "native", native)
+    if level != "AVX512":
+        pytest.skip("this CPU has no AVX-512: the unpinned control would run the same kernels")
+    # the control: without the pins, the two CPUs' kernels give other bytes (so the test can fail)
+    capped = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AUTO"} | avx2_only
+    assert unpinned != _digest(tmp_path, "capped", capped)[1]

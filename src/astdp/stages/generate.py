@@ -10,11 +10,24 @@ PARAMS = ["name", "seed", "ckpt_path", "data", "evaluate.occlude", "evaluate.set
           "generate", "logger"]  # as dvc.yaml declares
 
 
-def draw(net, labels: torch.Tensor, g: DictConfig, generator: torch.Generator) -> torch.Tensor:
+def draw(net, labels: torch.Tensor, g: DictConfig, generator: torch.Generator, noise: float | None = None
+         ) -> torch.Tensor:
     """Images of the given classes as the ``generate`` config ``g`` asks: each pixel shows its
-    mean rate over ``g.window`` independent spike draws of the hidden layers."""
-    return torch.stack([net.generate(labels, g.settle_steps, g.noise, generator, sample=g.sample)
+    mean rate over ``g.window`` independent spike draws of the hidden layers (drive noise
+    ``g.noise`` unless ``noise`` says otherwise)."""
+    noise = g.noise if noise is None else noise
+    return torch.stack([net.generate(labels, g.settle_steps, noise, generator, sample=g.sample)
                         for _ in range(g.window)]).mean(0)
+
+
+def shape_variety(net, labels: torch.Tensor, g: DictConfig, generator: torch.Generator, judge,
+                  real: torch.Tensor, real_labels: torch.Tensor) -> dict[int, float]:
+    """Per class, the spread of noise-free draws over the spread of real images, in the judge's
+    features: drive noise (``g.noise``) speckles the pixels, and speckle is not variety of shape.
+    What varies is what the network's own dynamics vary (its hidden spikes)."""
+    from astdp.judge import variety
+
+    return variety(judge.embed(draw(net, labels, g, generator, noise=0.0)), labels, real, real_labels)
 
 
 @torch.no_grad()
@@ -25,7 +38,7 @@ def generate(cfg: DictConfig) -> dict:
     ``judge`` stage trains it) and compared with real images in its feature space: the
     Frechet distance, beside two references (real training images: the floor; each class's
     mean image: a model that learned only the class means), precision and recall (k = 5)
-    and the variety of each class. Each measure is taken against the test images and, with
+    and the variety of each class's shapes (:func:`shape_variety`). Each measure is taken against the test images and, with
     the suffix ``_val``, against the validation images that sampling settings are chosen on.
     """
     cfg = sections(cfg, PARAMS)
@@ -33,7 +46,7 @@ def generate(cfg: DictConfig) -> dict:
 
     from astdp.images import occlusion_mask, save_grid
     from astdp.io import write_metrics
-    from astdp.judge import frechet_distance, load_judge, precision_recall, variety
+    from astdp.judge import frechet_distance, load_judge, precision_recall
     from astdp.lit import ASTDPModule, load_model
     from astdp.readout import fit_logistic_regression
 
@@ -73,7 +86,7 @@ def generate(cfg: DictConfig) -> dict:
         real = judge.embed(x_real)
         chosen = pick(y_real)  # as many real images of each class as there are samples
         precision, recall = precision_recall(real[chosen], fake)
-        spread = variety(fake, labels, real[chosen], y_real[chosen])
+        spread = shape_variety(net, labels, g, gen, judge, real[chosen], y_real[chosen])
         fid = lambda f: round(frechet_distance(f, real), 3)
         metrics |= {
             f"fid{suffix}": fid(fake),

@@ -1,0 +1,75 @@
+"""The instruments the model cannot flatter: precision/recall, variety of shape, the k-NN fill."""
+import torch
+from omegaconf import OmegaConf
+
+from astdp.images import knn_fill
+from astdp.judge import precision_recall, variety
+from astdp.stages.generate import draw, shape_variety
+from tests.test_core import data
+
+
+class Prototypes:
+    """A 'network' that draws one fixed image per class, plus Gaussian drive noise if asked."""
+
+    def __init__(self, protos: torch.Tensor):
+        self.protos = protos
+
+    def generate(self, labels, steps, noise=0.0, generator=None, sample=False):
+        x = self.protos[labels]
+        return (x + noise * torch.randn(x.shape, generator=generator)).clamp(0, 1)
+
+
+class Memory:
+    """A 'network' that draws a random real image of each asked class."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        self.by_class = [x[y == c] for c in range(10)]
+
+    def generate(self, labels, steps, noise=0.0, generator=None, sample=False):
+        return torch.stack([self.by_class[c][torch.randint(len(self.by_class[c]), (), generator=generator)]
+                            for c in labels.tolist()])
+
+
+class Pixels:  # a judge whose features are the pixels: the harshest case for noise
+    embed = staticmethod(lambda x: x)
+
+
+def test_pixel_noise_on_a_fixed_prototype_is_not_variety():
+    x, y = data(600)
+    protos = torch.stack([x[y == c].mean(0) for c in range(10)])
+    labels = torch.arange(10).repeat_interleave(20)
+    g = OmegaConf.create({"settle_steps": 1, "sample": True, "window": 4, "noise": 0.6})
+    gen = torch.Generator().manual_seed(0)
+    noisy = draw(Prototypes(protos), labels, g, gen)
+    fooled = variety(noisy, labels, x, y)  # what pixel spread calls variety: a lot
+    assert min(fooled.values()) > 0.3, fooled
+    shapes = shape_variety(Prototypes(protos), labels, g, gen, Pixels, x, y)
+    assert max(shapes.values()) < 1e-6, shapes
+    # real images of each class, drawn at random, are as varied as the real images
+    real = shape_variety(Memory(x, y), labels, OmegaConf.merge(g, {"window": 1}), gen, Pixels, x, y)
+    assert all(0.9 < v < 1.1 for v in real.values()), real
+
+
+def test_precision_and_recall_tell_faithful_from_collapsed_and_from_far():
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(500, 8, generator=g)
+    faithful = precision_recall(real, torch.randn(500, 8, generator=g))
+    collapsed = precision_recall(real, 0.05 * torch.randn(500, 8, generator=g))  # every sample near one mode
+    far = precision_recall(real, torch.randn(500, 8, generator=g) + 10)
+    assert faithful[0] > 0.8 and faithful[1] > 0.8, faithful
+    assert collapsed[0] > 0.9 and collapsed[1] < 0.1, collapsed
+    assert far == (0.0, 0.0)
+
+
+def test_knn_fill_takes_the_mean_of_the_nearest_on_the_known_pixels():
+    x, _ = data(100)
+    known = torch.zeros(784, dtype=torch.bool)
+    known[:392] = True
+    reference = torch.cat([x[:50], data(300, 5)[0]])
+    one = knn_fill(x[:50], known, reference, k=1)
+    assert torch.equal(one, x[:50])  # each image is in the reference: its own bottom half
+    ten = knn_fill(x[50:], known, reference, k=10)
+    assert torch.equal(ten[:, known], x[50:, known])
+    d = torch.cdist(x[50:, known], reference[:, known])
+    expected = reference[d.argsort(1)[:, :10]].mean(1)[:, ~known]
+    torch.testing.assert_close(ten[:, ~known], expected)
