@@ -7,7 +7,7 @@ preset's net (any hidden sizes) in the bare loop, without Lightning, with the ru
 (``--feedback rule``), with the rule and feedback synapses of their own taught by a dream
 (``--feedback dream``, ``model.net.dream_noise``), or with the transpose (``--feedback
 transpose``), from the same seed,
-data and batches, and prints after every epoch the test accuracy and how closely the rule's
+data and batches, and prints after every epoch the validation accuracy and how closely the rule's
 feedback points where the transpose's would (:func:`alignment`). The transposed feedback is
 not local and is not a config option: it measures where the gap is, it does not train models.
 
@@ -29,7 +29,6 @@ from omegaconf import OmegaConf
 
 from astdp.deep import DeepNet
 
-N_TRAIN = 55_000  # as the pipeline trains: 5,000 of the 60,000 are held out for validation
 
 
 class TransposedFeedback(DeepNet):
@@ -80,32 +79,30 @@ def main() -> None:
     module = build_module(hidden, DEEP)  # its plays, settling settings and optimizer groups
     torch.manual_seed(args.seed)
     data = instantiate(DEEP.data, root=args.data_root)
-    (x, y), (xt, yt) = data.load("train"), data.load("test")
+    (x, y), (xv, yv) = data.train_val().values()  # as the pipeline: the test images stay unread
     order = torch.Generator().manual_seed(args.seed)
-    keep = torch.randperm(len(x), generator=order)[:N_TRAIN]
-    x, y = x[keep], y[keep]
 
     module.net = net = build_net(DEEP, hidden, args.feedback, args.dream_noise)  # built after the seed: every variant starts alike
     batch = DEEP.data.batch_size
-    steps = args.epochs * math.ceil(N_TRAIN / batch)
+    steps = args.epochs * math.ceil(len(x) / batch)
     opt = instantiate(DEEP.optim)(module.param_groups())
     schedule = instantiate(DEEP.lr_schedule)(opt, total_steps=steps)
     params = dict(net.named_parameters())
     for epoch in range(1, args.epochs + 1):
         start, hits = time.time(), torch.zeros((), dtype=torch.long)
-        for b in torch.randperm(N_TRAIN, generator=order).split(batch):
+        for b in torch.randperm(len(x), generator=order).split(batch):
             changes, labels = net.weight_changes(x[b], F.one_hot(y[b], net.n_labels).float(), module.plays, **module.train_kw)
             hits += (labels.argmax(1) == y[b]).sum()
             for name, p in params.items():
                 p.grad = changes[name].neg_()
             opt.step()
             schedule.step()
-        test = (net.classify(xt, DEEP.evaluate.settle_steps) == yt).float().mean().item()
-        aligned = [round(c, 2) for c in alignment(net, xt[:2000], F.one_hot(yt[:2000], net.n_labels).float())]
-        print(f"{args.feedback} {hidden} epoch {epoch}: train {hits.item() / N_TRAIN:.4f} test {test:.4f} "
+        val = (net.classify(xv, DEEP.evaluate.settle_steps) == yv).float().mean().item()
+        aligned = [round(c, 2) for c in alignment(net, xv[:2000], F.one_hot(yv[:2000], net.n_labels).float())]
+        print(f"{args.feedback} {hidden} epoch {epoch}: train {hits.item() / len(x):.4f} validation {val:.4f} "
               f"feedback aligned {aligned} {time.time() - start:.0f}s", flush=True)
     print(json.dumps({"feedback": args.feedback, "hidden": hidden, "epochs": args.epochs, "seed": args.seed,
-                      "train_accuracy": round(hits.item() / N_TRAIN, 4), "test_accuracy": round(test, 4), "alignment": aligned}))
+                      "train_accuracy": round(hits.item() / len(x), 4), "val_accuracy": round(val, 4), "alignment": aligned}))
 
 
 if __name__ == "__main__":

@@ -121,3 +121,33 @@ def test_evaluate_reports_the_checkpoints_model_whatever_conf_says(cfg_tiny):
     module = load_model("models/last.ckpt")
     assert type(module).__name__ == "ASTDPModule" and module.net.sizes == [794, 128]
     assert module.hparams.net["hidden"] == [128]  # the checkpoint carries the config that built it
+
+
+def test_training_the_judge_and_the_benchmarks_never_read_the_test_images(cfg_tiny, tiny_mnist, monkeypatch):
+    """The test split is read once, at the end: by the evaluate and generate stages only."""
+    import astdp.datamodule
+
+    read, sealed = [], [True]
+
+    def guarded(root, split, *args, **kwargs):
+        read.append(split)
+        assert split != "test" or not sealed[0], "the test images were read"
+        return load_split(root, split, *args, **kwargs)
+
+    load_split = astdp.datamodule.load_split
+    monkeypatch.setattr(astdp.datamodule, "load_split", guarded)
+    make_judge(cfg_tiny), train(cfg_tiny)
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import bench
+    import feedback
+
+    for conf in (bench.CONF, bench.DEEP):  # the synthetic digits: no checksums, a smaller validation draw
+        monkeypatch.setattr(conf.data, "verify", False)
+        monkeypatch.setattr(conf.data, "val_size", 100)
+    bench.load_data(str(tiny_mnist), "cpu")
+    monkeypatch.setattr(sys, "argv", ["feedback.py", "--feedback", "rule", "--hidden", "16", "--epochs", "1", "--data-root", str(tiny_mnist)])
+    feedback.main()
+    assert set(read) == {"train"}
+    sealed[0] = False
+    evaluate(cfg_tiny)  # the end: here the test images are read
+    assert read[-1] == "test"
