@@ -148,6 +148,6 @@ def test_training_the_judge_and_the_benchmarks_never_read_the_test_images(cfg_ti
     monkeypatch.setattr(sys, "argv", ["feedback.py", "--feedback", "rule", "--hidden", "16", "--epochs", "1", "--data-root", str(tiny_mnist)])
     feedback.main()
     assert set(read) == {"train"}
-    sealed[0] = False
+    sealed[0], before = False, len(read)
     evaluate(cfg_tiny)  # the end: here the test images are read
-    assert read[-1] == "test"
+    assert "test" in read[before:]
