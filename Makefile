@@ -26,14 +26,17 @@ mirror: $(STAMP)
 	  && mv data/mirror.tmp data/mirror && dvc commit -q -f data.dvc; }
 
 PRESETS := paper paper_baseline deep deep_baseline unsupervised baseline fashion fashion_baseline
+SEEDS := 0 1 2
 # the depth table's sizes besides the deep preset's own [1000,1000]: its width, and a narrow one
 DEPTHS := [1000] [1000,1000,1000] [300] [300,300] [300,300,300]
 
-paper: $(STAMP)            ## every preset (and depth) as a DVC experiment; results/ and the README tables
+paper: $(STAMP)            ## every preset (and depth) at every seed as a DVC experiment; results/ and the README tables
 	dvc repro download
-	for preset in $(PRESETS); do dvc exp run --temp -S experiment=$$preset || exit 1; done
-	for h in $(DEPTHS); do for preset in deep deep_baseline; do \
-	  dvc exp run --temp -S experiment=$$preset -S "model.net.hidden=$$h" || exit 1; done; done
+	for seed in $(SEEDS); do dvc exp run --temp -S seed=$$seed || exit 1; done
+	for preset in $(PRESETS); do for seed in $(SEEDS); do \
+	  dvc exp run --temp -S experiment=$$preset -S seed=$$seed || exit 1; done; done
+	for h in $(DEPTHS); do for preset in deep deep_baseline; do for seed in $(SEEDS); do \
+	  dvc exp run --temp -S experiment=$$preset -S "model.net.hidden=$$h" -S seed=$$seed || exit 1; done; done; done
 	astdp-results --collect --readme README.md
 
 test: $(STAMP)             ## the fast suite (a few minutes on 2 cores)
