@@ -139,3 +139,21 @@ def test_an_experiment_still_running_is_not_collected():
                                                 exp("running", "2026-01-02", "running"), exp("queued", None, "queued"),
                                                 exp("failed", "2026-01-03", "failed")]}]
     assert experiments(shown) == ["done"]
+
+
+def test_a_search_record_holds_every_finished_trial_its_budget_and_the_choice(tmp_path):
+    import yaml
+
+    from astdp.results import search_record
+
+    for i, (lr, val) in enumerate([(0.1, 0.95), (0.2, 0.97), (0.4, None)]):  # the last one was stopped
+        job = tmp_path / "sweep" / str(i)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"optim.lr={lr}"]))
+        (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": 0}))
+        if val is not None:
+            (job / "metrics").mkdir()
+            (job / "metrics" / "train.json").write_text(json.dumps({"epochs": 8, "val_acc": val}))
+    record = search_record("default", [tmp_path / "sweep"])
+    assert record["budget"] == {"trials": 2, "epochs": [8], "seeds": [0], "stopped": 1}
+    assert record["chosen"]["overrides"] == ["optim.lr=0.2"] and len(record["trials"]) == 2

@@ -135,6 +135,29 @@ def folder_runs(folders: list[Path], commit: str) -> list[tuple[str, str, str, d
              {m.stem: json.loads(m.read_text()) for m in sorted((f / "metrics").glob("*.json"))}) for f in folders]
 
 
+def search_record(name: str, sweeps: list[Path]) -> dict:
+    """``results/search/<name>.json``: each trial of Hydra multiruns of ``astdp-train`` (run with
+    ``hydra.output_subdir=.hydra``): its overrides, seed, epochs and validation accuracy, the
+    budget (trials, epochs, seeds) and the trial that validation chose."""
+    import yaml
+
+    trials = []
+    jobs = [d for sweep in sweeps for d in sorted(sweep.iterdir(), key=lambda d: d.name) if (d / ".hydra").is_dir()]
+    for job in jobs:
+        config = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())
+        metrics = job / "metrics" / "train.json"
+        trained = json.loads(metrics.read_text()) if metrics.exists() else {}
+        trials.append({"overrides": yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()),
+                       "seed": config["seed"], "epochs": trained.get("epochs"), "val_acc": trained.get("val_acc")})
+    done = [t for t in trials if t["val_acc"] is not None]  # a stopped trial counts in no budget
+    if not done:
+        raise SystemExit(f"error: no finished trial in {', '.join(map(str, sweeps))}")
+    budget = {"trials": len(done), "epochs": sorted({t["epochs"] for t in done}),
+              "seeds": sorted({t["seed"] for t in done}), "stopped": len(trials) - len(done)}
+    return {"preset": name, "sweeps": [str(s) for s in sweeps], "budget": budget, "trials": done,
+            "chosen": max(done, key=lambda t: t["val_acc"])}
+
+
 def _mean_std(values: list[float]) -> dict:
     n = len(values)
     mean = sum(values) / n
@@ -315,7 +338,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=Path, nargs="+", default=[],
                         help="also collect these run folders (params.yaml and metrics/*.json each)")
     parser.add_argument("--readme", type=Path, help="write the table into this file's results block")
+    parser.add_argument("--search", nargs="+", metavar="NAME SWEEP_DIR",
+                        help="write results/search/NAME.json from multiruns of astdp-train, and stop")
     args = parser.parse_args(argv)
+    if args.search:
+        record = search_record(args.search[0], [Path(d) for d in args.search[1:]])
+        write_json(RESULTS / "search" / f"{args.search[0]}.json", record)
+        print(json.dumps(record["budget"]), "chosen:", " ".join(record["chosen"]["overrides"]), record["chosen"]["val_acc"])
+        return
     if args.collect or args.runs:
         head = _run("git", "rev-parse", "HEAD").strip()
         runs = folder_runs(args.runs, head)
