@@ -4,7 +4,7 @@ from omegaconf import OmegaConf
 
 from astdp.images import knn_fill
 from astdp.judge import precision_recall, variety
-from astdp.stages.generate import draw, shape_variety
+from astdp.stages.generate import draw, shape_features
 from tests.test_core import data
 
 
@@ -43,10 +43,10 @@ def test_pixel_noise_on_a_fixed_prototype_is_not_variety():
     noisy = draw(Prototypes(protos), labels, g, gen)
     fooled = variety(noisy, labels, x, y)  # what pixel spread calls variety: a lot
     assert min(fooled.values()) > 0.3, fooled
-    shapes = shape_variety(Prototypes(protos), labels, g, gen, Pixels, x, y)
+    shapes = variety(shape_features(Prototypes(protos), labels, g, gen, Pixels), labels, x, y)
     assert max(shapes.values()) < 1e-6, shapes
     # real images of each class, drawn at random, are as varied as the real images
-    real = shape_variety(Memory(x, y), labels, OmegaConf.merge(g, {"window": 1}), gen, Pixels, x, y)
+    real = variety(shape_features(Memory(x, y), labels, OmegaConf.merge(g, {"window": 1}), gen, Pixels), labels, x, y)
     assert all(0.9 < v < 1.1 for v in real.values()), real
 
 

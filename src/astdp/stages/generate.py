@@ -20,14 +20,11 @@ def draw(net, labels: torch.Tensor, g: DictConfig, generator: torch.Generator, n
                         for _ in range(g.window)]).mean(0)
 
 
-def shape_variety(net, labels: torch.Tensor, g: DictConfig, generator: torch.Generator, judge,
-                  real: torch.Tensor, real_labels: torch.Tensor) -> dict[int, float]:
-    """Per class, the spread of noise-free draws over the spread of real images, in the judge's
-    features: drive noise (``g.noise``) speckles the pixels, and speckle is not variety of shape.
-    What varies is what the network's own dynamics vary (its hidden spikes)."""
-    from astdp.judge import variety
-
-    return variety(judge.embed(draw(net, labels, g, generator, noise=0.0)), labels, real, real_labels)
+def shape_features(net, labels: torch.Tensor, g: DictConfig, generator: torch.Generator, judge) -> torch.Tensor:
+    """The judge's features of noise-free draws, for measuring variety: drive noise
+    (``g.noise``) speckles the pixels, and speckle is not variety of shape. What still varies
+    is what the network's own dynamics vary (its hidden spikes)."""
+    return judge.embed(draw(net, labels, g, generator, noise=0.0))
 
 
 @torch.no_grad()
@@ -38,15 +35,16 @@ def generate(cfg: DictConfig) -> dict:
     ``judge`` stage trains it) and compared with real images in its feature space: the
     Frechet distance, beside two references (real training images: the floor; each class's
     mean image: a model that learned only the class means), precision and recall (k = 5)
-    and the variety of each class's shapes (:func:`shape_variety`). Each measure is taken against the test images and, with
-    the suffix ``_val``, against the validation images that sampling settings are chosen on.
+    and the variety of each class's shapes (:func:`shape_features`). Each measure is taken
+    against the test images and, with the suffix ``_val``, against the validation images that
+    sampling settings are chosen on.
     """
     cfg = sections(cfg, PARAMS)
     from hydra.utils import instantiate
 
     from astdp.images import occlusion_mask, save_grid
     from astdp.io import write_metrics
-    from astdp.judge import frechet_distance, load_judge, precision_recall
+    from astdp.judge import frechet_distance, load_judge, precision_recall, variety
     from astdp.lit import ASTDPModule, load_model
     from astdp.readout import fit_logistic_regression
 
@@ -67,10 +65,11 @@ def generate(cfg: DictConfig) -> dict:
     splits = {**data.train_val(), "test": data.load("test")}
     (x_train, y_train), (x_test, y_test) = ((t.to(device) for t in splits[s]) for s in ("train", "test"))
     judged = judge.predict(images)
-    fake = judge.embed(images)
+    fake, shapes = judge.embed(images), shape_features(net, labels, g, gen, judge)
     # References for the distance: as many real training images, and the class means, per class.
     pick = lambda y: torch.cat([(y == c).nonzero()[: g.per_class, 0] for c in range(data.n_classes)])
     means = torch.stack([x_train[y_train == c].mean(0) for c in range(data.n_classes)])[labels]
+    references = {"real_train": judge.embed(x_train[pick(y_train)]), "class_means": judge.embed(means)}
     linear = fit_logistic_regression(x_train, y_train, iters=100)  # the earlier, weaker judge: for continuity
     metrics = {
         "judge_accuracy": round((judged == labels).float().mean().item(), 4),
@@ -86,12 +85,10 @@ def generate(cfg: DictConfig) -> dict:
         real = judge.embed(x_real)
         chosen = pick(y_real)  # as many real images of each class as there are samples
         precision, recall = precision_recall(real[chosen], fake)
-        spread = shape_variety(net, labels, g, gen, judge, real[chosen], y_real[chosen])
+        spread = variety(shapes, labels, real[chosen], y_real[chosen])
         fid = lambda f: round(frechet_distance(f, real), 3)
+        metrics |= {f"fid{suffix}": fid(fake)} | {f"fid_{k}{suffix}": fid(f) for k, f in references.items()}
         metrics |= {
-            f"fid{suffix}": fid(fake),
-            f"fid_real_train{suffix}": fid(judge.embed(x_train[pick(y_train)])),
-            f"fid_class_means{suffix}": fid(judge.embed(means)),
             f"precision{suffix}": round(precision, 4),
             f"recall{suffix}": round(recall, 4),
             f"variety_ratio{suffix}": round(sum(spread.values()) / len(spread), 4),
