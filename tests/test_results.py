@@ -157,3 +157,17 @@ def test_a_search_record_holds_every_finished_trial_its_budget_and_the_choice(tm
     record = search_record("default", [tmp_path / "sweep"])
     assert record["budget"] == {"trials": 2, "epochs": [8], "seeds": [0], "stopped": 1}
     assert record["chosen"]["overrides"] == ["optim.lr=0.2"] and len(record["trials"]) == 2
+
+
+def test_every_seed_of_a_preset_is_collected_into_one_record():
+    def run(seed, timestamp):
+        params = {"name": "deep", "seed": seed, "model": {"net": {"hidden": preset_hidden("deep")}},
+                  "data": {"name": "mnist", "max_shift": 0, "seed": seed},  # data.seed follows the seed
+                  "optim": dict(preset_config("deep").optim)}
+        return {"name": f"s{seed}", "data": {"timestamp": timestamp, "params": {"params.yaml": {"data": params}},
+                                             "metrics": {"metrics/eval.json": {"data": {"test_accuracy": 0.98 + seed / 100}}}}}
+
+    shown = [{"rev": "abcdef0", "experiments": [{"revs": [run(0, "1"), run(1, "2"), run(2, "3"), run(1, "4")]}]}]
+    (record,) = collect(shown_runs(shown, "head")).values()
+    assert [s["seed"] for s in record["seeds"]] == [0, 1, 2] and record["seeds"][1]["experiment"] == "s1"
+    assert record["summary"]["test_accuracy"]["n"] == 3

@@ -81,10 +81,13 @@ def _flat(tree: dict, prefix: str = "") -> dict:
 
 
 @functools.cache
-def _preset_params(name: str) -> dict:
+def _preset_params(name: str, seed: int = 0) -> dict:
+    """``experiment=<name>`` at ``seed``, flat and resolved (keys that follow the seed follow it)."""
     from omegaconf import OmegaConf
 
-    return _flat(OmegaConf.to_container(preset_config(name), resolve=True, enum_to_str=True))
+    cfg = preset_config(name).copy()
+    cfg.seed = seed
+    return _flat(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
 
 
 def changed_keys(params: dict, name: str) -> set[str]:
@@ -92,7 +95,7 @@ def changed_keys(params: dict, name: str) -> set[str]:
     such overrides (a sweep's, a trial's) is not that preset's row. Keys one side lacks (added
     or removed since the run) do not count, except a callback the run added (``callbacks=ema``:
     the later stages load what it made of the weights)."""
-    preset, run = _preset_params(name), _flat(params)
+    preset, run = _preset_params(name, params.get("seed", 0)), _flat(params)
     own_callbacks = {k.split(".")[1] for k in preset if k.startswith("callbacks.")}
     added = {k for k in run.keys() - preset.keys() if k.startswith("callbacks.") and k.split(".")[1] not in own_callbacks}
     return {k for k in run.keys() & preset.keys() if run[k] != preset[k]} | added
@@ -198,7 +201,7 @@ def collect(runs: list[tuple[str, str, str, dict, dict]], changed=changed_keys) 
             hidden = params["model"]["net"]["hidden"]
             # a depth row may name its own learning rate, but not the preset's own size: its rate
             # is the preset's, so a trial of another rate there is a trial, not the row
-            allowed = {"seed"}
+            allowed = {"seed"}  # a seed of the row, not a trial
             if name in DEPTH:
                 allowed |= DEPTH_OVERRIDES - ({"optim.lr"} if hidden == _preset_params(name)["model.net.hidden"] else set())
             if changed(params, name) - allowed:
