@@ -171,3 +171,15 @@ def test_every_seed_of_a_preset_is_collected_into_one_record():
     (record,) = collect(shown_runs(shown, "head")).values()
     assert [s["seed"] for s in record["seeds"]] == [0, 1, 2] and record["seeds"][1]["experiment"] == "s1"
     assert record["summary"]["test_accuracy"]["n"] == 3
+
+
+def test_collected_metrics_are_the_files_the_run_wrote_lists_included(tmp_path, monkeypatch):
+    # `dvc exp show` leaves out list-valued metrics; the record reads the run's own file
+    monkeypatch.chdir(tmp_path)
+    params = {"name": "default", "seed": 0}
+    shown = [{"rev": "abcdef0", "experiments": [{"revs": [{"rev": "e" * 40, "name": "exp", "data": {
+        "timestamp": "1", "params": {"params.yaml": {"data": params}},
+        "metrics": {"metrics/eval.json": {"data": {"test_accuracy": 0.97}}}}}]}]}]
+    files = {("e" * 40, "metrics/eval.json"): {"test_accuracy": 0.97, "readout_accuracy": [0.96, 0.5]}}
+    (run,) = shown_runs(shown, "head", lambda rev, path: files.get((rev, path)))
+    assert run[4]["eval"]["readout_accuracy"] == [0.96, 0.5]

@@ -110,9 +110,18 @@ def _finished(exp: dict) -> bool:
     return (exp.get("executor") or {}).get("state") in (None, "success")
 
 
-def shown_runs(exp_show: list[dict], head: str) -> list[tuple[str, str, str, dict, dict]]:
+def committed_file(rev: str, path: str) -> dict | None:
+    """A JSON file as an experiment (a git commit) holds it; None if it holds none."""
+    done = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True)
+    return json.loads(done.stdout) if done.returncode == 0 else None
+
+
+def shown_runs(exp_show: list[dict], head: str, read=None) -> list[tuple[str, str, str, dict, dict]]:
     """``(timestamp, commit, experiment, params, metrics by stage)`` of every finished run in
-    ``dvc exp show --json`` output: the DVC experiments of every commit, and the workspace."""
+    ``dvc exp show --json`` output: the DVC experiments of every commit, and the workspace.
+
+    ``read(rev, path)`` reads a metrics file as the run wrote it (``committed_file``; the
+    workspace's from disk): `dvc exp show` leaves out lists, such as each layer's read-out."""
     runs = []
     for commit in exp_show:
         workspace = commit["rev"] == "workspace"
@@ -125,6 +134,14 @@ def shown_runs(exp_show: list[dict], head: str) -> list[tuple[str, str, str, dic
             data = rev.get("data") or {}
             params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
             metrics = {Path(f).stem: m.get("data") or {} for f, m in (data.get("metrics") or {}).items()}
+            if read is not None:  # the files themselves: `dvc exp show` leaves out lists
+                for f in (data.get("metrics") or {}):
+                    if workspace:
+                        whole = json.loads(Path(f).read_text()) if Path(f).exists() else None
+                    else:
+                        whole = read(rev["rev"], f) if rev.get("rev") else None
+                    if whole is not None:
+                        metrics[Path(f).stem] = whole
             runs.append((stamp or data.get("timestamp") or "", base, rev.get("name") or "workspace", params, metrics))
     return runs
 
@@ -177,7 +194,10 @@ def summarize(seeds: list[dict]) -> dict:
             values = [v for v in values if v is not None]
             if not values:
                 continue
-            if isinstance(values[0], list):  # one per layer
+            kinds = {isinstance(v, list) for v in values}
+            if len(kinds) > 1:  # a run of an older layout among them: no common summary
+                continue
+            if kinds == {True}:  # one per layer
                 if len({len(v) for v in values}) == 1:
                     out[key] = [_mean_std(list(layer)) for layer in zip(*values)]
             else:
@@ -354,7 +374,7 @@ def main(argv: list[str] | None = None) -> None:
         runs = folder_runs(args.runs, head)
         if args.collect:
             runs += shown_runs(json.loads(_run(sys.executable, "-m", "dvc", "exp", "show", "--json", "--all-commits")),
-                               head)
+                               head, committed_file)
         for (name, hidden), record in collect(runs).items():
             if name in DEPTH:
                 write_json(RESULTS / "depth" / f"{name}-{'x'.join(map(str, hidden))}.json", record)
