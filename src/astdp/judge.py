@@ -128,8 +128,8 @@ def variety(fake: torch.Tensor, fake_labels: torch.Tensor, real: torch.Tensor, r
             ) -> dict[int, float]:
     """Per class: the spread of the fakes' features over the spread of the reals' features.
 
-    Measured in the judge's features, not in pixels: a fixed prototype with pixel noise is
-    spread out in pixels but hardly in features, which see shapes.
+    Pixel noise still spreads features (less than pixels): feed it noise-free draws
+    (``astdp.stages.generate.shape_features``) to measure variety of shape.
     """
     return {c: mean_pairwise_distance(fake[fake_labels == c]) / mean_pairwise_distance(real[real_labels == c])
             for c in fake_labels.unique().tolist()}
