@@ -20,6 +20,8 @@ def test_train_evaluate_generate(cfg_tiny, tmp_path):
     assert judge["judge_val_accuracy"] > 0.9 and Path("models/judge.pt").is_file()
     metrics = train(cfg_tiny)
     assert metrics["epochs"] == 4 and metrics["val_acc"] >= linear_accuracy() - 0.05
+    # each hidden layer's linear probe on validation, fitted on the training split only
+    assert len(metrics["val_readout_accuracy"]) == 1 and metrics["val_readout_accuracy"][0] >= linear_accuracy() - 0.05
     assert (torch.tensor([1e-39]) * 1.0).item() > 0  # denormals were flushed only while it trained
     assert Path("models/last.ckpt").is_file()
     curve = json.loads(Path("plots/train_curve.json").read_text())
@@ -147,7 +149,9 @@ def test_training_the_judge_and_the_benchmarks_never_read_the_test_images(cfg_ti
     bench.load_data(str(tiny_mnist), "cpu")
     monkeypatch.setattr(sys, "argv", ["feedback.py", "--feedback", "rule", "--hidden", "16", "--epochs", "1", "--data-root", str(tiny_mnist)])
     feedback.main()
-    assert set(read) == {"train"}
+    with open_dict(cfg_tiny):  # a search of sampling settings: measured on validation only
+        cfg_tiny.generate.measure_on = "val"
+    assert "fid_val" in generate(cfg_tiny) and set(read) == {"train"}
     sealed[0], before = False, len(read)
     evaluate(cfg_tiny)  # the end: here the test images are read
     assert "test" in read[before:]

@@ -183,3 +183,21 @@ def test_collected_metrics_are_the_files_the_run_wrote_lists_included(tmp_path, 
     files = {("e" * 40, "metrics/eval.json"): {"test_accuracy": 0.97, "readout_accuracy": [0.96, 0.5]}}
     (run,) = shown_runs(shown, "head", lambda rev, path: files.get((rev, path)))
     assert run[4]["eval"]["readout_accuracy"] == [0.96, 0.5]
+
+
+def test_a_sampling_search_is_chosen_by_the_lowest_validation_distance(tmp_path):
+    import yaml
+
+    from astdp.results import search_record
+
+    for i, (window, fid) in enumerate([(1, 300.0), (4, 120.0), (2, 200.0)]):
+        job = tmp_path / "sweep" / str(i)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"generate.window={window}"]))
+        (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": 0}))
+        (job / "metrics").mkdir()
+        (job / "metrics" / "generate.json").write_text(json.dumps({"fid_val": fid, "fid": 1.0}))
+    record = search_record("s", [tmp_path / "sweep"], "generate.fid_val", lower=True)
+    assert record["chosen"]["overrides"] == ["generate.window=4"] and record["criterion"] == "lowest generate.fid_val"
+    assert record["budget"] == {"trials": 3, "epochs": [], "seeds": [0], "stopped": 0}
+    assert all("fid" not in t for t in record["trials"])  # the test-split distance is not what chose

@@ -273,8 +273,10 @@ class GenerateConfig:
     sample: bool = MISSING
     window: int = MISSING
     noise: float = MISSING
+    measure_on: str = MISSING
 
     def __post_init__(self) -> None:
+        _check(self.measure_on in ("test", "val"), "generate.measure_on", self.measure_on, "must be test or val")
         _check(self.per_class >= 2, "generate.per_class", self.per_class, "must be >= 2 (variety needs pairs)")
         _check(self.settle_steps >= 1, "generate.settle_steps", self.settle_steps, "must be >= 1")
         _check(self.window >= 1, "generate.window", self.window, "must be >= 1")

@@ -1,8 +1,7 @@
 """Multinomial logistic regression, the independent yardstick of this project.
 
-Used twice: as the *judge* of generated images (trained on the dataset's pixels; it shares
-nothing with the aSTDP model) and as the *linear read-out* of a learned hidden code
-(the accuracy of unsupervised learning). Trained by L-BFGS with autograd: it is a
+Used as the *linear probe* of a learned hidden code: each hidden layer's own read-out (the
+accuracy of unsupervised learning, and whether a layer does work). Trained by L-BFGS with autograd: it is a
 measuring instrument, not part of the aSTDP model.
 """
 from __future__ import annotations
@@ -34,3 +33,15 @@ def fit_logistic_regression(x: torch.Tensor, y: torch.Tensor, iters: int = 300, 
         model.weight /= std
         model.bias -= model.weight @ mean
     return model.requires_grad_(False)
+
+
+def probe_layers(codes, fit: tuple[torch.Tensor, torch.Tensor], score: tuple[torch.Tensor, torch.Tensor],
+                 batch_size: int) -> list[float]:
+    """Each hidden layer's linear probe, bottom first: fitted on ``fit``'s codes, its accuracy on
+    ``score``'s. ``codes(x)`` gives the layers' activities for a batch of images."""
+    def all_codes(x: torch.Tensor) -> list[torch.Tensor]:
+        return [torch.cat(layer) for layer in zip(*(codes(b) for b in x.split(batch_size)))]
+
+    probes = [fit_logistic_regression(c, fit[1]) for c in all_codes(fit[0])]
+    return [round((p(c).argmax(1) == score[1]).float().mean().item(), 5)
+            for p, c in zip(probes, all_codes(score[0]))]

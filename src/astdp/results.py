@@ -54,7 +54,7 @@ PUBLISHED = [  # (method, dataset, test accuracy, source)
      "Xiao, Rasul & Vollgraf 2017, arXiv 1708.07747 (benchmark table)"),
 ]
 TWINS = {"paper": "paper_baseline", "default": "baseline", "deep": "deep_baseline", "fashion": "fashion_baseline"}
-HEADLINE = {"train": ["epochs", "val_acc"],
+HEADLINE = {"train": ["epochs", "val_acc", "val_readout_accuracy"],
             "eval": ["test_accuracy", "readout_accuracy", "inpaint_mse", "inpaint_mse_blank", "inpaint_mse_mean",
                      "inpaint_mse_knn", "occluded_accuracy", "occluded_accuracy_knn"],
             "generate": ["judge_accuracy", "judge_val_accuracy", "judge_test_accuracy", "variety_ratio", "fid",
@@ -155,27 +155,32 @@ def folder_runs(folders: list[Path], commit: str) -> list[tuple[str, str, str, d
              {m.stem: json.loads(m.read_text()) for m in sorted((f / "metrics").glob("*.json"))}) for f in folders]
 
 
-def search_record(name: str, sweeps: list[Path]) -> dict:
-    """``results/search/<name>.json``: each trial of Hydra multiruns of ``astdp-train`` (run with
-    ``hydra.output_subdir=.hydra``): its overrides, seed, epochs and validation accuracy, the
-    budget (trials, epochs, seeds) and the trial that validation chose."""
+def search_record(name: str, sweeps: list[Path], metric: str = "train.val_acc", lower: bool = False) -> dict:
+    """``results/search/<name>.json``: each trial of Hydra multiruns of a stage (run with
+    ``hydra.output_subdir=.hydra``): its overrides, seed, epochs and ``metric`` (``stage.key``
+    of its ``metrics/<stage>.json``; a per-layer list counts by its top layer), the budget
+    (trials, epochs, seeds) and the trial that validation chose (the highest, or with
+    ``lower`` the lowest)."""
     import yaml
 
+    stage, key = metric.split(".", 1)
     trials = []
     jobs = [d for sweep in sweeps for d in sorted(sweep.iterdir(), key=lambda d: d.name) if (d / ".hydra").is_dir()]
     for job in jobs:
         config = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())
-        metrics = job / "metrics" / "train.json"
-        trained = json.loads(metrics.read_text()) if metrics.exists() else {}
+        read = lambda s: json.loads(f.read_text()) if (f := job / "metrics" / f"{s}.json").exists() else {}
+        value = read(stage).get(key)
         trials.append({"overrides": yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()),
-                       "seed": config["seed"], "epochs": trained.get("epochs"), "val_acc": trained.get("val_acc")})
-    done = [t for t in trials if t["val_acc"] is not None]  # a stopped trial counts in no budget
+                       "seed": config["seed"], "epochs": read("train").get("epochs"),  # none: a sampling search
+                       key: value[-1] if isinstance(value, list) else value})
+    done = [t for t in trials if t[key] is not None]  # a stopped trial counts in no budget
     if not done:
-        raise SystemExit(f"error: no finished trial in {', '.join(map(str, sweeps))}")
-    budget = {"trials": len(done), "epochs": sorted({t["epochs"] for t in done}),
+        raise SystemExit(f"error: no finished trial with {metric} in {', '.join(map(str, sweeps))}")
+    budget = {"trials": len(done), "epochs": sorted({t["epochs"] for t in done} - {None}),
               "seeds": sorted({t["seed"] for t in done}), "stopped": len(trials) - len(done)}
-    return {"preset": name, "sweeps": [str(s) for s in sweeps], "budget": budget, "trials": done,
-            "chosen": max(done, key=lambda t: t["val_acc"])}
+    pick = min if lower else max
+    return {"preset": name, "sweeps": [str(s) for s in sweeps], "criterion": f"{'lowest' if lower else 'highest'} {metric}",
+            "budget": budget, "trials": done, "chosen": pick(done, key=lambda t: t[key])}
 
 
 def _mean_std(values: list[float]) -> dict:
@@ -328,7 +333,8 @@ def table(records: dict[str, dict]) -> str:
         epochs = "/".join(sorted({str(x["metrics"].get("train", {}).get("epochs", "-")) for x in r["seeds"]}))
         commits = ", ".join(sorted({x["commit"][:7] for x in r["seeds"]}))
         seeds = ",".join(str(x["seed"]) for x in r["seeds"])
-        lines.append(f"| {label} | {r['dataset']} | {acc} | {_stat(s, 'val_acc')} "
+        val = _stat(s, "val_readout_accuracy", layer=-1) if r["unsupervised"] else _stat(s, "val_acc")
+        lines.append(f"| {label} | {r['dataset']} | {acc} | {val} "
                      f"| {paired(r, records.get(TWINS.get(name, '')))} | {judge} | {fid} | {pr} | {epochs} "
                      f"| `{r['command']}`, seeds {seeds}, at {commits} |")
     for method, dataset, acc, source in PUBLISHED:
@@ -362,12 +368,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="also collect these run folders (params.yaml and metrics/*.json each)")
     parser.add_argument("--readme", type=Path, help="write the table into this file's results block")
     parser.add_argument("--search", nargs="+", metavar="NAME SWEEP_DIR",
-                        help="write results/search/NAME.json from multiruns of astdp-train, and stop")
+                        help="write results/search/NAME.json from multiruns of a stage, and stop")
+    parser.add_argument("--metric", default="train.val_acc",
+                        help="--search: what chooses a trial, stage.key (e.g. generate.fid_val)")
+    parser.add_argument("--lower", action="store_true", help="--search: the lowest --metric wins")
     args = parser.parse_args(argv)
     if args.search:
-        record = search_record(args.search[0], [Path(d) for d in args.search[1:]])
+        record = search_record(args.search[0], [Path(d) for d in args.search[1:]], args.metric, args.lower)
         write_json(RESULTS / "search" / f"{args.search[0]}.json", record)
-        print(json.dumps(record["budget"]), "chosen:", " ".join(record["chosen"]["overrides"]), record["chosen"]["val_acc"])
+        print(json.dumps(record["budget"]), record["criterion"], "chosen:", json.dumps(record["chosen"]))
         return
     if args.collect or args.runs:
         head = _run("git", "rev-parse", "HEAD").strip()

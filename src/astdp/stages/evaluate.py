@@ -15,14 +15,12 @@ def probe_and_inpaint(net, data, y: torch.Tensor, ev: DictConfig) -> dict:
     images nearest on the visible half (k-NN). The references are the images the network
     learned from (the training split, without the validation draw)."""
     from astdp.images import knn_fill, occlusion_mask
-    from astdp.readout import fit_logistic_regression
+    from astdp.readout import probe_layers
 
     device, steps = y.device, ev.settle_steps
     x = data.splits["test"][0].to(device)
     x_train, y_train = (t.to(device) for t in data.train_val()["train"])
     batches = lambda t: t.split(ev.batch_size)
-    codes = lambda t: [torch.cat(layer) for layer in zip(*(net.hidden_codes(b, steps) for b in batches(t)))]
-    readouts = [fit_logistic_regression(c, y_train) for c in codes(x_train)]
     accuracy = lambda pred: round((pred == y).float().mean().item(), 5)
     known = occlusion_mask(len(x), ev.occlude, data.image_shape, device)
     filled = torch.cat([net.inpaint(xb, kb, steps + 2) for xb, kb in zip(batches(x), batches(known))])
@@ -32,7 +30,8 @@ def probe_and_inpaint(net, data, y: torch.Tensor, ev: DictConfig) -> dict:
     return {
         # linear read-out of each hidden layer's code, bottom first: the accuracy of unsupervised
         # learning, and whether every layer does work
-        "readout_accuracy": [accuracy(r(c).argmax(1)) for r, c in zip(readouts, codes(x))],
+        "readout_accuracy": probe_layers(lambda b: net.hidden_codes(b, steps), (x_train, y_train), (x, y),
+                                         ev.batch_size),
         "inpaint_occluded": ev.occlude,
         "inpaint_mse": mse(filled),
         "inpaint_mse_blank": mse(torch.zeros_like(x)),

@@ -37,7 +37,7 @@ def generate(cfg: DictConfig) -> dict:
     mean image: a model that learned only the class means), precision and recall (k = 5)
     and the variety of each class's shapes (:func:`shape_features`). Each measure is taken
     against the test images and, with the suffix ``_val``, against the validation images that
-    sampling settings are chosen on.
+    sampling settings are chosen on (``generate.measure_on=val``: those only, no test image read).
     """
     cfg = sections(cfg, PARAMS)
     from hydra.utils import instantiate
@@ -62,8 +62,10 @@ def generate(cfg: DictConfig) -> dict:
     labels = torch.arange(data.n_classes, device=device).repeat_interleave(g.per_class)
     images = draw(net, labels, g, gen)
 
-    splits = {**data.train_val(), "test": data.load("test")}
-    (x_train, y_train), (x_test, y_test) = ((t.to(device) for t in splits[s]) for s in ("train", "test"))
+    # measure_on=val: a search of sampling settings, which must not see a test image
+    measured = (("test", ""), ("val", "_val")) if g.measure_on == "test" else (("val", "_val"),)
+    splits = data.train_val() | ({"test": data.load("test")} if g.measure_on == "test" else {})
+    x_train, y_train = (t.to(device) for t in splits["train"])
     judged = judge.predict(images)
     fake, shapes = judge.embed(images), shape_features(net, labels, g, gen, judge)
     # References for the distance: as many real training images, and the class means, per class.
@@ -76,11 +78,13 @@ def generate(cfg: DictConfig) -> dict:
         "judge_per_class": {data.classes[c]: round((judged[labels == c] == c).float().mean().item(), 3)
                             for c in range(data.n_classes)},
         "judge_val_accuracy": judge_val_accuracy,
-        "judge_test_accuracy": round((judge.predict(x_test) == y_test).float().mean().item(), 5),
     }
+    if "test" in splits:
+        x_test, y_test = (t.to(device) for t in splits["test"])
+        metrics["judge_test_accuracy"] = round((judge.predict(x_test) == y_test).float().mean().item(), 5)
     # Against the test images (reported) and the validation images (what sampling settings are
     # chosen on): the same measures, so a setting tuned on one is checked on the other.
-    for split, suffix in (("test", ""), ("val", "_val")):
+    for split, suffix in measured:
         x_real, y_real = (t.to(device) for t in splits[split])
         real = judge.embed(x_real)
         chosen = pick(y_real)  # as many real images of each class as there are samples
@@ -99,8 +103,8 @@ def generate(cfg: DictConfig) -> dict:
     shape = data.image_shape
     shown = torch.cat([images[labels == c][:10] for c in range(data.n_classes)])
     samples = save_grid(out / "samples" / "digits.png", shown, min(g.per_class, 10), shape)
-    # In-painting: occluded / filled in / original, ten test images.
-    x = x_test[:10]
+    # In-painting: occluded / filled in / original, ten images of the first measured split.
+    x = splits[measured[0][0]][0][:10].to(device)
     known = occlusion_mask(10, cfg.evaluate.occlude, shape, device)
     filled = net.inpaint(x, known, cfg.evaluate.settle_steps + 2)
     inpaint = save_grid(out / "samples" / "inpaint.png", torch.cat([x * known, filled, x]), 10, shape)

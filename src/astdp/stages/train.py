@@ -30,6 +30,19 @@ def flushed_denormals():
         torch.set_flush_denormal(False)
 
 
+def layer_probes_on_validation(module, data) -> list[float]:
+    """Each hidden layer's linear probe, fitted on the training split, scored on validation:
+    what an unsupervised run is searched by, and whether each layer does work."""
+    import torch
+
+    from astdp.readout import probe_layers
+
+    train, val = (tuple(t.to(module.device) for t in data.splits[s]) for s in ("train", "val"))
+    with torch.no_grad():
+        return probe_layers(lambda b: module.net.hidden_codes(b, module.eval_steps), train, val,
+                            data.eval_batch_size)
+
+
 def train(cfg: DictConfig) -> dict:
     """Fit; write the checkpoint, ``metrics/train.json`` and ``plots/train_curve.json``."""
     cfg = sections(cfg, PARAMS)
@@ -73,6 +86,8 @@ def train(cfg: DictConfig) -> dict:
             "val_acc": last.get("val_acc"),
             "val_recon_mse": last.get("val_recon_mse"),
         }
+        if trainer.is_global_zero and hasattr(module, "net") and hasattr(module.net, "hidden_codes"):
+            metrics["val_readout_accuracy"] = layer_probes_on_validation(module, data)
         if trainer.is_global_zero:
             write_json(out / "metrics" / "train.json", metrics)
             if logger is not None:  # the trained model travels with its run (offline too: `wandb sync`)
