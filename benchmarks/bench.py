@@ -28,6 +28,7 @@ from omegaconf import OmegaConf
 
 from astdp.config import validate
 from astdp.io import write_json
+from astdp.rule import learning_step
 from astdp.lit import mlp as lit_mlp
 from astdp.stages.train import flushed_denormals
 
@@ -89,9 +90,7 @@ def astdp_loop(x, y, hidden, batch, n_batches, conf=CONF):
         for i in range(n_batches):
             sl = slice(i * batch, (i + 1) * batch)
             changes, _ = net.weight_changes(x[sl], onehot[sl], module.plays, **module.train_kw)
-            for name, p in params.items():
-                p.grad = changes[name].neg_()
-            opt.step()
+            learning_step(opt, params.items(), changes)
     return run, net
 
 

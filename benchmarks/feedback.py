@@ -28,6 +28,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from astdp.deep import DeepNet
+from astdp.rule import learning_step
 
 
 
@@ -93,9 +94,7 @@ def main() -> None:
         for b in torch.randperm(len(x), generator=order).split(batch):
             changes, labels = net.weight_changes(x[b], F.one_hot(y[b], net.n_labels).float(), module.plays, **module.train_kw)
             hits += (labels.argmax(1) == y[b]).sum()
-            for name, p in params.items():
-                p.grad = changes[name].neg_()
-            opt.step()
+            learning_step(opt, params.items(), changes)
             schedule.step()
         val = (net.classify(xv, DEEP.evaluate.settle_steps) == yv).float().mean().item()
         aligned = [round(c, 2) for c in alignment(net, xv[:2000], F.one_hot(yv[:2000], net.n_labels).float())]

@@ -4,7 +4,7 @@ import torch
 from hydra.errors import InstantiationException
 import torch.nn.functional as F
 
-from astdp.core import stdp
+from astdp.rule import learning_step, stdp
 from tests.conftest import linear_accuracy, make_digits, make_net, plays
 
 
@@ -15,19 +15,13 @@ def data(n=600, seed=1):
     return x, y
 
 
-def apply(net, changes):
-    for name, p in net.named_parameters():
-        p.grad = -changes[name]
-
-
 def train(net, x, y, epochs=3, eta=0.05, bs=32, plays=None, **kw):
     opt = torch.optim.SGD(net.parameters(), lr=eta, momentum=0.9)
     Y = F.one_hot(y, 10).float()
     for _ in range(epochs):
         for i in range(0, len(x), bs):
             changes, _ = net.weight_changes(x[i:i + bs], Y[i:i + bs], plays or conf_plays(), **kw)
-            apply(net, changes)
-            opt.step()
+            learning_step(opt, net.named_parameters(), changes)
     return net
 
 

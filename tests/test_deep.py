@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from astdp.config import NETS
-from astdp.core import stdp
+from astdp.rule import learning_step, stdp
 from tests.conftest import ROOT, compose_config, linear_accuracy, make_net, plays
 from tests.test_core import data, train
 
@@ -316,9 +316,7 @@ def test_hidden_lr_scale_slows_only_the_synapses_between_hidden_layers(model):
         optimizer = instantiate(cfg.optim)(module.param_groups())
         x, y = data(32)
         changes, _ = module.net.weight_changes(x, F.one_hot(y, 10).float(), module.plays)
-        for name, p in params.items():
-            p.grad = changes[name].neg()
-        optimizer.step()
+        learning_step(optimizer, params.items(), changes)
         steps[scale] = {n: p - before[n] for n, p in params.items()}
     between = {"W.1", "W.2", "V.1", "V.2"}  # hidden to hidden of x - h1 - h2 - h3, both ways
     for name, step in steps[0.25].items():

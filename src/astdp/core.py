@@ -17,56 +17,16 @@ labels, the image recirculated). Each play:
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 
-ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "sigmoid": torch.sigmoid,
-    "tanh": lambda u: 0.5 * (torch.tanh(u) + 1.0),  # rescaled to (0, 1) like pixels
-    "hardsigmoid": lambda u: torch.clamp(0.25 * u + 0.5, 0.0, 1.0),
-}
-
-PLAYS = ("classify", "generate", "recirculate")  # what each clamps: see weight_changes
+from astdp.family import LocalNet
+from astdp.rule import ACTIVATIONS, PLAYS, State, learning_step, stdp, synapses  # noqa: F401 (the rule's home is astdp.rule)
 
 
-def stdp(pre: Tensor, post: Tensor, target: Tensor, scale: float = 1.0, out: Tensor | None = None,
-         member: Tensor | None = None) -> Tensor:
-    """The learning rule, rate form of STDP, batch-averaged.
-
-    ``dw[i, j] = scale * mean_batch pre_i * (target_j - post_j)``: a synapse grows when
-    its postsynaptic neuron's activity rises (towards its target) right after the
-    presynaptic neuron was active. It sees only its own two neurons. With ``out`` the
-    change is added to it in place (summing several plays without temporaries).
-    ``member`` (B, G one-hot) says that examples share their presynaptic activity within
-    G groups; ``pre`` then has G rows and each group's rises are summed first: the same
-    change, from a product with G rows instead of B.
-    """
-    rise = (target - post) * (scale / post.shape[0])  # scale the small factor, not the product
-    if member is not None:
-        rise = member.T @ rise
-    return pre.T @ rise if out is None else out.addmm_(pre.T, rise)
-
-
-def synapses(n_in: int, n_out: int, init_scale: float, generator: torch.Generator | None) -> nn.Parameter:
-    """Weights ``N(0, init_scale^2 / n_in)`` that never require grad (only the rule changes them)."""
-    w = torch.randn(n_in, n_out, generator=generator) * (init_scale / n_in**0.5)
-    return nn.Parameter(w, requires_grad=False)
-
-
-@dataclass
-class State:
-    """Drive ``u`` and activity ``a`` of every layer (index 0 is the visible layer)."""
-
-    u: list[Tensor]
-    a: list[Tensor]
-    up1: Tensor  # h1's bottom-up drive (from the visible layer) at the end of settling
-
-
-class ASTDPNet(nn.Module):
+class ASTDPNet(LocalNet):
     """Layers ``v, h1..hL`` joined by untied bottom-up ``W`` and top-down ``V`` weights.
 
     Parameters never require grad: they change only through :meth:`weight_changes`.
@@ -87,20 +47,12 @@ class ASTDPNet(nn.Module):
         dream_noise: float = 0.0,
         generator: torch.Generator | None = None,
     ) -> None:
-        super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+        super().__init__(activation, eps, homeostasis, target_rate, image_shape, n_labels)
         for key, value in {"softmax_labels": softmax_labels, "dream_noise": dream_noise}.items():
             if value:  # here the label units are visible units, settled with the pixels
                 raise ValueError(f"{key} needs the labels joined to the hidden layers: "
                                  f"set model.net._target_=astdp.deep.DeepNet (model=deep) or {key}=0")
-        self.rho = ACTIVATIONS[activation]
-        self.eps = eps
-        # Homeostasis (intrinsic plasticity): a hidden neuron's bias drifts so that its own
-        # firing rate tends to target_rate. Local to the neuron; it makes codes sparse.
-        self.homeostasis, self.target_rate = homeostasis, target_rate
-        n_pixels = math.prod(image_shape)
-        self.image_shape, self.n_pixels, self.n_labels = tuple(image_shape), n_pixels, n_labels
+        n_pixels = self.n_pixels
         # The visible layer: the pixels, then the label units.
         self.pixels, self.labels = slice(0, n_pixels), slice(n_pixels, n_pixels + n_labels)
         sizes = [n_pixels + n_labels, *hidden]
@@ -115,10 +67,6 @@ class ASTDPNet(nn.Module):
         gain = torch.ones(sizes[0])
         gain[n_pixels:] = label_gain
         self.register_buffer("gain", gain)
-
-    @property
-    def depth(self) -> int:
-        return len(self.W)
 
     # ------------------------------------------------------------------ settling
     @staticmethod
@@ -225,11 +173,36 @@ class ASTDPNet(nn.Module):
             visible_update()
         return State(u, a, up1)
 
-    # ------------------------------------------------------------------ learning
-    def rho_prime(self, u: Tensor) -> Tensor:
-        """Each neuron's own numerical estimate of its slope, no autograd."""
-        return (self.rho(u + self.eps) - self.rho(u)) / self.eps
+    def settle_reference(self, v: Tensor, free: Tensor, steps: int, inertia: float = 0.0, warm: bool = False) -> State:
+        """:meth:`settle` written plainly, for reading and for a test that holds the two equal:
+        every unit of every layer, every product, at every step; ``free`` a boolean mask like
+        ``v`` (no noise, no spikes). The fast one computes only the free visible units and
+        reuses the clamped units' share of h1's drive."""
+        L, W = self.depth, [self.W[0] * self.gain[:, None], *self.W[1:]]  # the label gain is part of the synapse
+        keep = lambda new, old: torch.lerp(new, old, inertia) if inertia > 0 else new
+        a = [v.clone() if warm else torch.where(free, 0.0, v)]
+        u = [torch.zeros_like(v)]
+        for l in range(1, L + 1):  # a first bottom-up guess
+            u.append(self.b[l] + a[l - 1] @ W[l - 1])
+            a.append(self.rho(u[l]))
+        up1 = u[1]
 
+        def visible() -> None:
+            u[0] = self.b[0] + a[1] @ self.V[0]
+            a[0] = torch.where(free, keep(self.rho(u[0]), a[0]), v)
+
+        for _ in range(steps):
+            visible()  # then each hidden layer from its neighbours' latest activities
+            for l in range(1, L + 1):
+                up = self.b[l] + a[l - 1] @ W[l - 1]
+                up1 = up if l == 1 else up1
+                u[l] = up + a[l + 1] @ self.V[l] if l < L else up
+                a[l] = keep(self.rho(u[l]), a[l])
+        if not warm:
+            visible()
+        return State(u, a, up1)
+
+    # ------------------------------------------------------------------ learning
     def targets(self, v: Tensor, state: State, data_drive: Tensor | None = None) -> list[Tensor]:
         """Target phase: clamp all visible units to ``v``; hidden targets ``a + rho'(u) du``."""
         t = [v]
@@ -260,7 +233,7 @@ class ASTDPNet(nn.Module):
         else:
             v_groups, member = groups
             s = self.settle(v_groups, free, steps, **settle_kw)
-            s_ex = State([member @ u for u in s.u], [member @ a for a in s.a], member @ s.up1)  # copies rows
+            s_ex = s.rows(member)
         t = self.targets(v, s_ex, data_drive)
         acc = {} if acc is None else acc
 
@@ -288,54 +261,32 @@ class ASTDPNet(nn.Module):
                 stdp(s.a[1], s_ex.a[0][:, free], t[0][:, free], scale, dv[:, free], member)
             else:
                 add(f"V.{l}", s.a[l + 1], s_ex.a[l], t[l])
-        for l in range(self.depth + 1):  # biases
-            rise = t[l] - s_ex.a[l]
-            if l > 0 and self.homeostasis:
-                rise = rise + self.homeostasis * (self.target_rate - s_ex.a[l])
-            db = rise.mean(0).mul_(scale)
-            acc[f"b.{l}"] = db if f"b.{l}" not in acc else acc[f"b.{l}"].add_(db)
+        self.bias_changes(t, s_ex.a, scale, acc)
         return acc, s_ex
 
-    def weight_changes(
-        self, x: Tensor, y: Tensor, plays: Mapping[str, tuple[float, int]], **settle_kw
-    ) -> tuple[dict[str, Tensor], Tensor | None]:
-        """Scaled sum of the weight changes of the plays for a batch, keyed by parameter name.
-
-        ``x``: pixels in [0, 1], shape (B, n_pixels); ``y``: one-hot labels (B, n_labels) (exactly
-        one-hot: the generate play groups examples by them); ``plays`` maps a play to its
-        (scale, settling steps); scale 0 skips it. ``classify`` clamps the image (labels
-        free), ``generate`` clamps the label (pixels free), ``recirculate`` needs no label
-        (unsupervised): the pixels start at the image and settle freely, so the net learns
-        to reproduce it. Also returns the label activity of the ``classify`` play.
-        """
-        unknown = set(plays) - set(PLAYS)
-        if unknown:
-            raise ValueError(f"unknown play {sorted(unknown)}; choose from {', '.join(PLAYS)}")
-        v = torch.cat([x, y], dim=1)
-        generate: dict = {}
+    def learn(self, play: str, x: Tensor, y: Tensor, steps: int, scale: float, acc: dict[str, Tensor],
+              shared: dict, **settle_kw) -> Tensor | None:
+        """One play (see :meth:`LocalNet.weight_changes`): ``classify`` frees the label units,
+        ``generate`` the pixels, ``recirculate`` settles the pixels from the image with no label.
+        The plays that clamp the whole visible layer share h1's drive from it (``shared``)."""
+        if play == "recirculate":
+            self.play(torch.cat([x, torch.zeros_like(y)], 1), self.pixels, steps, scale, acc, warm=True, **settle_kw)
+            return None
+        if "v" not in shared:
+            shared["v"] = v = torch.cat([x, y], dim=1)
+            shared["data_drive"] = self.data_drive(v)
+        v, drive = shared["v"], shared["data_drive"]
+        if play == "classify":
+            _, s = self.play(v, self.labels, steps, scale, acc, drive, **settle_kw)
+            return s.a[0][:, self.labels]
+        groups = None
         if not settle_kw.get("noise") and not settle_kw.get("sample"):
             # With only the label clamped, the free phase is the same for every example of a
-            # class: settle the ten classes once (exact, and 6x fewer rows for B=64).
+            # class: settle the classes once (exact; ``y`` must be one-hot), 6x fewer rows for B=64.
             classes = torch.eye(self.n_labels, dtype=x.dtype, device=x.device)
-            generate["groups"] = (torch.cat([x.new_zeros(self.n_labels, self.n_pixels), classes], 1), y)
-        setups = {"classify": (v, self.labels, {}), "generate": (v, self.pixels, generate),
-                  "recirculate": (torch.cat([x, torch.zeros_like(y)], 1), self.pixels, {"warm": True})}
-        total: dict[str, Tensor] | None = None
-        label_activity = None
-        data_drive = None  # h1's drive with v clamped: one product shared by the plays that clamp v
-        for name, (scale, steps) in plays.items():
-            if scale == 0:
-                continue
-            v_play, free, extra = setups[name]
-            if v_play is v and data_drive is None:
-                data_drive = self.data_drive(v)
-            drive = data_drive if v_play is v else None
-            total, s = self.play(v_play, free, steps, scale, total, drive, **settle_kw, **extra)
-            if name == "classify":
-                label_activity = s.a[0][:, self.labels]
-        if total is None:
-            raise ValueError("every play has scale 0: nothing to learn from")
-        return total, label_activity
+            groups = (torch.cat([x.new_zeros(self.n_labels, self.n_pixels), classes], 1), y)
+        self.play(v, self.pixels, steps, scale, acc, drive, groups=groups, **settle_kw)
+        return None
 
     # ------------------------------------------------------------------ use
     def _visible(self, x: Tensor | None, y: Tensor | None, batch: int) -> Tensor:

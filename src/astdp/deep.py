@@ -7,7 +7,7 @@ every hidden layer in both directions: each layer gets the label's correction fi
 and each adds its vote to the label read-out. One model still classifies (clamp the pixels,
 read the labels) and generates (clamp the labels, read the pixels).
 
-The rule is the same (:func:`astdp.core.stdp`); only where a hidden neuron's drive changes
+The rule is the same (:func:`astdp.rule.stdp`); only where a hidden neuron's drive changes
 from differs. In the target phase the pixels and labels are both clamped to the data, and
 each hidden neuron takes the change of its whole drive: from below, its incoming ``W``
 times the rise of the layer below (the pixels' correction passed up); from above, its
@@ -22,14 +22,14 @@ read-out synapse of the same two neurons.
 """
 from __future__ import annotations
 
-import math
 from functools import partial
 from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from astdp.core import ACTIVATIONS, PLAYS, ASTDPNet, State, stdp, synapses
+from astdp.family import LocalNet
+from astdp.rule import State, stdp, synapses
 
 
 def kept(t: Tensor, p: float) -> Tensor:
@@ -37,11 +37,11 @@ def kept(t: Tensor, p: float) -> Tensor:
     return t.bernoulli_(1 - p).div_(1 - p)
 
 
-class DeepNet(nn.Module):
+class DeepNet(LocalNet):
     """Chain ``x, h1..hL`` (``W[l]``: layer l up to l+1, ``V[l]``: l+1 down to l) and label
     units ``y`` joined to each ``h(l+1)`` by ``Wy[l]`` (up, the read-out) and ``Vy[l]`` (down,
     with the efficacy gain ``label_gain``). Biases ``b[0..L]`` for the chain, ``b[L+1]`` for the
-    labels. Same constructor and methods as :class:`astdp.core.ASTDPNet`, and ``softmax_labels``
+    labels. The constructor of :class:`astdp.core.ASTDPNet`, whose ``softmax_labels``
     and ``dream_noise`` (0: the labels' correction comes down ``Vy``; else down ``Fy[l]``, labels
     to ``h(l+1)``, taught by the dream with drive noise of that std).
     """
@@ -61,18 +61,13 @@ class DeepNet(nn.Module):
         dream_noise: float = 0.0,
         generator: torch.Generator | None = None,
     ) -> None:
-        super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
-        self.rho, self.eps, self.label_gain = ACTIVATIONS[activation], eps, label_gain
+        super().__init__(activation, eps, homeostasis, target_rate, image_shape, n_labels)
+        self.label_gain = label_gain
         # softmax_labels: the label units inhibit each other, so their activities share one unit
         # of rate (a softmax of their drives); otherwise each fires as a hidden unit does.
         self.label_rho = partial(torch.softmax, dim=1) if softmax_labels else self.rho
-        self.homeostasis, self.target_rate = homeostasis, target_rate
-        n_pixels = math.prod(image_shape)
-        self.image_shape, self.n_pixels, self.n_labels = tuple(image_shape), n_pixels, n_labels
-        self.pixels = slice(0, n_pixels)  # of layer 0 (receptive fields are W[0][pixels])
-        self.sizes = sizes = [n_pixels, *hidden]
+        self.pixels = slice(0, self.n_pixels)  # of layer 0 (receptive fields are W[0][pixels])
+        self.sizes = sizes = [self.n_pixels, *hidden]
 
         init = lambda n_in, n_out: synapses(n_in, n_out, init_scale, generator)
         L = len(hidden)
@@ -89,10 +84,6 @@ class DeepNet(nn.Module):
     def feedback(self) -> Sequence[Tensor]:
         """Per hidden layer, the synapses that carry the labels' correction down in the target phase."""
         return self.Fy if self.dream_noise else self.Vy
-
-    @property
-    def depth(self) -> int:
-        return len(self.W)
 
     # ------------------------------------------------------------------ settling
     def _drive(self, a: list[Tensor], l: int, live: set[int]) -> Tensor:
@@ -150,11 +141,31 @@ class DeepNet(nn.Module):
                     new = new * keep[l - 1]
                 a[l] = new
                 live.add(l)
-        return State(u, a, u[1])
+        return State(u, a)
+
+    def settle_reference(self, x: Tensor, y: Tensor, steps: int, clamp_labels: bool = False,
+                         inertia: float = 0.0) -> State:
+        """:meth:`settle` written plainly, for reading and for a test that holds the two equal:
+        every layer takes every neighbour's term at every step (no noise, spikes or dropout).
+        The fast one skips the terms of layers still silent, which are exactly 0."""
+        B, L = x.shape[0], self.depth
+        a = [x.new_zeros(B, self.n_pixels) if clamp_labels else x.clone(),
+             *(x.new_zeros(B, n) for n in self.sizes[1:]), y.clone() if clamp_labels else x.new_zeros(B, self.n_labels)]
+        u = [torch.zeros_like(t) for t in a]
+        hidden = list(range(1, L + 1))
+        for _ in range(steps):
+            for l in ([*reversed(hidden), 0] if clamp_labels else [*hidden, L + 1]):  # clamped end to free end
+                if l == L + 1:  # the labels hear every hidden layer
+                    u[l] = self.b[l] + sum(a[k] @ self.Wy[k - 1] for k in hidden)
+                    rho = self.label_rho
+                else:  # from below, from above, and from the labels with their gain
+                    u[l] = self.b[l] + (a[l - 1] @ self.W[l - 1] if l > 0 else 0) + (a[l + 1] @ self.V[l] if l < L else 0)
+                    u[l] = u[l] + (self.label_gain * a[L + 1] @ self.Vy[l - 1] if l > 0 else 0)
+                    rho = self.rho
+                a[l] = torch.lerp(rho(u[l]), a[l], inertia) if inertia > 0 else rho(u[l])
+        return State(u, a)
 
     # ------------------------------------------------------------------ learning
-    rho_prime = ASTDPNet.rho_prime  # each neuron's own numerical slope, as in the core
-
     def targets(self, x: Tensor, y: Tensor, s: State, up: bool = True, down: bool = True,
                 keep: list[Tensor] | None = None) -> list[Tensor]:
         """Target phase: clamp pixels and labels to the data; hidden targets ``a + rho'(u) du``,
@@ -195,7 +206,7 @@ class DeepNet(nn.Module):
         else:
             y_groups, member = groups
             s = self.settle(x.new_zeros(len(y_groups), self.n_pixels), y_groups, steps, clamp_labels=True, **settle_kw)
-            s_ex = State([member @ u for u in s.u], [member @ a for a in s.a], member @ s.up1)  # copies rows
+            s_ex = s.rows(member)
         t = self.targets(x, y, s_ex, up=clamp_labels, down=not clamp_labels, keep=keep)
 
         def add(name: str, pre: Tensor, post: int) -> None:
@@ -213,12 +224,7 @@ class DeepNet(nn.Module):
             else:
                 add(f"W.{l}", s.a[l], l + 1)
                 add(f"Wy.{l}", s.a[l + 1], L + 1)
-        for l in range(L + 2):  # biases
-            rise = t[l] - s_ex.a[l]
-            if 0 < l <= L and self.homeostasis:
-                rise = rise + self.homeostasis * (self.target_rate - s_ex.a[l])
-            db = rise.mean(0).mul_(scale)
-            acc[f"b.{l}"] = db if f"b.{l}" not in acc else acc[f"b.{l}"].add_(db)
+        self.bias_changes(t, s_ex.a, scale, acc)
         return s_ex
 
     def dream(self, s: State, scale: float, acc: dict[str, Tensor]) -> None:
@@ -252,44 +258,32 @@ class DeepNet(nn.Module):
         (so that a test-time unit, never dropped, sends what a kept one sends on average)."""
         return [kept(like.new_empty(batch, n), p) for n in self.sizes[1:]]
 
-    def weight_changes(
-        self, x: Tensor, y: Tensor, plays: Mapping[str, tuple[float, int]], dropout: float = 0.0,
-        label_smoothing: float = 0.0, input_dropout: float = 0.0, **settle_kw
-    ) -> tuple[dict[str, Tensor], Tensor | None]:
-        """Scaled sum of the plays' weight changes keyed by parameter name (a parameter no play
-        changed gets zeros), and the label activity of the ``classify`` play. ``dropout``: that
-        share of hidden units, drawn afresh for each example, sits out the classify play.
-        ``label_smoothing``: the classify play's label targets move that share of the way from
-        one-hot to uniform, so a label unit's drive stops growing once it is sure enough.
-        ``input_dropout``: that share of pixels, drawn afresh for each example, is blanked in the
-        classify play (the others scaled by ``1 / (1 - p)``): it learns from a damaged image."""
-        unknown = set(plays) - set(PLAYS)
-        if unknown:
-            raise ValueError(f"unknown play {sorted(unknown)}; choose from {', '.join(PLAYS)}")
+    def check_plays(self, plays: Mapping[str, tuple[float, int]]) -> None:
+        super().check_plays(plays)
         if plays.get("recirculate", (0, 0))[0]:
             raise ValueError("the recirculate play needs the labels in the visible layer "
                              "(model.net._target_=astdp.core.ASTDPNet); set model.plays.recirculate.scale=0")
-        acc: dict[str, Tensor] = {}
-        label_activity = None
-        for name, (scale, steps) in plays.items():
-            if scale == 0 or name == "recirculate":
-                continue
-            if name == "classify":
-                keep = self.dropout_masks(x.shape[0], dropout, x) if dropout else None
-                target = y.lerp(torch.full_like(y, 1 / self.n_labels), label_smoothing) if label_smoothing else y
-                seen = x * kept(torch.empty_like(x), input_dropout) if input_dropout else x
-                s = self.play(seen, target, False, steps, scale, acc, keep=keep, **settle_kw)
-                label_activity = s.a[-1]
-                if self.dream_noise:
-                    self.dream(s, scale, acc)
-            else:
-                groups = None if settle_kw.get("sample") else (torch.eye(self.n_labels, dtype=x.dtype, device=x.device), y)
-                self.play(x, y, True, steps, scale, acc, groups, **settle_kw)
-        if not acc:
-            raise ValueError("every play has scale 0: nothing to learn from")
-        for name, p in self.named_parameters():
-            acc.setdefault(name, torch.zeros_like(p))
-        return acc, label_activity
+
+    def learn(self, play: str, x: Tensor, y: Tensor, steps: int, scale: float, acc: dict[str, Tensor],
+              shared: dict, dropout: float = 0.0, label_smoothing: float = 0.0, input_dropout: float = 0.0,
+              **settle_kw) -> Tensor | None:
+        """One play (see :meth:`LocalNet.weight_changes`); the classify play's regularisers:
+        ``dropout``: that share of hidden units, drawn afresh for each example, sits out.
+        ``label_smoothing``: the label targets move that share of the way from one-hot to
+        uniform, so a label unit's drive stops growing once it is sure enough.
+        ``input_dropout``: that share of pixels, drawn afresh for each example, is blanked (the
+        others scaled by ``1 / (1 - p)``): it learns from a damaged image."""
+        if play == "classify":
+            keep = self.dropout_masks(x.shape[0], dropout, x) if dropout else None
+            target = y.lerp(torch.full_like(y, 1 / self.n_labels), label_smoothing) if label_smoothing else y
+            seen = x * kept(torch.empty_like(x), input_dropout) if input_dropout else x
+            s = self.play(seen, target, False, steps, scale, acc, keep=keep, **settle_kw)
+            if self.dream_noise:
+                self.dream(s, scale, acc)
+            return s.a[-1]
+        groups = None if settle_kw.get("sample") else (torch.eye(self.n_labels, dtype=x.dtype, device=x.device), y)
+        self.play(x, y, True, steps, scale, acc, groups, **settle_kw)
+        return None
 
     # ------------------------------------------------------------------ use
     def _no_labels(self, x: Tensor) -> Tensor:

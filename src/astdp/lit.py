@@ -23,6 +23,7 @@ from torch import nn
 from astdp.config import NETS as ASTDP_NETS
 from astdp.errors import DivergenceError, StageError
 from astdp.io import DIGEST_KEY, content_digest
+from astdp.rule import learning_step
 
 
 def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
@@ -174,9 +175,7 @@ class ASTDPModule(_Optimized):
             flat = torch.cat([changes[n].flatten() for n in names])
             flat = self.trainer.strategy.reduce(flat, reduce_op="mean")
             changes = dict(zip(names, torch.split(flat, [changes[n].numel() for n in names])))
-        for name, p in params.items():
-            p.grad = changes[name].view_as(p).neg_()
-        self.optimizers().step()
+        learning_step(self.optimizers(), params.items(), changes)
         schedule = self.lr_schedulers()
         self.log("lr", schedule.get_last_lr()[0], on_step=True, on_epoch=False)  # a float: no host sync
         schedule.step()

@@ -1,0 +1,122 @@
+"""The family of local networks: what every network that learns by aSTDP shares.
+
+A network of the family is layers of rate neurons (pixels, label units, hidden layers)
+joined by synapses that only the rule (:func:`astdp.rule.stdp`) changes. Each play of a
+mini-batch clamps some units to the data, lets the others settle (the free phase), clamps
+everything to the data (the target phase, where each hidden neuron moves by its own slope
+times the change of its own drive) and hands every synapse ``pre * (target - post)``.
+
+:class:`LocalNet` holds what does not depend on the wiring: the neurons (activation, their
+numerical slope, homeostasis), the biases' rule, the play loop and the interface the rest
+of the code uses. A network says only how it is wired: its synapses (in ``__init__``), its
+settling, its targets and which synapses each play teaches (:meth:`LocalNet.learn`).
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from astdp.rule import ACTIVATIONS, PLAYS
+
+
+class LocalNet(nn.Module):
+    """Base of the family. Parameters never require grad: they change only through
+    :meth:`weight_changes` (and :func:`astdp.rule.learning_step`)."""
+
+    def __init__(self, activation: str, eps: float, homeostasis: float, target_rate: float,
+                 image_shape: Sequence[int], n_labels: int) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
+        self.rho = ACTIVATIONS[activation]
+        self.eps = eps
+        # Homeostasis (intrinsic plasticity): a hidden neuron's bias drifts so that its own
+        # firing rate tends to target_rate. Local to the neuron; it makes codes sparse.
+        self.homeostasis, self.target_rate = homeostasis, target_rate
+        self.image_shape, self.n_pixels, self.n_labels = tuple(image_shape), math.prod(image_shape), n_labels
+
+    @property
+    def depth(self) -> int:
+        """The number of hidden layers (a network keeps its bottom-up synapses in ``self.W``)."""
+        return len(self.W)
+
+    # ------------------------------------------------------------------ the neurons
+    def rho_prime(self, u: Tensor) -> Tensor:
+        """Each neuron's own numerical estimate of its slope, no autograd."""
+        return (self.rho(u + self.eps) - self.rho(u)) / self.eps
+
+    def bias_changes(self, t: list[Tensor], a: list[Tensor], scale: float, acc: dict[str, Tensor]) -> None:
+        """Each layer's biases (``b.0``, ``b.1``, ...) follow their own units' rise ``t - a``;
+        a hidden unit's (layers 1..depth) also drifts towards ``target_rate`` (homeostasis)."""
+        for l in range(len(t)):
+            rise = t[l] - a[l]
+            if 0 < l <= self.depth and self.homeostasis:
+                rise = rise + self.homeostasis * (self.target_rate - a[l])
+            db = rise.mean(0).mul_(scale)
+            acc[f"b.{l}"] = db if f"b.{l}" not in acc else acc[f"b.{l}"].add_(db)
+
+    # ------------------------------------------------------------------ learning
+    def check_plays(self, plays: Mapping[str, tuple[float, int]]) -> None:
+        """Refuse a play this network cannot run (a network narrows it further)."""
+        unknown = set(plays) - set(PLAYS)
+        if unknown:
+            raise ValueError(f"unknown play {sorted(unknown)}; choose from {', '.join(PLAYS)}")
+
+    def learn(self, play: str, x: Tensor, y: Tensor, steps: int, scale: float, acc: dict[str, Tensor],
+              shared: dict, **kw) -> Tensor | None:
+        """One play on a batch: add its weight changes (times ``scale``) into ``acc``; return the
+        label units' activity when the play left them free (``classify``). ``shared`` is this
+        batch's scratch space for what several plays can reuse."""
+        raise NotImplementedError
+
+    def weight_changes(self, x: Tensor, y: Tensor, plays: Mapping[str, tuple[float, int]], **kw
+                       ) -> tuple[dict[str, Tensor], Tensor | None]:
+        """Scaled sum of the plays' weight changes for a batch, keyed by parameter name (a
+        parameter no play changed gets zeros), and the label activity of the ``classify`` play.
+
+        ``x``: pixels in [0, 1], shape (B, n_pixels); ``y``: one-hot labels (B, n_labels);
+        ``plays`` maps a play to its (scale, settling steps); scale 0 skips it. ``classify``
+        clamps the image (labels free), ``generate`` the label (pixels free), ``recirculate``
+        needs no label (unsupervised: the pixels start at the image and settle freely).
+        """
+        self.check_plays(plays)
+        acc: dict[str, Tensor] = {}
+        shared: dict = {}
+        label_activity = None
+        for name, (scale, steps) in plays.items():
+            if scale == 0:
+                continue
+            labels = self.learn(name, x, y, steps, scale, acc, shared, **kw)
+            if name == "classify":
+                label_activity = labels
+        if not acc:
+            raise ValueError("every play has scale 0: nothing to learn from")
+        for name, p in self.named_parameters():
+            acc.setdefault(name, torch.zeros_like(p))
+        return acc, label_activity
+
+    # ------------------------------------------------------------------ use (each network's own)
+    def classify(self, x: Tensor, steps: int, known: Tensor | None = None) -> Tensor:
+        """Class indices: clamp the image (only its ``known`` pixels if given), read the labels."""
+        raise NotImplementedError
+
+    def generate(self, labels: Tensor, steps: int, noise: float = 0.0, generator: torch.Generator | None = None,
+                 sample: bool = False) -> Tensor:
+        """Images (B, n_pixels) for the given class indices: clamp the label, read the pixels.
+        ``sample``: hidden units fire binary spikes; ``noise``: Gaussian noise on free drives."""
+        raise NotImplementedError
+
+    def inpaint(self, x: Tensor, known: Tensor, steps: int) -> Tensor:
+        """Fill in the pixels where ``known`` is False; the known ones stay clamped."""
+        raise NotImplementedError
+
+    def predict_pixels(self, x: Tensor, steps: int) -> Tensor:
+        """Top-down prediction of a clamped image from its settled hidden code."""
+        raise NotImplementedError
+
+    def hidden_codes(self, x: Tensor, steps: int) -> list[Tensor]:
+        """Each hidden layer's activity with the image clamped, bottom first (for linear probes)."""
+        raise NotImplementedError

@@ -1,0 +1,79 @@
+"""The family of local networks: one interface, one learning step, and each network's fast
+settling equal to its plainly written reference."""
+import pytest
+import torch
+import torch.nn.functional as F
+from hydra.utils import get_class
+
+from astdp.config import NETS
+from astdp.family import LocalNet
+from astdp.rule import learning_step
+from tests.conftest import make_digits, make_net
+
+INTERFACE = ("learn", "settle", "settle_reference", "classify", "generate", "inpaint", "predict_pixels", "hidden_codes")
+
+
+def data(n=48, seed=3):
+    imgs, labels = make_digits(n, seed)
+    return torch.from_numpy(imgs.reshape(n, -1)).float() / 255, F.one_hot(torch.from_numpy(labels).long(), 10).float()
+
+
+@pytest.mark.parametrize("target", NETS)
+def test_every_network_the_config_admits_is_of_the_family_and_implements_its_interface(target):
+    cls = get_class(target)
+    assert issubclass(cls, LocalNet)
+    missing = [m for m in INTERFACE if getattr(cls, m) is getattr(LocalNet, m, None)]
+    assert not missing, f"{target} does not implement {missing}"
+
+
+def trained(net, steps=3):
+    """A network a few steps into learning: its weights are no longer the symmetric start."""
+    x, y = data()
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    for _ in range(steps):
+        changes, _ = net.weight_changes(x, y, {"classify": (1.0, 2), "generate": (0.1, 2)})
+        learning_step(opt, net.named_parameters(), changes)
+    return net
+
+
+@pytest.mark.parametrize("inertia", [0.0, 0.3])
+def test_the_visible_label_networks_fast_settling_is_its_reference(inertia):
+    torch.manual_seed(0)
+    net = trained(make_net([24, 16, 8]))
+    x, y = data(16, seed=5)
+    v = torch.cat([x, y], 1)
+    mask = lambda free: torch.zeros_like(v, dtype=torch.bool).index_fill_(1, torch.arange(v.shape[1])[free], True)
+    half = torch.zeros_like(x, dtype=torch.bool)
+    half[:, x.shape[1] // 2:] = True  # in-painting: the bottom half and the labels free
+    cases = [(net.labels, mask(net.labels), False), (net.pixels, mask(net.pixels), False),
+             (net.pixels, mask(net.pixels), True), (torch.cat([half, torch.ones_like(y, dtype=torch.bool)], 1), None, False)]
+    for free, free_mask, warm in cases:
+        fast = net.settle(v, free, 3, inertia=inertia, warm=warm)
+        ref = net.settle_reference(v, free if free_mask is None else free_mask, 3, inertia=inertia, warm=warm)
+        for f, r in zip(fast.a + fast.u[1:] + [fast.up1], ref.a + ref.u[1:] + [ref.up1]):
+            torch.testing.assert_close(f, r, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("softmax_labels", [False, True])
+def test_the_joined_label_networks_fast_settling_is_its_reference(softmax_labels):
+    torch.manual_seed(0)
+    net = trained(make_net([24, 16], _target_=NETS[1], label_gain=1.0, softmax_labels=softmax_labels))
+    x, y = data(16, seed=5)
+    for clamp_labels in (False, True):
+        for steps, inertia in ((1, 0.0), (3, 0.3)):
+            fast = net.settle(x, y, steps, clamp_labels=clamp_labels, inertia=inertia)
+            ref = net.settle_reference(x, y, steps, clamp_labels=clamp_labels, inertia=inertia)
+            for f, r in zip(fast.a + fast.u, ref.a + ref.u):
+                torch.testing.assert_close(f, r, rtol=1e-5, atol=1e-6)
+
+
+def test_a_learning_step_adds_the_rules_change_through_the_optimizer():
+    torch.manual_seed(0)
+    net = make_net([8])
+    before = {n: p.clone() for n, p in net.named_parameters()}
+    changes, _ = net.weight_changes(*data(), {"classify": (1.0, 2)})
+    expected = {n: before[n] + 0.5 * c for n, c in changes.items()}
+    learning_step(torch.optim.SGD(net.parameters(), lr=0.5), net.named_parameters(), changes)
+    for n, p in net.named_parameters():
+        torch.testing.assert_close(p, expected[n], rtol=0, atol=1e-7)
+    assert any(not torch.equal(p, before[n]) for n, p in net.named_parameters())
