@@ -14,9 +14,9 @@ from astdp.errors import ConfigError
 from astdp.core import ACTIVATIONS
 from tests.conftest import ROOT, compose_config
 
-PRESETS = [[], ["model=small"], ["model=paper"], ["model=backprop_mlp"], ["trainer=ddp"], ["logger=none"],
-           ["lr_schedule=constant"], ["experiment=paper"], ["experiment=paper_baseline"], ["experiment=baseline"],
-           ["experiment=unsupervised"], ["optim=adam"], ["optim=adamw"], ["model=deep"], ["experiment=deep"], ["experiment=deep_baseline"]]
+# every option of these groups, found in conf/, each on its own over the defaults
+PRESETS = [[], *([f"{group}={p.stem}"] for group in ("experiment", "model", "optim", "lr_schedule", "trainer", "logger")
+                 for p in sorted((ROOT / "conf" / group).glob("*.yaml")))]
 
 
 def test_params_yaml_is_composition_of_conf():

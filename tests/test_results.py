@@ -6,10 +6,16 @@ from omegaconf import OmegaConf
 
 from astdp.results import (END, START, collect, depth_table, paired, preset_config, preset_hidden, shown_runs,
                            summarize, table, write_into)
-from tests.conftest import run_pipeline
+from tests.conftest import ROOT, run_pipeline
 
 
-def test_records_and_rows_come_from_the_metrics_files(cfg_tiny, tmp_path):
+def test_records_and_rows_come_from_the_metrics_files(cfg_tiny, tmp_path, monkeypatch):
+    import yaml
+
+    import astdp.results
+
+    published = yaml.safe_load((ROOT / "results" / "published.yaml").read_text())
+    monkeypatch.setattr(astdp.results, "PUBLISHED", ROOT / "results" / "published.yaml")
     run_pipeline(cfg_tiny)
     metrics = {name: {"data": json.loads((tmp_path / "metrics" / f"{name}.json").read_text())}
                for name in ("train", "eval", "generate")}
@@ -30,7 +36,7 @@ def test_records_and_rows_come_from_the_metrics_files(cfg_tiny, tmp_path):
     assert record["summary"]["test_accuracy"] == {"mean": acc, "std": 0.0, "n": 1}
     (row,) = [line for line in text.splitlines() if "default" in line]
     assert f"{100 * acc:.2f} ± 0.00 (1)" in row and f"{100 * judge:.2f} ± 0.00 (1)" in row and "0123456" in row
-    assert text.count("*published:*") == 3  # marked as published, not measured
+    assert text.count("*published:*") == len(published) > 0  # marked as published, not measured
 
 
 def test_readme_block_is_replaced_and_the_rest_kept(tmp_path):

@@ -288,6 +288,7 @@ class GenerateConfig:
 @dataclass
 class Config:
     name: str = MISSING
+    description: str = MISSING
     seed: int = MISSING
     ckpt_path: str = MISSING
     resume: bool = MISSING

@@ -165,10 +165,10 @@ class ASTDPNet(LocalNet):
                     u[l] = torch.addmm(u[l], a[l + 1], self.V[l])
                 a[l] = update(a[l], u[l], True)
         # End on the visible layer: each free visible activity is then the one that h1's final
-        # state produced, so top-down synapses learn from matching (pre, post) pairs; without
-        # it, generation at a low generate-play weight stays poor (judge 68% against 100%).
-        # A warm start (recirculation) keeps the visible layer one step behind, as in
-        # recirculation proper: measured, its read-out code is better so (95.2% against 94.7%).
+        # state produced, so top-down synapses learn from matching (pre, post) pairs (without
+        # it generation stays poor at a low generate-play weight: docs/findings.md). A warm
+        # start (recirculation) keeps the visible layer one step behind, as in recirculation
+        # proper, whose read-out code measured better so.
         if not warm:
             visible_update()
         return State(u, a, up1)
@@ -282,7 +282,7 @@ class ASTDPNet(LocalNet):
         groups = None
         if not settle_kw.get("noise") and not settle_kw.get("sample"):
             # With only the label clamped, the free phase is the same for every example of a
-            # class: settle the classes once (exact; ``y`` must be one-hot), 6x fewer rows for B=64.
+            # class: settle the classes once (exact; ``y`` must be one-hot): G rows instead of B.
             classes = torch.eye(self.n_labels, dtype=x.dtype, device=x.device)
             groups = (torch.cat([x.new_zeros(self.n_labels, self.n_pixels), classes], 1), y)
         self.play(v, self.pixels, steps, scale, acc, drive, groups=groups, **settle_kw)

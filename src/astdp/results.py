@@ -34,26 +34,7 @@ RESULTS = Path("results")
 BENCH = RESULTS / "bench.json"  # benchmarks/bench.py --out: epoch times of the depth table's sizes
 DEPTH = ("deep", "deep_baseline")  # presets whose sizes make the depth table: (aSTDP, its backprop twin)
 DEPTH_OVERRIDES = {"model.net.hidden", "optim.lr"}  # what their rows' commands may add to the preset
-PRESETS = {  # preset (experiment=...) -> what the row is, in table order
-    "paper": "aSTDP, `experiment=paper`",
-    "paper_baseline": "backprop MLP, `experiment=paper_baseline` (trained as the paper preset, autograd)",
-    "default": "aSTDP, default `dvc repro`",
-    "unsupervised": "aSTDP unsupervised, `experiment=unsupervised` (linear read-out)",
-    "baseline": "backprop MLP, `experiment=baseline` (same size, autograd)",
-    "deep": "aSTDP, `experiment=deep` (labels joined to every hidden layer, no image shifts)",
-    "deep_baseline": "backprop MLP, `experiment=deep_baseline` (trained as the deep preset)",
-    "fashion": "aSTDP, `experiment=fashion`",
-    "fashion_baseline": "backprop MLP, `experiment=fashion_baseline` (trained as the fashion preset)",
-}
-PUBLISHED = [  # (method, dataset, test accuracy, source)
-    ("Equilibrium Propagation, 1-3 hidden layers", "mnist", "97-98% (test error 2-3%)",
-     "Scellier & Bengio 2017, Front. Comput. Neurosci. 11:24, doi:10.3389/fncom.2017.00024"),
-    ("Diehl & Cook unsupervised STDP, 6400 excitatory neurons", "mnist", "95.0%",
-     "Diehl & Cook 2015, Front. Comput. Neurosci. 9:99, doi:10.3389/fncom.2015.00099"),
-    ("scikit-learn MLPClassifier, best of the benchmark", "fashion_mnist", "87.7%",
-     "Xiao, Rasul & Vollgraf 2017, arXiv 1708.07747 (benchmark table)"),
-]
-TWINS = {"paper": "paper_baseline", "default": "baseline", "deep": "deep_baseline", "fashion": "fashion_baseline"}
+PUBLISHED = RESULTS / "published.yaml"  # the literature's rows: method, dataset, accuracy, source
 HEADLINE = {"train": ["epochs", "val_acc", "val_readout_accuracy"],
             "eval": ["test_accuracy", "readout_accuracy", "inpaint_mse", "inpaint_mse_blank", "inpaint_mse_mean",
                      "inpaint_mse_knn", "occluded_accuracy", "occluded_accuracy_knn"],
@@ -99,6 +80,28 @@ def changed_keys(params: dict, name: str) -> set[str]:
     own_callbacks = {k.split(".")[1] for k in preset if k.startswith("callbacks.")}
     added = {k for k in run.keys() - preset.keys() if k.startswith("callbacks.") and k.split(".")[1] not in own_callbacks}
     return {k for k in run.keys() & preset.keys() if run[k] != preset[k]} | added
+
+
+@functools.cache
+def presets() -> list[str]:
+    """Every preset (``default`` and ``conf/experiment/*.yaml``) in table order: the default and
+    its twin, then each preset followed by its twin."""
+    from importlib.resources import files
+
+    names = sorted(f.name.removesuffix(".yaml") for f in (files("astdp.conf") / "experiment").iterdir()
+                   if f.name.endswith(".yaml"))
+    ours = ["default", *(n for n in names if n != "baseline" and not n.endswith("_baseline"))]
+    return [m for n in ours for m in (n, twin(n)) if m in names or m == "default"]
+
+
+def twin(name: str) -> str:
+    """The backprop twin of an aSTDP preset: trained as it is, same sizes, data and epochs."""
+    return "baseline" if name == "default" else f"{name}_baseline"
+
+
+def description(name: str) -> str:
+    """What a preset's row is: its config's ``description``."""
+    return preset_config(name).description
 
 
 def preset_hidden(name: str) -> list[int]:
@@ -220,7 +223,7 @@ def collect(runs: list[tuple[str, str, str, dict, dict]], changed=changed_keys) 
     newest: dict[tuple[str, tuple[int, ...], int], tuple] = {}
     for stamp, base, exp, params, metrics in sorted(runs, key=lambda r: r[0]):
         name = params.get("name")
-        if name not in PRESETS or not metrics.get("eval"):
+        if name not in presets() or not metrics.get("eval"):
             continue
         try:
             hidden = params["model"]["net"]["hidden"]
@@ -242,7 +245,8 @@ def collect(runs: list[tuple[str, str, str, dict, dict]], changed=changed_keys) 
             seed = {"seed": params["seed"], "commit": base, "experiment": exp,
                     "metrics": {stage: {k: m[k] for k in keys if k in m} for stage, keys in HEADLINE.items()
                                 if (m := metrics.get(stage))}}
-        except KeyError:  # a run of an older config layout
+        except KeyError as e:  # a run of an older config layout
+            print(f"astdp-results: skipped {exp} ({stamp}): its params.yaml has no {e}", file=sys.stderr)
             continue
         newest[name, tuple(hidden), params["seed"]] = (row, seed)
     records: dict[tuple[str, tuple[int, ...]], dict] = {}
@@ -319,7 +323,7 @@ def table(records: dict[str, dict]) -> str:
              "| judge accuracy of generated images | FID (real / class means) | precision / recall | epochs "
              "| made by (`-S seed=N`), at commits |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for name in (n for n in PRESETS if n in records):
+    for name in (n for n in presets() if n in records):
         r = records[name]
         s = r["summary"]
         acc = _stat(s, "readout_accuracy", layer=-1) if r["unsupervised"] else _stat(s, "test_accuracy")
@@ -328,16 +332,19 @@ def table(records: dict[str, dict]) -> str:
         fid = (f"{_stat(s, 'fid', 1, 1)} ({_stat(s, 'fid_real_train', 1, 1).split(' ')[0]} / "
                f"{_stat(s, 'fid_class_means', 1, 1).split(' ')[0]})") if judged and "fid" in s else "-"
         pr = f"{_stat(s, 'precision', 1)} / {_stat(s, 'recall', 1)}" if judged and "precision" in s else "-"
-        label = f"{PRESETS[name]}, hidden {r['hidden']}"
+        label = f"{description(name)}, hidden {r['hidden']}"
         label += f", images shifted up to {r['max_shift']} px" if r["max_shift"] else ""
         epochs = "/".join(sorted({str(x["metrics"].get("train", {}).get("epochs", "-")) for x in r["seeds"]}))
         commits = ", ".join(sorted({x["commit"][:7] for x in r["seeds"]}))
         seeds = ",".join(str(x["seed"]) for x in r["seeds"])
         val = _stat(s, "val_readout_accuracy", layer=-1) if r["unsupervised"] else _stat(s, "val_acc")
         lines.append(f"| {label} | {r['dataset']} | {acc} | {val} "
-                     f"| {paired(r, records.get(TWINS.get(name, '')))} | {judge} | {fid} | {pr} | {epochs} "
+                     f"| {paired(r, records.get(twin(name)))} | {judge} | {fid} | {pr} | {epochs} "
                      f"| `{r['command']}`, seeds {seeds}, at {commits} |")
-    for method, dataset, acc, source in PUBLISHED:
+    import yaml
+
+    for ref in yaml.safe_load(PUBLISHED.read_text()) if PUBLISHED.exists() else []:
+        method, dataset, acc, source = ref["method"], ref["dataset"], ref["accuracy"], ref["source"]
         lines.append(f"| *published:* {method} | {dataset} | {acc} | - | - | - | - | - | - | {source} |")
     return "\n".join(lines)
 
@@ -389,7 +396,7 @@ def main(argv: list[str] | None = None) -> None:
                 write_json(RESULTS / "depth" / f"{name}-{'x'.join(map(str, hidden))}.json", record)
             if name not in DEPTH or list(hidden) == preset_hidden(name):
                 write_json(RESULTS / f"{name}.json", record)
-    records = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json")) if p.stem in PRESETS}
+    records = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json")) if p.stem in presets()}
     records = {k: r for k, r in records.items() if "seeds" in r}  # records of the single-seed layout: rerun
     if not records:
         raise SystemExit(f"error: no {RESULTS}/*.json; run `make paper` (or `astdp-results --collect`) first")
