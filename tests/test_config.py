@@ -157,3 +157,11 @@ def test_slurm_trainer_wires_lightnings_auto_requeue():
     plugins = instantiate(compose_config(["trainer=slurm"]).trainer.plugins)
     (slurm,) = [p for p in plugins if isinstance(p, SLURMEnvironment)]
     assert slurm.auto_requeue and slurm.requeue_signal == signal.SIGUSR1
+
+
+def test_an_old_name_still_works_for_one_release_and_says_its_new_one():
+    from astdp.callbacks import WeightAverage, WeightTrace
+
+    with pytest.warns(FutureWarning, match="WeightAverage"):
+        old = WeightTrace(decay=0.9, every=2)
+    assert isinstance(old, WeightAverage) and old.every == 2

@@ -92,8 +92,8 @@ class ImagesToLogger(pl.Callback):
                          caption=["what each of the first hidden units looks for"])
 
 
-class WeightTrace(WeightAveraging):
-    """Every synapse keeps an exponential moving average of its own weight (a local trace),
+class WeightAverage(WeightAveraging):
+    """Every synapse keeps an exponential moving average of its own weight (local to it),
     updated every ``every`` steps with ``decay`` per update, all synapses in one fused update.
 
     Lightning's :class:`WeightAveraging` swaps the average in for validation and puts it in
@@ -102,13 +102,25 @@ class WeightTrace(WeightAveraging):
 
     def __init__(self, decay: float, every: int):
         if not (0 <= decay < 1 and every >= 1):
-            raise ConfigError(f"invalid WeightTrace decay={decay}, every={every}: decay must be in [0, 1) and every "
+            raise ConfigError(f"invalid WeightAverage decay={decay}, every={every}: decay must be in [0, 1) and every "
                               "at least 1 (e.g. callbacks.ema.decay=0.998 callbacks.ema.every=10)")
         super().__init__(multi_avg_fn=get_ema_multi_avg_fn(decay))
         self.every = every
 
     def should_update(self, step_idx: int | None = None, epoch_idx: int | None = None) -> bool:
         return step_idx is not None and step_idx % self.every == 0
+
+
+class WeightTrace(WeightAverage):
+    """The name of :class:`WeightAverage` until 0.17.0 (in STDP a trace is something else).
+    Kept for one release, so that earlier configs still run; it says so once."""
+
+    def __init__(self, decay: float, every: int):
+        import warnings
+
+        warnings.warn("astdp.callbacks.WeightTrace is now astdp.callbacks.WeightAverage (callbacks=ema names it); "
+                      "the old name goes in 0.19.0", FutureWarning, stacklevel=2)
+        super().__init__(decay, every)
 
 
 class LastCheckpoint(Checkpoint):
