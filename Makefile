@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 # The DVC stages call the console scripts (astdp-train, ...): they must come from this venv.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: repro mirror paper test test-slow params bench clean
+.PHONY: repro mirror results paper test test-slow params bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -25,12 +25,13 @@ mirror: $(STAMP)
 	  rm -rf data/mirror.tmp && mkdir -p data/mirror.tmp && cp data/mnist/*-ubyte data/mirror.tmp/ \
 	  && mv data/mirror.tmp data/mirror && dvc commit -q -f data.dvc; }
 
-PRESETS := paper paper_baseline deep deep_baseline unsupervised baseline fashion fashion_baseline
+# every preset of conf/experiment/ but the quick try
+PRESETS := $(filter-out debug,$(basename $(notdir $(wildcard conf/experiment/*.yaml))))
 SEEDS := 0 1 2
 # the depth table's sizes besides the deep preset's own [1000,1000]: its width, and a narrow one
 DEPTHS := [1000] [1000,1000,1000] [300] [300,300] [300,300,300]
 
-paper: $(STAMP)            ## every preset (and depth) at every seed as a DVC experiment; results/ and the README tables
+results: $(STAMP)          ## every preset (and depth) at every seed as a DVC experiment; results/ and the README tables
 	dvc repro download
 	for seed in $(SEEDS); do dvc exp run --temp -S seed=$$seed || exit 1; done
 	for preset in $(PRESETS); do for seed in $(SEEDS); do \
@@ -38,6 +39,10 @@ paper: $(STAMP)            ## every preset (and depth) at every seed as a DVC ex
 	for h in $(DEPTHS); do for preset in deep deep_baseline; do for seed in $(SEEDS); do \
 	  dvc exp run --temp -S experiment=$$preset -S "model.net.hidden=$$h" -S seed=$$seed || exit 1; done; done; done
 	astdp-results --collect --readme README.md
+
+paper:                     ## the old name of `make results` (until 0.19.0)
+	@echo "make paper is now make results (experiment=paper is one preset; this target runs them all)"
+	@$(MAKE) --no-print-directory results
 
 test: $(STAMP)             ## the fast suite (a few minutes on 2 cores)
 	$(PY) -m pytest

@@ -1,6 +1,6 @@
 """The results table, from committed files that say how each row was made.
 
-    astdp-results --collect           # after `make paper`: results/<preset>.json from `dvc exp show`
+    astdp-results --collect           # after `make results`: results/<preset>.json from `dvc exp show`
     astdp-results                     # print the table from results/*.json
     astdp-results --readme README.md  # and write it between the README's results markers
 
@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> None:
     records = {p.stem: json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json")) if p.stem in presets()}
     records = {k: r for k, r in records.items() if "seeds" in r}  # records of the single-seed layout: rerun
     if not records:
-        raise SystemExit(f"error: no {RESULTS}/*.json; run `make paper` (or `astdp-results --collect`) first")
+        raise SystemExit(f"error: no {RESULTS}/*.json; run `make results` (or `astdp-results --collect`) first")
     depth = {(r["preset"], tuple(r["hidden"])): r
              for r in (json.loads(p.read_text()) for p in sorted((RESULTS / "depth").glob("*.json"))) if "seeds" in r}
     bench = json.loads(BENCH.read_text()) if BENCH.exists() else None
