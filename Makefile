@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 # The DVC stages call the console scripts (astdp-train, ...): they must come from this venv.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: repro mirror results paper test test-slow params bench clean
+.PHONY: repro mirror results paper test test-slow docs params bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -38,7 +38,7 @@ results: $(STAMP)          ## every preset (and depth) at every seed as a DVC ex
 	  dvc exp run --temp -S experiment=$$preset -S seed=$$seed || exit 1; done; done
 	for h in $(DEPTHS); do for preset in deep deep_baseline; do for seed in $(SEEDS); do \
 	  dvc exp run --temp -S experiment=$$preset -S "model.net.hidden=$$h" -S seed=$$seed || exit 1; done; done; done
-	astdp-results --collect --readme README.md
+	astdp-results --collect --readme README.md docs/results.md
 
 paper:                     ## the old name of `make results` (until 0.19.0)
 	@echo "make paper is now make results (experiment=paper is one preset; this target runs them all)"
@@ -49,6 +49,9 @@ test: $(STAMP)             ## the fast suite (a few minutes on 2 cores)
 
 test-slow: $(STAMP)        ## real-MNIST and sweep tests
 	$(PY) -m pytest -m slow
+
+docs: $(STAMP)             ## the documentation site from docs/ (Material for MkDocs) into site/, warnings as errors
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 params: $(STAMP)           ## recompose params.yaml from conf/ (dvc exp run does this itself)
 	$(PY) -c "from pathlib import Path; from dvc.utils.hydra import compose_and_dump; \

@@ -2,7 +2,7 @@
 
     astdp-results --collect           # after `make results`: results/<preset>.json from `dvc exp show`
     astdp-results                     # print the table from results/*.json
-    astdp-results --readme README.md  # and write it between the README's results markers
+    astdp-results --readme README.md docs/results.md  # and write it between their results markers
 
 The depth table comes the same way from ``results/depth/<preset>-<hidden>.json``: every size
 of ``experiment=deep`` and its twin that was run (``-S 'model.net.hidden=[...]'``). Its epoch
@@ -373,7 +373,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--collect", action="store_true", help="write results/<preset>.json from `dvc exp show`")
     parser.add_argument("--runs", type=Path, nargs="+", default=[],
                         help="also collect these run folders (params.yaml and metrics/*.json each)")
-    parser.add_argument("--readme", type=Path, help="write the table into this file's results block")
+    parser.add_argument("--readme", type=Path, nargs="+", default=[],
+                        help="write the tables into these files' results blocks (README.md docs/results.md)")
     parser.add_argument("--search", nargs="+", metavar="NAME SWEEP_DIR",
                         help="write results/search/NAME.json from multiruns of a stage, and stop")
     parser.add_argument("--metric", default="train.val_acc",
@@ -405,10 +406,10 @@ def main(argv: list[str] | None = None) -> None:
     bench = json.loads(BENCH.read_text()) if BENCH.exists() else None
     text, depth_text = table(records), depth_table(depth, bench)
     print(text, depth_text, sep="\n\n")
-    if args.readme:
-        write_into(args.readme, text)
+    for page in args.readme:
+        write_into(page, text)
         if depth:
-            write_into(args.readme, depth_text, DEPTH_START, DEPTH_END)
+            write_into(page, depth_text, DEPTH_START, DEPTH_END)
 
 
 if __name__ == "__main__":
