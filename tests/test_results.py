@@ -156,7 +156,7 @@ def test_a_search_record_holds_every_finished_trial_its_budget_and_the_choice(tm
         job = tmp_path / "sweep" / str(i)
         (job / ".hydra").mkdir(parents=True)
         (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"optim.lr={lr}"]))
-        (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": 0}))
+        (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": 0, "data": {"val_size": 5000}}))
         if val is not None:
             (job / "metrics").mkdir()
             (job / "metrics" / "train.json").write_text(json.dumps({"epochs": 8, "val_acc": val}))
@@ -200,10 +200,33 @@ def test_a_sampling_search_is_chosen_by_the_lowest_validation_distance(tmp_path)
         job = tmp_path / "sweep" / str(i)
         (job / ".hydra").mkdir(parents=True)
         (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"generate.window={window}"]))
-        (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": 0}))
+        (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": 0, "data": {"val_size": 5000}}))
         (job / "metrics").mkdir()
         (job / "metrics" / "generate.json").write_text(json.dumps({"fid_val": fid, "fid": 1.0}))
     record = search_record("s", [tmp_path / "sweep"], "generate.fid_val", lower=True)
     assert record["chosen"]["overrides"] == ["generate.window=4"] and record["criterion"] == "lowest generate.fid_val"
     assert record["budget"] == {"trials": 3, "epochs": [], "seeds": [0], "stopped": 0}
     assert all("fid" not in t for t in record["trials"])  # the test-split distance is not what chose
+
+
+def test_a_search_keeps_its_incumbent_unless_beaten_by_more_than_one_standard_error(tmp_path):
+    import yaml
+
+    from astdp.results import search_record
+
+    def sweep(name, vals):
+        for i, val in enumerate(vals):
+            job = tmp_path / name / str(i)
+            (job / ".hydra").mkdir(parents=True)
+            (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"x={i}"]))
+            (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": 0, "data": {"val_size": 5000}}))
+            (job / "metrics").mkdir()
+            (job / "metrics" / "train.json").write_text(json.dumps({"epochs": 8, "val_acc": val}))
+        return tmp_path / name
+
+    # at 97% one standard error of 5000 images is 0.24 points
+    close = search_record("s", [sweep("close", [0.9690, 0.9706])], keep=0)
+    assert close["best"]["overrides"] == ["x=1"] and close["chosen"]["overrides"] == ["x=0"]
+    assert abs(close["rule"]["kept_unless_beaten_by_more_than"] - (0.969 * 0.031 / 5000) ** 0.5) < 1e-6
+    far = search_record("s", [sweep("far", [0.9690, 0.9730])], keep=0)
+    assert far["chosen"]["overrides"] == ["x=1"]

@@ -158,12 +158,18 @@ def folder_runs(folders: list[Path], commit: str) -> list[tuple[str, str, str, d
              {m.stem: json.loads(m.read_text()) for m in sorted((f / "metrics").glob("*.json"))}) for f in folders]
 
 
-def search_record(name: str, sweeps: list[Path], metric: str = "train.val_acc", lower: bool = False) -> dict:
+def search_record(name: str, sweeps: list[Path], metric: str = "train.val_acc", lower: bool = False,
+                  keep: int | None = None) -> dict:
     """``results/search/<name>.json``: each trial of Hydra multiruns of a stage (run with
     ``hydra.output_subdir=.hydra``): its overrides, seed, epochs and ``metric`` (``stage.key``
     of its ``metrics/<stage>.json``; a per-layer list counts by its top layer), the budget
-    (trials, epochs, seeds) and the trial that validation chose (the highest, or with
-    ``lower`` the lowest)."""
+    (trials, epochs, seeds) and the trial that validation ranks first (``best``: the highest,
+    or with ``lower`` the lowest).
+
+    With ``keep`` (the index of a finished trial: the incumbent value, or a simpler one) the
+    choice follows the one-standard-error rule: that trial stays unless the best beats it by
+    more than one binomial standard error of a validation accuracy, ``sqrt(p (1 - p) / n)``
+    with ``n`` the validation images (an accuracy metric only)."""
     import yaml
 
     stage, key = metric.split(".", 1)
@@ -174,16 +180,23 @@ def search_record(name: str, sweeps: list[Path], metric: str = "train.val_acc", 
         read = lambda s: json.loads(f.read_text()) if (f := job / "metrics" / f"{s}.json").exists() else {}
         value = read(stage).get(key)
         trials.append({"overrides": yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()),
-                       "seed": config["seed"], "epochs": read("train").get("epochs"),  # none: a sampling search
+                       "seed": config["seed"], "val_size": config["data"]["val_size"], "epochs": read("train").get("epochs"),  # none: a sampling search
                        key: value[-1] if isinstance(value, list) else value})
     done = [t for t in trials if t[key] is not None]  # a stopped trial counts in no budget
     if not done:
         raise SystemExit(f"error: no finished trial with {metric} in {', '.join(map(str, sweeps))}")
     budget = {"trials": len(done), "epochs": sorted({t["epochs"] for t in done} - {None}),
               "seeds": sorted({t["seed"] for t in done}), "stopped": len(trials) - len(done)}
-    pick = min if lower else max
-    return {"preset": name, "sweeps": [str(s) for s in sweeps], "criterion": f"{'lowest' if lower else 'highest'} {metric}",
-            "budget": budget, "trials": done, "chosen": pick(done, key=lambda t: t[key])}
+    best = (min if lower else max)(done, key=lambda t: t[key])
+    record = {"preset": name, "sweeps": [str(s) for s in sweeps], "criterion": f"{'lowest' if lower else 'highest'} {metric}",
+              "budget": budget, "trials": done, "best": best, "chosen": best}
+    if keep is not None:
+        kept = done[keep]
+        p = kept[key]
+        se = (p * (1 - p) / kept["val_size"]) ** 0.5
+        record["rule"] = {"kept_unless_beaten_by_more_than": round(se, 6), "kept": kept}
+        record["chosen"] = best if abs(best[key] - p) > se else kept
+    return record
 
 
 def _mean_std(values: list[float]) -> dict:
@@ -380,9 +393,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--metric", default="train.val_acc",
                         help="--search: what chooses a trial, stage.key (e.g. generate.fid_val)")
     parser.add_argument("--lower", action="store_true", help="--search: the lowest --metric wins")
+    parser.add_argument("--keep", type=int, help="--search: the finished trial (0-based) that stays unless the "
+                                                 "best beats it by more than one standard error")
     args = parser.parse_args(argv)
     if args.search:
-        record = search_record(args.search[0], [Path(d) for d in args.search[1:]], args.metric, args.lower)
+        record = search_record(args.search[0], [Path(d) for d in args.search[1:]], args.metric, args.lower, args.keep)
         write_json(RESULTS / "search" / f"{args.search[0]}.json", record)
         print(json.dumps(record["budget"]), record["criterion"], "chosen:", json.dumps(record["chosen"]))
         return
