@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from astdp.config import Activation, validate
 from astdp.errors import ConfigError
-from astdp.core import ACTIVATIONS
+from astdp.rule import ACTIVATIONS
 from tests.conftest import ROOT, compose_config
 
 # every option of these groups, found in conf/, each on its own over the defaults

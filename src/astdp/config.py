@@ -29,7 +29,7 @@ def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
 
 
 class Activation(str, Enum):
-    """Names of :data:`astdp.core.ACTIVATIONS` (a test keeps the two equal)."""
+    """Names of :data:`astdp.rule.ACTIVATIONS` (a test keeps the two equal)."""
 
     sigmoid = "sigmoid"
     tanh = "tanh"

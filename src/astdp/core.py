@@ -1,4 +1,5 @@
-"""Approximate STDP (aSTDP) in plain torch: the network, settling, targets and the rule.
+"""The visible-label network of aSTDP, in plain torch: its settling, targets and plays (the
+rule itself is :func:`astdp.rule.stdp`).
 
 No Lightning, Hydra, W&B or autograd here. One network does everything: the visible
 layer holds the pixels *and* the label units, so classification (clamp the image, read
@@ -23,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from astdp.family import LocalNet
-from astdp.rule import ACTIVATIONS, PLAYS, State, learning_step, stdp, synapses  # noqa: F401 (the rule's home is astdp.rule)
+from astdp.rule import State, stdp, synapses
 
 
 class ASTDPNet(LocalNet):
