@@ -172,6 +172,8 @@ def search_record(name: str, sweeps: list[Path], metric: str = "train.val_acc", 
     with ``n`` the validation images (an accuracy metric only)."""
     import yaml
 
+    if keep is not None and lower:
+        raise SystemExit("error: --keep compares accuracies (higher is better); it does not apply with --lower")
     stage, key = metric.split(".", 1)
     trials = []
     jobs = [d for sweep in sweeps for d in sorted(sweep.iterdir(), key=lambda d: d.name) if (d / ".hydra").is_dir()]
@@ -180,7 +182,8 @@ def search_record(name: str, sweeps: list[Path], metric: str = "train.val_acc", 
         read = lambda s: json.loads(f.read_text()) if (f := job / "metrics" / f"{s}.json").exists() else {}
         value = read(stage).get(key)
         trials.append({"overrides": yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()),
-                       "seed": config["seed"], "val_size": config["data"]["val_size"], "epochs": read("train").get("epochs"),  # none: a sampling search
+                       "seed": config["seed"], "val_size": config["data"]["val_size"],
+                       "epochs": read("train").get("epochs"),  # None in a search of sampling settings
                        key: value[-1] if isinstance(value, list) else value})
     done = [t for t in trials if t[key] is not None]  # a stopped trial counts in no budget
     if not done:
