@@ -38,7 +38,7 @@ results: $(STAMP)          ## every preset (and depth) at every seed as a DVC ex
 	  dvc exp run --temp -S experiment=$$preset -S seed=$$seed || exit 1; done; done
 	for h in $(DEPTHS); do for preset in deep deep_baseline; do for seed in $(SEEDS); do \
 	  dvc exp run --temp -S experiment=$$preset -S "model.net.hidden=$$h" -S seed=$$seed || exit 1; done; done; done
-	astdp-results --collect --readme README.md docs/results.md
+	astdp-results --collect --readme README.md docs/results.md --figure docs/figures/accuracy.png
 
 paper:                     ## the old name of `make results` (until 0.19.0)
 	@echo "make paper is now make results (experiment=paper is one preset; this target runs them all)"

@@ -230,3 +230,13 @@ def test_a_search_keeps_its_incumbent_unless_beaten_by_more_than_one_standard_er
     assert abs(close["rule"]["kept_unless_beaten_by_more_than"] - (0.969 * 0.031 / 5000) ** 0.5) < 1e-6
     far = search_record("s", [sweep("far", [0.9690, 0.9730])], keep=0)
     assert far["chosen"]["overrides"] == ["x=1"]
+
+
+def test_the_accuracy_figure_draws_every_measured_preset(tmp_path):
+    from astdp.results import accuracy_figure
+
+    records = {"default": record("default", [8], [0.97, 0.971]) | {"unsupervised": False},
+               "baseline": record("baseline", [8], [0.972]) | {"unsupervised": False}}
+    png = accuracy_figure(records, tmp_path / "figures" / "accuracy.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    assert not list(png.parent.glob(".*.tmp"))  # written whole, no temporary left

@@ -365,6 +365,34 @@ def table(records: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def accuracy_figure(records: dict[str, dict], path: Path) -> Path:
+    """``path`` (PNG): each measured preset's test accuracy, one dot per seed and a bar at the
+    mean, each aSTDP preset beside its backprop twin (needs matplotlib, a dev dependency)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [n for n in presets() if n in records]
+    seeds = {n: [100 * (a[-1] if isinstance(a := x["metrics"]["eval"][key], list) else a) for x in records[n]["seeds"]]
+             for n in rows for key in ["readout_accuracy" if records[n]["unsupervised"] else "test_accuracy"]}
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.4))
+    for i, name in enumerate(rows):
+        colour = "tab:grey" if name == "baseline" or name.endswith("_baseline") else "tab:blue"
+        ax.barh(i, sum(seeds[name]) / len(seeds[name]), color=colour, alpha=0.35)
+        ax.plot(seeds[name], [i] * len(seeds[name]), "o", color=colour, markersize=4)
+    ax.set_yticks(range(len(rows)), rows)
+    ax.invert_yaxis()
+    ax.set_xlim(min(min(v) for v in seeds.values()) - 1, 100)
+    ax.set_xlabel("test accuracy, % (unsupervised: the linear probe's)")
+    ax.set_title("dots: seeds; bars: their mean; grey: backprop twins", fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
 def write_into(readme: Path, text: str, start: str = START, end: str = END) -> None:
     """Replace what lies between the ``start`` and ``end`` markers; the rest of the file is kept."""
     old = readme.read_text()
@@ -393,6 +421,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="write the tables into these files' results blocks (README.md docs/results.md)")
     parser.add_argument("--search", nargs="+", metavar="NAME SWEEP_DIR",
                         help="write results/search/NAME.json from multiruns of a stage, and stop")
+    parser.add_argument("--figure", type=Path, help="also draw the accuracies into this PNG (docs/figures/accuracy.png)")
     parser.add_argument("--metric", default="train.val_acc",
                         help="--search: what chooses a trial, stage.key (e.g. generate.fid_val)")
     parser.add_argument("--lower", action="store_true", help="--search: the lowest --metric wins")
@@ -424,6 +453,8 @@ def main(argv: list[str] | None = None) -> None:
     bench = json.loads(BENCH.read_text()) if BENCH.exists() else None
     text, depth_text = table(records), depth_table(depth, bench)
     print(text, depth_text, sep="\n\n")
+    if args.figure:
+        accuracy_figure(records, args.figure)
     for page in args.readme:
         write_into(page, text)
         if depth:
