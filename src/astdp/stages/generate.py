@@ -63,8 +63,9 @@ def generate(cfg: DictConfig) -> dict:
     images = draw(net, labels, g, gen)
 
     # measure_on=val: a search of sampling settings, which must not see a test image
-    measured = (("test", ""), ("val", "_val")) if g.measure_on == "test" else (("val", "_val"),)
-    splits = data.train_val() | ({"test": data.load("test")} if g.measure_on == "test" else {})
+    on_test = g.measure_on == "test"
+    measured = (("test", ""), ("val", "_val")) if on_test else (("val", "_val"),)
+    splits = data.train_val() | ({"test": data.load("test")} if on_test else {})
     x_train, y_train = (t.to(device) for t in splits["train"])
     judged = judge.predict(images)
     fake, shapes = judge.embed(images), shape_features(net, labels, g, gen, judge)
@@ -79,7 +80,7 @@ def generate(cfg: DictConfig) -> dict:
                             for c in range(data.n_classes)},
         "judge_val_accuracy": judge_val_accuracy,
     }
-    if "test" in splits:
+    if on_test:
         x_test, y_test = (t.to(device) for t in splits["test"])
         metrics["judge_test_accuracy"] = round((judge.predict(x_test) == y_test).float().mean().item(), 5)
     # Against the test images (reported) and the validation images (what sampling settings are
