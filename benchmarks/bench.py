@@ -28,8 +28,8 @@ from omegaconf import OmegaConf
 
 from astdp.config import validate
 from astdp.io import write_json
-from astdp.rule import learning_step
-from astdp.lit import mlp as lit_mlp
+from astdp.nets.rule import learning_step
+from astdp.nets.mlp import mlp as lit_mlp
 from astdp.stages.train import flushed_denormals
 
 
@@ -42,7 +42,7 @@ def composed(*overrides):
 
 
 CONF = composed()
-DEEP = composed("experiment=deep")  # astdp.deep.DeepNet, its batch size, settling and optimizer
+DEEP = composed("experiment=deep")  # astdp.nets.joined.JoinedLabelNet, its batch size, settling and optimizer
 BASELINE, DEEP_TWIN = composed("experiment=baseline"), composed("experiment=deep_baseline")  # their backprop twins
 
 
@@ -98,7 +98,7 @@ def lightning_loop(x, y, hidden, batch, n_batches):
     import pytorch_lightning as pl
     from torch.utils.data import DataLoader
 
-    from astdp.datamodule import TensorBatches
+    from astdp.data.datamodule import TensorBatches
 
     loader = DataLoader(TensorBatches(x[: n_batches * batch], y[: n_batches * batch], batch), batch_size=None)
 
@@ -142,7 +142,7 @@ def random_idx_files(root: Path) -> Path:
     """MNIST-shaped random IDX files: memory and time do not depend on pixel values."""
     import numpy as np
 
-    from astdp.idx import write_idx
+    from astdp.data.idx import write_idx
 
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
@@ -206,7 +206,7 @@ def main() -> None:
     real = source.startswith(CONF.data.name)
     data_root = args.data_root if real else str(random_idx_files(Path("/tmp/astdp-bench/data")))
     result["peak_rss_gb_paper_train"] = round(peak_rss_of_training("paper", 50, data_root, real), 3)
-    print(f"\npeak memory of an `astdp-train model=paper` process: {result['peak_rss_gb_paper_train']:.2f} GB")
+    print(f"\npeak memory of an `astdp-train model=wide` process: {result['peak_rss_gb_paper_train']:.2f} GB")
 
     if not args.no_scaling:
         m = 50 if args.quick else 200

@@ -26,7 +26,7 @@ def measure(batches: int) -> dict:
     import torch.nn.functional as F
 
     from bench import CONF, astdp_loop
-    from astdp.judge import ConvJudge
+    from astdp.measure.judge import ConvJudge
 
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(batches * 64, 784, generator=g), torch.randint(0, 10, (batches * 64,), generator=g)

@@ -1,6 +1,6 @@
 """Diagnostic: how much of aSTDP's gap to backprop comes from its feedback path.
 
-In ``model=deep`` a hidden neuron hears the labels' correction through its own label synapses
+In ``model=joined`` a hidden neuron hears the labels' correction through its own label synapses
 ``Vy`` (local; the generate play shapes them). Backprop would send it through the transpose of
 the read-out ``Wy``, which no synapse of the neuron can know. This script trains the deep
 preset's net (any hidden sizes) in the bare loop, without Lightning, with the rule
@@ -27,22 +27,22 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from astdp.deep import DeepNet
-from astdp.rule import learning_step
+from astdp.nets.joined import JoinedLabelNet
+from astdp.nets.rule import learning_step
 
 
 
-class TransposedFeedback(DeepNet):
-    """``DeepNet`` whose hidden targets take the labels' correction through ``Wy[l]``'s transpose
+class TransposedFeedback(JoinedLabelNet):
+    """``JoinedLabelNet`` whose hidden targets take the labels' correction through ``Wy[l]``'s transpose
     instead of ``Vy[l]``. Only the target phase changes: settling, generation and which play
     teaches which synapses are the rule's."""
 
     @property
-    def feedback(self):  # read by DeepNet.targets' downward pass
+    def feedback(self):  # read by JoinedLabelNet.targets' downward pass
         return [w.T for w in self.Wy]
 
 
-def alignment(net: DeepNet, x: torch.Tensor, y: torch.Tensor) -> list[float]:
+def alignment(net: JoinedLabelNet, x: torch.Tensor, y: torch.Tensor) -> list[float]:
     """Per hidden layer, the mean cosine (over the images ``x``, labels ``y`` one-hot) between
     the labels' correction of the layer's drive as the rule sends it (through ``net.feedback``:
     ``Vy``, or ``Fy`` with the dream) and as
@@ -57,11 +57,11 @@ def alignment(net: DeepNet, x: torch.Tensor, y: torch.Tensor) -> list[float]:
     return cosines
 
 
-def build_net(conf, hidden: list[int], feedback: str, dream_noise: float) -> DeepNet:
+def build_net(conf, hidden: list[int], feedback: str, dream_noise: float) -> JoinedLabelNet:
     net = {"hidden": hidden, "dream_noise": dream_noise if feedback == "dream" else 0.0}
     kwargs = OmegaConf.to_container(OmegaConf.merge(conf.model.net, net), resolve=True)
     kwargs.pop("_target_")
-    return (TransposedFeedback if feedback == "transpose" else DeepNet)(**kwargs)
+    return (TransposedFeedback if feedback == "transpose" else JoinedLabelNet)(**kwargs)
 
 
 def main() -> None:

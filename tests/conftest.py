@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 import astdp.config  # noqa: F401  registers the schema conf/ composes onto
-from astdp.idx import load_split, write_idx
+from astdp.data.idx import load_split, write_idx
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MNIST = ROOT.parent / "shared" / "mnist"
@@ -45,7 +45,7 @@ def linear_accuracy(n_train: int = 500, n_test: int = 200) -> float:
     are linearly separable, so a test of learning asks for about what this gets."""
     import torch
 
-    from astdp.readout import fit_logistic_regression
+    from astdp.measure.probe import fit_logistic_regression
 
     (x, y), (xt, yt) = ((torch.from_numpy(i.reshape(len(i), -1)).float() / 255, torch.from_numpy(l).long())
                         for i, l in (make_digits(n_train, 1), make_digits(n_test, 2)))

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from astdp.config import Activation, validate
 from astdp.errors import ConfigError
-from astdp.rule import ACTIVATIONS
+from astdp.nets.rule import ACTIVATIONS
 from tests.conftest import ROOT, compose_config
 
 # every option of these groups, found in conf/, each on its own over the defaults
@@ -35,7 +35,7 @@ def test_presets_compose_validate_and_build(overrides):
     module = instantiate(cfg.model, optim=cfg.optim, lr_schedule=cfg.lr_schedule, _recursive_=False,
                          _convert_="all")
     hidden = cfg.model.net.hidden
-    if cfg.model._target_ == "astdp.lit.ASTDPModule":
+    if cfg.model._target_ == "astdp.training.modules.ASTDPModule":
         assert [w.shape[1] for w in module.net.W] == list(hidden)
     else:
         linears = [m.out_features for m in module.mlp.modules() if isinstance(m, torch.nn.Linear)]
@@ -47,12 +47,12 @@ def test_presets_compose_validate_and_build(overrides):
 def test_each_twin_is_its_preset_trained_by_backprop(preset):
     """Same layer sizes, data (batch size, shifts) and epochs; only the learning (and its lr) differ."""
     astdp, twin = compose_config([f"experiment={preset}"]), compose_config([f"experiment={preset}_baseline"])
-    assert astdp.model._target_ == "astdp.lit.ASTDPModule" and twin.model._target_ == "astdp.lit.BackpropMLP"
+    assert astdp.model._target_ == "astdp.training.modules.ASTDPModule" and twin.model._target_ == "astdp.training.modules.BackpropModule"
     assert twin.model.net.hidden == astdp.model.net.hidden
     assert twin.trainer.max_epochs == astdp.trainer.max_epochs and twin.data == astdp.data
     assert twin.optim.weight_decay == 0
-    # model=deep's label units hear every hidden layer: so do its twin's logits
-    assert twin.model.net.every_layer_votes == (astdp.model.net._target_ == "astdp.deep.DeepNet")
+    # model=joined's label units hear every hidden layer: so do its twin's logits
+    assert twin.model.net.every_layer_votes == (astdp.model.net._target_ == "astdp.nets.joined.JoinedLabelNet")
     # input dropout is a regulariser each tunes with the same budget: where the twin's differs,
     # its own validation search chose it
     if twin.model.input_dropout != astdp.model.input_dropout:
@@ -165,7 +165,7 @@ def test_slurm_trainer_wires_lightnings_auto_requeue():
 
 
 def test_an_old_name_still_works_for_one_release_and_says_its_new_one():
-    from astdp.callbacks import WeightAverage, WeightTrace
+    from astdp.training.callbacks import WeightAverage, WeightTrace
 
     with pytest.warns(FutureWarning, match="WeightAverage"):
         old = WeightTrace(decay=0.9, every=2)

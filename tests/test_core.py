@@ -4,7 +4,7 @@ import torch
 from hydra.errors import InstantiationException
 import torch.nn.functional as F
 
-from astdp.rule import learning_step, stdp
+from astdp.nets.rule import learning_step, stdp
 from tests.conftest import linear_accuracy, make_digits, make_net, plays
 
 

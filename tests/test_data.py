@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from astdp import download as dl
-from astdp.datamodule import TensorBatches, translate
+from astdp.data.datamodule import TensorBatches, translate
 from astdp.errors import DataError
-from astdp.idx import sha256
+from astdp.data.idx import sha256
 from tests.conftest import MNIST, SHARED_MNIST, load, write_digits
 
 FILES = dict(MNIST.files)

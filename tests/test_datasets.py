@@ -27,7 +27,7 @@ def test_fashion_presets_compare_like_with_like():
     aSTDP, twin = compose_config(["experiment=fashion"]), compose_config(["experiment=fashion_baseline"])
     assert aSTDP.data == twin.data and aSTDP.data.name == "fashion_mnist"
     assert aSTDP.model.net.hidden == twin.model.net.hidden and aSTDP.trainer.max_epochs == twin.trainer.max_epochs
-    assert twin.model._target_ == "astdp.lit.BackpropMLP"
+    assert twin.model._target_ == "astdp.training.modules.BackpropModule"
 
 
 def small_dataset(root: Path) -> tuple[Path, list[str]]:
@@ -87,7 +87,7 @@ def test_short_run_on_real_fashion_mnist_is_clearly_above_chance(tmp_path, monke
 @pytest.mark.slow
 def test_fashion_mnist_from_debian_package_is_verified(tmp_path):
     """The offline route of machines that reach only a Debian archive: apt-get download, pinned."""
-    from astdp.download import download
+    from astdp.data.download import download
 
     data = compose_config(["data=fashion_mnist"]).data
     deb = [m for m in data.mirrors if m.startswith("deb:")]

@@ -1,21 +1,21 @@
-"""astdp.deep.DeepNet: labels joined to every hidden layer. Local, no autograd, it learns."""
+"""astdp.nets.joined.JoinedLabelNet: labels joined to every hidden layer. Local, no autograd, it learns."""
 import pytest
 import torch
 import torch.nn.functional as F
 
-from astdp.config import NETS
-from astdp.rule import learning_step, stdp
+from astdp.config import LOCAL_NETS
+from astdp.nets.rule import learning_step, stdp
 from tests.conftest import ROOT, compose_config, linear_accuracy, make_net, plays
 from tests.test_core import data, train
 
-DEEP = "astdp.deep.DeepNet"
+DEEP = "astdp.nets.joined.JoinedLabelNet"
 
 
 def deep(hidden, **kw):
     return make_net(hidden, _target_=DEEP, **kw)
 
 
-@pytest.mark.parametrize("target, dream_noise", [(NETS[0], 0.0), (DEEP, 0.0), (DEEP, 1.0)])
+@pytest.mark.parametrize("target, dream_noise", [(LOCAL_NETS[0], 0.0), (DEEP, 0.0), (DEEP, 1.0)])
 def test_no_architecture_uses_autograd(target, dream_noise, monkeypatch):
     def forbidden(*a, **k):
         raise AssertionError("autograd backward was called")
@@ -36,10 +36,10 @@ def test_every_architecture_has_a_locality_test():
     any target the schema admits) is one that a locality test below or in test_core covers."""
     from tests.test_core import test_rule_is_local
 
-    covered = {"astdp.core.ASTDPNet": test_rule_is_local, DEEP: test_deep_rule_is_local}
+    covered = {"astdp.nets.visible.VisibleLabelNet": test_rule_is_local, DEEP: test_deep_rule_is_local}
     options = [compose_config([f"model={p.stem}"]).model for p in sorted((ROOT / "conf" / "model").glob("*.yaml"))]
-    in_conf = {m.net._target_ for m in options if m._target_ == "astdp.lit.ASTDPModule"}
-    assert in_conf and in_conf | set(NETS) <= covered.keys(), (in_conf | set(NETS)) - covered.keys()
+    in_conf = {m.net._target_ for m in options if m._target_ == "astdp.training.modules.ASTDPModule"}
+    assert in_conf and in_conf | set(LOCAL_NETS) <= covered.keys(), (in_conf | set(LOCAL_NETS)) - covered.keys()
 
 
 @pytest.mark.parametrize("softmax_labels, dream_noise", [(False, 0.0), (True, 0.0), (False, 1.0)])
@@ -230,7 +230,7 @@ def test_input_dropout_is_the_classify_play_on_a_damaged_image():
 
 def test_the_twins_input_dropout_damages_only_its_training_images():
     """model.input_dropout on the backprop twin: its loss is that of the image with pixels
-    blanked (as model=deep's classify play sees it); its predictions see the whole image."""
+    blanked (as model=joined's classify play sees it); its predictions see the whole image."""
     from types import SimpleNamespace
 
     from hydra.utils import instantiate
@@ -252,7 +252,7 @@ def test_the_twins_input_dropout_damages_only_its_training_images():
 @pytest.mark.parametrize("hidden", [[16], [16, 8]])
 def test_the_twins_dropout_drops_hidden_units_and_their_votes_in_training_only(hidden):
     """model.dropout on the backprop twin: in training each hidden unit is dropped (its activity
-    and so its vote are 0, the kept ones scaled by 1 / (1 - p)), as model=deep's classify play
+    and so its vote are 0, the kept ones scaled by 1 / (1 - p)), as model=joined's classify play
     drops it; in evaluation it is the same network without dropout."""
     from hydra.utils import instantiate
 
@@ -277,15 +277,15 @@ def test_the_twins_dropout_drops_hidden_units_and_their_votes_in_training_only(h
 
 
 @pytest.mark.parametrize("override, ok", [
-    ("model=deep model.net.softmax_labels=true", True), ("model.net.softmax_labels=true", False),
+    ("model=joined model.net.softmax_labels=true", True), ("model.net.softmax_labels=true", False),
     ("experiment=deep_baseline model.dropout=0.3", True), ("model=backprop_mlp model.dropout=1", False),
     ("experiment=deep_baseline model.input_dropout=0.2", True), ("model=backprop_mlp model.input_dropout=1", False),
-    ("model=deep model.dropout=0.2", True), ("model=deep model.dropout=1", False), ("model.dropout=0.2", False),
-    ("model=deep model.label_smoothing=0.1", True), ("model=deep model.label_smoothing=1", False),
-    ("model.label_smoothing=0.1", False), ("model=deep model.input_dropout=0.2", True),
-    ("model=deep model.input_dropout=1", False), ("model.input_dropout=0.2", False),
-    ("model=deep model.hidden_lr_scale=0.2", True), ("model.hidden_lr_scale=0", False),
-    ("model=deep model.net.dream_noise=1", True), ("model=deep model.net.dream_noise=-1", False),
+    ("model=joined model.dropout=0.2", True), ("model=joined model.dropout=1", False), ("model.dropout=0.2", False),
+    ("model=joined model.label_smoothing=0.1", True), ("model=joined model.label_smoothing=1", False),
+    ("model.label_smoothing=0.1", False), ("model=joined model.input_dropout=0.2", True),
+    ("model=joined model.input_dropout=1", False), ("model.input_dropout=0.2", False),
+    ("model=joined model.hidden_lr_scale=0.2", True), ("model.hidden_lr_scale=0", False),
+    ("model=joined model.net.dream_noise=1", True), ("model=joined model.net.dream_noise=-1", False),
     ("model.net.dream_noise=1", False)])
 def test_dropout_smoothing_and_input_dropout_config(override, ok):
     from astdp.config import validate
@@ -418,8 +418,8 @@ def test_recirculate_with_deep_is_a_config_error():
 
 
 def test_deep_preset_runs_every_stage(tiny_mnist, tmp_path, monkeypatch):
-    """experiment=deep through train, evaluate and generate, and its checkpoint loads as DeepNet."""
-    from astdp.lit import load_model
+    """experiment=deep through train, evaluate and generate, and its checkpoint loads as JoinedLabelNet."""
+    from astdp.training.checkpoints import load_model
     from tests.conftest import run_pipeline
 
     monkeypatch.chdir(tmp_path)
@@ -431,7 +431,7 @@ def test_deep_preset_runs_every_stage(tiny_mnist, tmp_path, monkeypatch):
     ])
     metrics = run_pipeline(cfg)
     assert metrics["eval"]["test_accuracy"] >= linear_accuracy() - 0.05
-    assert type(load_model("models/last.ckpt").net).__name__ == "DeepNet"
+    assert type(load_model("models/last.ckpt").net).__name__ == "JoinedLabelNet"
     assert (tmp_path / "samples" / "digits.png").is_file()
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from astdp.config import NETS
+from astdp.training.targets import BUILT_NETS
 from tests.conftest import ROOT, SHARED_MNIST, run_pipeline
 
 SRC = ROOT / "src"
@@ -66,8 +66,8 @@ def source_files(stage: str) -> set[str]:
         seen.add(module)
         parents = [".".join(module.split(".")[:i]) for i in range(1, module.count(".") + 1)]
         todo += sorted(imported(module)) + [p for p in parents if module_file(p)]
-        if module == "astdp.lit":  # it builds whichever network a config or checkpoint names
-            todo += sorted(t.rsplit(".", 1)[0] for t in NETS)
+        if module == "astdp.training.modules":  # it builds whichever network a config or checkpoint names
+            todo += sorted(t.rsplit(".", 1)[0] for t in BUILT_NETS)
     return {str(module_file(m).relative_to(ROOT)) for m in seen}
 
 
@@ -86,9 +86,9 @@ def test_each_stage_depends_on_every_source_file_it_runs(stage):
 
 def test_lazy_imports_are_seen():
     """The import scan reads function bodies: evaluate's read-out is imported inside a function."""
-    assert "src/astdp/readout.py" in source_files("evaluate")
-    assert "src/astdp/deep.py" in source_files("evaluate")  # a checkpoint of experiment=deep names it
-    assert "src/astdp/datamodule.py" in source_files("train")  # named only by data._target_
+    assert "src/astdp/measure/probe.py" in source_files("evaluate")
+    assert "src/astdp/nets/joined.py" in source_files("evaluate")  # a checkpoint of experiment=deep names it
+    assert "src/astdp/data/datamodule.py" in source_files("train")  # named only by data._target_
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -100,7 +100,7 @@ def test_each_stage_reads_exactly_the_params_dvc_yaml_declares(stage):
 def test_a_stage_cannot_read_an_undeclared_param(cfg_tiny):
     from omegaconf.errors import ConfigAttributeError
 
-    from astdp.stages._cli import sections
+    from astdp.config import sections
 
     cfg = sections(cfg_tiny, ["data.root", "evaluate"])
     assert cfg.evaluate.settle_steps == 3

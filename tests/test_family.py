@@ -5,9 +5,9 @@ import torch
 import torch.nn.functional as F
 from hydra.utils import get_class
 
-from astdp.config import NETS
-from astdp.family import LocalNet
-from astdp.rule import learning_step
+from astdp.config import LOCAL_NETS
+from astdp.nets.family import LocalNet
+from astdp.nets.rule import learning_step
 from tests.conftest import make_digits, make_net
 
 INTERFACE = ("learn", "settle", "settle_reference", "classify", "generate", "inpaint", "predict_pixels", "hidden_codes")
@@ -18,7 +18,7 @@ def data(n=48, seed=3):
     return torch.from_numpy(imgs.reshape(n, -1)).float() / 255, F.one_hot(torch.from_numpy(labels).long(), 10).float()
 
 
-@pytest.mark.parametrize("target", NETS)
+@pytest.mark.parametrize("target", LOCAL_NETS)
 def test_every_network_the_config_admits_is_of_the_family_and_implements_its_interface(target):
     cls = get_class(target)
     assert issubclass(cls, LocalNet)
@@ -57,7 +57,7 @@ def test_the_visible_label_networks_fast_settling_is_its_reference(inertia):
 @pytest.mark.parametrize("softmax_labels", [False, True])
 def test_the_joined_label_networks_fast_settling_is_its_reference(softmax_labels):
     torch.manual_seed(0)
-    net = trained(make_net([24, 16], _target_=NETS[1], label_gain=1.0, softmax_labels=softmax_labels))
+    net = trained(make_net([24, 16], _target_=LOCAL_NETS[1], label_gain=1.0, softmax_labels=softmax_labels))
     x, y = data(16, seed=5)
     for clamp_labels in (False, True):
         for steps, inertia in ((1, 0.0), (3, 0.3)):

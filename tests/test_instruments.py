@@ -2,8 +2,8 @@
 import torch
 from omegaconf import OmegaConf
 
-from astdp.images import knn_fill
-from astdp.judge import precision_recall, variety
+from astdp.measure.inpaint import knn_fill
+from astdp.measure.samples import precision_recall, variety
 from astdp.stages.generate import draw, shape_features
 from tests.test_core import data
 

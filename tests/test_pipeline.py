@@ -113,11 +113,11 @@ def test_missing_or_damaged_checkpoint_is_one_line(tmp_path, tiny_mnist):
 
 
 def test_evaluate_reports_the_checkpoints_model_whatever_conf_says(cfg_tiny):
-    from astdp.lit import load_model
+    from astdp.training.checkpoints import load_model
 
     train(cfg_tiny)
     trained = evaluate(cfg_tiny)
-    other = compose_config(["model=paper", "experiment=baseline"])  # conf/ now names another model
+    other = compose_config(["model=wide", "experiment=baseline"])  # conf/ now names another model
     cfg_tiny.model, cfg_tiny.optim = other.model, other.optim
     assert evaluate(cfg_tiny) == trained
     module = load_model("models/last.ckpt")
@@ -127,7 +127,7 @@ def test_evaluate_reports_the_checkpoints_model_whatever_conf_says(cfg_tiny):
 
 def test_training_the_judge_and_the_benchmarks_never_read_the_test_images(cfg_tiny, tiny_mnist, monkeypatch):
     """The test split is read once, at the end: by the evaluate and generate stages only."""
-    import astdp.datamodule
+    import astdp.data.datamodule
 
     read, sealed = [], [True]
 
@@ -136,8 +136,8 @@ def test_training_the_judge_and_the_benchmarks_never_read_the_test_images(cfg_ti
         assert split != "test" or not sealed[0], "the test images were read"
         return load_split(root, split, *args, **kwargs)
 
-    load_split = astdp.datamodule.load_split
-    monkeypatch.setattr(astdp.datamodule, "load_split", guarded)
+    load_split = astdp.data.datamodule.load_split
+    monkeypatch.setattr(astdp.data.datamodule, "load_split", guarded)
     make_judge(cfg_tiny), train(cfg_tiny)
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     import bench

@@ -15,7 +15,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from astdp.config import validate
 from astdp.errors import ConfigError, DataError, StageError
-from astdp.lit import check_checkpoint
+from astdp.training.checkpoints import check_checkpoint
 from tests.conftest import MNIST, compose_config, load, write_digits
 
 CASES = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -149,3 +149,29 @@ def test_damaged_checkpoints_are_named_never_loaded(checkpoint, tmp_path_factory
     good = torch.load(path, map_location="cpu", weights_only=True)
     ref = torch.load(checkpoint, map_location="cpu", weights_only=True)
     assert all(torch.equal(good["state_dict"][k], ref["state_dict"][k]) for k in ref["state_dict"])
+
+
+def test_a_checkpoint_saved_under_the_old_module_paths_still_loads(checkpoint, tmp_path):
+    """0.18.0 saved `astdp.lit.ASTDPModule` and `astdp.core.ASTDPNet`; their checkpoints load
+    under the new paths, with the same weights, and an unknown path is still refused."""
+    from astdp.io import DIGEST_KEY, content_digest
+    from astdp.training.checkpoints import load_model
+    from astdp.training.targets import MOVED
+
+    old_name = {new: old for old, new in MOVED.items()}
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    ckpt.pop(DIGEST_KEY)
+    ckpt["astdp_module"] = old_name[ckpt["astdp_module"]]
+    hp = ckpt["hyper_parameters"]
+    hp["net"]["_target_"] = old_name[hp["net"]["_target_"]]
+    hp["lr_schedule"]["_target_"] = old_name[hp["lr_schedule"]["_target_"]]
+    old = tmp_path / "old.ckpt"
+    torch.save({**ckpt, DIGEST_KEY: content_digest(ckpt)}, old)
+    model, ref = load_model(old, "cpu"), load_model(checkpoint, "cpu")
+    assert type(model.net) is type(ref.net) and model.hparams["net"]["_target_"] == ref.hparams["net"]["_target_"]
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), ref.state_dict().values()))
+
+    hp["net"]["_target_"] = "astdp.core.Elsewhere"
+    torch.save({**ckpt, DIGEST_KEY: content_digest(ckpt)}, old)
+    with pytest.raises(StageError, match="not an astdp checkpoint"):
+        check_checkpoint(old)

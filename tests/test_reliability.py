@@ -12,7 +12,7 @@ from omegaconf import open_dict
 
 from astdp.io import atomic_path, write_json
 from astdp.errors import DivergenceError
-from astdp.lit import load_model
+from astdp.training.checkpoints import load_model
 from astdp.stages.train import train
 from tests.conftest import ROOT
 

@@ -75,8 +75,8 @@ def test_depth_table_pairs_each_size_with_its_twin():
 
 def test_depth_table_takes_each_size_epoch_time_from_the_deep_rows_of_a_bench():
     bench = {"device": "cpu", "threads": 2, "scaling": [
-        {"net": "ASTDPNet", "hidden": [10], "astdp_epoch_s": 9.0, "backprop_epoch_s": 1.0},  # another network
-        {"net": "DeepNet", "hidden": [10], "astdp_epoch_s": 3.0, "backprop_epoch_s": 1.5}]}
+        {"net": "VisibleLabelNet", "hidden": [10], "astdp_epoch_s": 9.0, "backprop_epoch_s": 1.0},  # another network
+        {"net": "JoinedLabelNet", "hidden": [10], "astdp_epoch_s": 3.0, "backprop_epoch_s": 1.5}]}
     header, _, row = depth_table({("deep", (10,)): record("deep", [10], [0.9], epochs=2)}, bench).splitlines()
     assert "cpu 2 threads" in header
     assert "| 3.0 / 1.5 (2.00x) |" in row
@@ -120,7 +120,7 @@ def test_a_run_with_overrides_its_row_would_not_name_is_not_collected():
     shown = [{"rev": "abcdef0", "experiments": [{"revs": [run("deep", "2026-01-01"), run("deep", "2026-01-02", lr=half)]}]}]
     assert experiments(shown) == ["exp-2026-01-01"]
     averaged = run("deep", "2026-01-02")  # a newer run that added a callback (callbacks=ema)
-    averaged["data"]["params"]["params.yaml"]["data"]["callbacks"] = {"ema": {"_target_": "astdp.callbacks.WeightTrace"}}
+    averaged["data"]["params"]["params.yaml"]["data"]["callbacks"] = {"ema": {"_target_": "astdp.training.callbacks.WeightTrace"}}
     shown = [{"rev": "abcdef0", "experiments": [{"revs": [run("deep", "2026-01-01"), averaged]}]}]
     assert experiments(shown) == ["exp-2026-01-01"]
     paper = [run("paper", "2026-01-01"), run("paper", "2026-01-02", lr=0.5)]  # a row names no lr but the depth rows'

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.slow,
 
 
 def test_short_run_on_real_mnist_is_clearly_above_chance(tmp_path, monkeypatch):
-    from astdp.download import download
+    from astdp.data.download import download
     from astdp.stages.evaluate import evaluate
     from astdp.stages.train import train
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -29,7 +29,7 @@ def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
 
 
 class Activation(str, Enum):
-    """Names of :data:`astdp.rule.ACTIVATIONS` (a test keeps the two equal)."""
+    """Names of :data:`astdp.nets.rule.ACTIVATIONS` (a test keeps the two equal)."""
 
     sigmoid = "sigmoid"
     tanh = "tanh"
@@ -82,13 +82,14 @@ class DataConfig:
                "must be in [0, half the image) pixels (0: off)")
 
 
-NETS = ("astdp.core.ASTDPNet", "astdp.deep.DeepNet")  # the aSTDP networks model.net._target_ may name
+# the local networks model.net._target_ may name
+LOCAL_NETS = ("astdp.nets.visible.VisibleLabelNet", "astdp.nets.joined.JoinedLabelNet")
 
 
 @dataclass
 class NetConfig:
-    """The aSTDP network: :class:`astdp.core.ASTDPNet` (labels in the visible layer) or
-    :class:`astdp.deep.DeepNet` (labels joined to every hidden layer)."""
+    """The aSTDP network: :class:`astdp.nets.visible.VisibleLabelNet` (labels in the visible layer) or
+    :class:`astdp.nets.joined.JoinedLabelNet` (labels joined to every hidden layer)."""
 
     _target_: str = MISSING
     hidden: list[int] = MISSING
@@ -104,11 +105,11 @@ class NetConfig:
     dream_noise: float = MISSING
 
     def __post_init__(self) -> None:
-        _check(self._target_ in NETS, "model.net._target_", self._target_, f"must be one of {', '.join(NETS)}")
-        _check(self._target_ == NETS[1] or not self.softmax_labels, "model.net.softmax_labels", self.softmax_labels,
-               f"must be false with {self._target_} (softmax label units are {NETS[1]}'s)")
-        _check(self._target_ == NETS[1] or not self.dream_noise, "model.net.dream_noise", self.dream_noise,
-               f"must be 0 with {self._target_} (the dream teaches {NETS[1]}'s feedback synapses)")
+        _check(self._target_ in LOCAL_NETS, "model.net._target_", self._target_, f"must be one of {', '.join(LOCAL_NETS)}")
+        _check(self._target_ == LOCAL_NETS[1] or not self.softmax_labels, "model.net.softmax_labels", self.softmax_labels,
+               f"must be false with {self._target_} (softmax label units are {LOCAL_NETS[1]}'s)")
+        _check(self._target_ == LOCAL_NETS[1] or not self.dream_noise, "model.net.dream_noise", self.dream_noise,
+               f"must be 0 with {self._target_} (the dream teaches {LOCAL_NETS[1]}'s feedback synapses)")
         _check(self.dream_noise >= 0, "model.net.dream_noise", self.dream_noise, "must be >= 0 (0: off)")
         _check(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "model.net.hidden", list(self.hidden),
                "must be a non-empty list of positive sizes")
@@ -141,7 +142,7 @@ class PlaysConfig:
 
 @dataclass
 class ASTDPModelConfig:
-    """:class:`astdp.lit.ASTDPModule`: the network and how it learns."""
+    """:class:`astdp.training.modules.ASTDPModule`: the network and how it learns."""
 
     _target_: str = MISSING
     net: NetConfig = MISSING
@@ -156,16 +157,16 @@ class ASTDPModelConfig:
 
     def __post_init__(self) -> None:
         _check(0 <= self.settle_inertia < 1, "model.settle_inertia", self.settle_inertia, "must be in [0, 1) (0: off)")
-        for key in ("dropout", "label_smoothing", "input_dropout"):  # DeepNet's regularisers, each a share
+        for key in ("dropout", "label_smoothing", "input_dropout"):  # JoinedLabelNet's regularisers, each a share
             value = getattr(self, key)
             _check(0 <= value < 1, f"model.{key}", value, "must be in [0, 1) (0: off)")
-            _check(self.net._target_ == NETS[1] or value == 0, f"model.{key}", value,
-                   f"must be 0 with {self.net._target_} ({key} is {NETS[1]}'s)")
+            _check(self.net._target_ == LOCAL_NETS[1] or value == 0, f"model.{key}", value,
+                   f"must be 0 with {self.net._target_} ({key} is {LOCAL_NETS[1]}'s)")
         _check(self.hidden_lr_scale > 0, "model.hidden_lr_scale", self.hidden_lr_scale,
                "must be > 0 (1: the synapses between hidden layers learn at optim.lr)")
         _check(self.check_finite_every > 0, "model.check_finite_every", self.check_finite_every, "must be > 0")
-        _check(self.net._target_ == NETS[0] or self.plays.recirculate.scale == 0, "model.plays.recirculate.scale",
-               self.plays.recirculate.scale, f"must be 0 with {self.net._target_} (the unsupervised play needs {NETS[0]})")
+        _check(self.net._target_ == LOCAL_NETS[0] or self.plays.recirculate.scale == 0, "model.plays.recirculate.scale",
+               self.plays.recirculate.scale, f"must be 0 with {self.net._target_} (the unsupervised play needs {LOCAL_NETS[0]})")
 
 
 @dataclass
@@ -183,7 +184,7 @@ class MLPConfig:
 
 @dataclass
 class BackpropModelConfig:
-    """:class:`astdp.lit.BackpropMLP`: the baseline of the same sizes, trained by autograd."""
+    """:class:`astdp.training.modules.BackpropModule`: the baseline of the same sizes, trained by autograd."""
 
     _target_: str = MISSING
     net: MLPConfig = MISSING
@@ -191,11 +192,12 @@ class BackpropModelConfig:
     dropout: float = MISSING
 
     def __post_init__(self) -> None:
-        for key in ("input_dropout", "dropout"):  # model=deep's regularisers its twin shares, each a share
+        for key in ("input_dropout", "dropout"):  # model=joined's regularisers its twin shares, each a share
             _check(0 <= getattr(self, key) < 1, f"model.{key}", getattr(self, key), "must be in [0, 1) (0: off)")
 
 
-MODEL_SCHEMAS = {"astdp.lit.ASTDPModule": ASTDPModelConfig, "astdp.lit.BackpropMLP": BackpropModelConfig}
+MODEL_SCHEMAS = {"astdp.training.modules.ASTDPModule": ASTDPModelConfig,
+                 "astdp.training.modules.BackpropModule": BackpropModelConfig}
 
 
 @dataclass
@@ -294,6 +296,7 @@ class Config:
     resume: bool = MISSING
     matmul_precision: MatmulPrecision = MISSING
     compile: bool = MISSING
+    deprecated: Optional[str] = MISSING  # an old name's notice: which new name to use
     data: DataConfig = MISSING
     model: Any = MISSING  # typed by its group's *_schema (MODEL_SCHEMAS)
     optim: Any = MISSING  # typed by its _target_ (OPTIM_SCHEMAS)
@@ -342,3 +345,24 @@ def validate(cfg: DictConfig) -> Config:
         key = getattr(e, "full_key", None) or "?"
         reason = str(e).splitlines()[0]
         raise ConfigError(f"invalid config key {key}: {reason}") from None
+
+
+def sections(cfg: DictConfig, params: Sequence[str]) -> DictConfig:
+    """Validate the whole config, then keep only ``params`` (dotted keys), resolved, as plain values.
+
+    Each stage lists in ``PARAMS`` exactly the keys that ``dvc.yaml`` declares for it (a test
+    holds the two equal) and reads its config only through this: reading any other key
+    fails, so DVC knows every parameter a stage depends on.
+    """
+    validate(cfg)
+    plain = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    kept: dict = {}
+    for key in params:
+        *parents, leaf = key.split(".")
+        src, dst = plain, kept
+        for part in parents:
+            src, dst = src[part], dst.setdefault(part, {})
+        dst[leaf] = src[leaf]
+    out = OmegaConf.create(kept)
+    OmegaConf.set_struct(out, True)
+    return out

@@ -302,7 +302,7 @@ def paired(record: dict, twin: dict | None, stage: str = "eval", key: str = "tes
 
 def epoch_times(bench: dict | None, hidden: tuple[int, ...]) -> str:
     """``aSTDP / twin s (ratio)`` of the deep preset's network at this size in a bench result."""
-    row = next((r for r in (bench or {}).get("scaling", []) if r["net"] == "DeepNet" and tuple(r["hidden"]) == hidden),
+    row = next((r for r in (bench or {}).get("scaling", []) if r["net"] == "JoinedLabelNet" and tuple(r["hidden"]) == hidden),
                None)
     if row is None:
         return "-"

@@ -1,5 +1,5 @@
-"""What every stage shares: the packaged configs, the sections a stage may read, one-line
-errors, W&B runs that always finish, loading a checkpoint safely."""
+"""What makes a stage a command: a Hydra app on the packaged configs whose expected failures
+are one line on stderr, with third-party noise that asks nothing of a user filtered out."""
 from __future__ import annotations
 
 import functools
@@ -8,17 +8,16 @@ import os
 import sys
 import traceback
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException, InstantiationException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-import astdp.config  # registers the schema that conf/config.yaml lists first
+import astdp.config  # noqa: F401  registers the schema that conf/config.yaml lists first
 from astdp.errors import ConfigError, DataError, DivergenceError, StageError
 
 # conf/ ships inside the package as astdp.conf (pyproject maps it), so an installed
@@ -37,47 +36,7 @@ def output_dir() -> Path:
         return Path(".")
 
 
-def _job_suffix() -> str:
-    """``-<job number>`` inside a multirun, so each sweep job is a W&B run of its own name."""
-    from hydra.types import RunMode
-
-    try:
-        hc = HydraConfig.get()
-    except ValueError:
-        return ""
-    return f"-{hc.job.num}" if hc.mode == RunMode.MULTIRUN else ""
-
-
-def sections(cfg: DictConfig, params: Sequence[str]) -> DictConfig:
-    """Validate the whole config, then keep only ``params`` (dotted keys), resolved, as plain values.
-
-    Each stage lists in ``PARAMS`` exactly the keys that ``dvc.yaml`` declares for it (a test
-    holds the two equal) and reads its config only through this: reading any other key
-    fails, so DVC knows every parameter a stage depends on.
-    """
-    astdp.config.validate(cfg)
-    plain = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    kept: dict = {}
-    for key in params:
-        *parents, leaf = key.split(".")
-        src, dst = plain, kept
-        for part in parents:
-            src, dst = src[part], dst.setdefault(part, {})
-        dst[leaf] = src[leaf]
-    out = OmegaConf.create(kept)
-    OmegaConf.set_struct(out, True)
-    return out
-
-
 _USER_FULL_ERROR = os.environ.get("HYDRA_FULL_ERROR") == "1"
-
-
-def _commit_tag() -> list[str]:
-    """``commit:<sha>`` of the checkout the run is in (a DVC experiment's own), if it is one."""
-    import subprocess
-
-    done = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True)
-    return [f"commit:{done.stdout.strip()}"] if done.returncode == 0 else []
 
 
 def _verbose() -> bool:
@@ -105,6 +64,8 @@ def stage(fn: Callable[[DictConfig], object]) -> Callable[[DictConfig], object]:
 
     @functools.wraps(fn)
     def wrapper(cfg: DictConfig):
+        if cfg.get("deprecated"):
+            print(f"notice: {cfg.deprecated}", file=sys.stderr)
         try:
             return fn(cfg)
         except EXPECTED_ERRORS as e:
@@ -150,38 +111,3 @@ def cli(fn: Callable[[DictConfig], object]) -> Callable[[], object]:
             sys.exit(1)
 
     return run
-
-
-@contextmanager
-def wandb_logger(cfg: DictConfig, job_type: str) -> Iterator:
-    """W&B logger from ``cfg.logger`` (None when ``logger=none``), its run finished on exit.
-
-    Lightning never calls ``wandb.finish()``; without it the next run in this process
-    (a multirun job, a test) would reuse this one.
-    """
-    from hydra.utils import instantiate
-
-    logger = None
-    if cfg.logger is not None:
-        # Runs of one DVC experiment (or one preset, outside DVC) form a group; tags say what made them.
-        group = os.environ.get("DVC_EXP_NAME") or cfg.name
-        spec = OmegaConf.to_container(cfg.logger) | {
-            "name": f"{group}-{job_type}{_job_suffix()}", "job_type": job_type, "group": group,
-            "tags": [f"preset:{cfg.name}", *_commit_tag()],
-            "config": OmegaConf.to_container(cfg, resolve=True)}  # the run's config: data, not objects to build
-        if os.environ.get("WANDB_MODE") == "online":
-            spec["offline"] = False
-        logger = instantiate(spec, _recursive_=False, _convert_="all")
-        # Lightning always passes wandb.init an `anonymous` setting, even unset, and W&B then warns
-        # that the setting "has no effect" on every run: drop the key before the run starts.
-        getattr(logger, "_wandb_init", {}).pop("anonymous", None)
-    exit_code = 1
-    try:
-        yield logger
-        exit_code = 0
-    finally:
-        if logger is not None:
-            import wandb
-
-            if wandb.run is not None:
-                wandb.finish(exit_code=exit_code)

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from astdp.stages._cli import cli, sections
+from astdp.config import sections
+from astdp.stages._cli import cli
 
 PARAMS = ["data.root", "data.files", "data.mirrors", "data.verify"]  # as dvc.yaml declares
 
 
 @cli
 def main(cfg: DictConfig) -> None:
-    from astdp.download import download
+    from astdp.data.download import download
 
     data = sections(cfg, PARAMS).data
     for path in download(data.root, list(data.mirrors), dict(data.files), data.verify):

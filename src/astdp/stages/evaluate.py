@@ -4,7 +4,9 @@ from __future__ import annotations
 import torch
 from omegaconf import DictConfig
 
-from astdp.stages._cli import cli, output_dir, sections, wandb_logger
+from astdp.config import sections
+from astdp.stages._cli import cli, output_dir
+from astdp.tracking import wandb_logger
 
 PARAMS = ["name", "ckpt_path", "data", "evaluate", "logger"]  # as dvc.yaml declares
 
@@ -14,8 +16,8 @@ def probe_and_inpaint(net, data, y: torch.Tensor, ev: DictConfig) -> dict:
     nothing of the network: blank, the mean training image, the mean of the 10 training
     images nearest on the visible half (k-NN). The references are the images the network
     learned from (the training split, without the validation draw)."""
-    from astdp.images import knn_fill, occlusion_mask
-    from astdp.readout import probe_layers
+    from astdp.measure.inpaint import knn_fill, occlusion_mask
+    from astdp.measure.probe import probe_layers
 
     device, steps = y.device, ev.settle_steps
     x = data.splits["test"][0].to(device)
@@ -54,7 +56,8 @@ def evaluate(cfg: DictConfig) -> dict:
     from hydra.utils import instantiate
 
     from astdp.io import write_json, write_metrics
-    from astdp.lit import ASTDPModule, load_model
+    from astdp.training.modules import ASTDPModule
+    from astdp.training.checkpoints import load_model
 
     module = load_model(cfg.ckpt_path)
     device = module.device

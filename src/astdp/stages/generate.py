@@ -4,7 +4,9 @@ from __future__ import annotations
 import torch
 from omegaconf import DictConfig
 
-from astdp.stages._cli import cli, output_dir, sections, wandb_logger
+from astdp.config import sections
+from astdp.stages._cli import cli, output_dir
+from astdp.tracking import wandb_logger
 
 PARAMS = ["name", "seed", "ckpt_path", "data", "evaluate.occlude", "evaluate.settle_steps", "judge.path",
           "generate", "logger"]  # as dvc.yaml declares
@@ -42,11 +44,14 @@ def generate(cfg: DictConfig) -> dict:
     cfg = sections(cfg, PARAMS)
     from hydra.utils import instantiate
 
-    from astdp.images import occlusion_mask, save_grid
+    from astdp.measure.inpaint import occlusion_mask
+    from astdp.images import save_grid
     from astdp.io import write_metrics
-    from astdp.judge import frechet_distance, load_judge, precision_recall, variety
-    from astdp.lit import ASTDPModule, load_model
-    from astdp.readout import fit_logistic_regression
+    from astdp.measure.samples import frechet_distance, precision_recall, variety
+    from astdp.measure.judge import load_judge
+    from astdp.training.modules import ASTDPModule
+    from astdp.training.checkpoints import load_model
+    from astdp.measure.probe import fit_logistic_regression
 
     out = output_dir()
     module = load_model(cfg.ckpt_path)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from astdp.stages._cli import cli, output_dir, sections
+from astdp.config import sections
+from astdp.stages._cli import cli, output_dir
 
 PARAMS = ["seed", "data", "judge"]  # as dvc.yaml declares
 
@@ -15,7 +16,7 @@ def make_judge(cfg: DictConfig) -> dict:
     import torch
     from hydra.utils import instantiate
 
-    from astdp.judge import save_judge, train_judge
+    from astdp.measure.judge import save_judge, train_judge
 
     data = instantiate(cfg.data)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

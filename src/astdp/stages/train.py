@@ -6,7 +6,9 @@ from contextlib import contextmanager
 from omegaconf import DictConfig
 
 from astdp.errors import StageError
-from astdp.stages._cli import cli, output_dir, sections, wandb_logger
+from astdp.config import sections
+from astdp.stages._cli import cli, output_dir
+from astdp.tracking import wandb_logger
 
 # The config this stage reads: the same list as its `params` in dvc.yaml (a test holds them equal).
 PARAMS = ["name", "seed", "ckpt_path", "resume", "matmul_precision", "compile", "optimized_metric",
@@ -35,7 +37,7 @@ def layer_probes_on_validation(module, data) -> list[float]:
     what an unsupervised run is searched by, and whether each layer does work."""
     import torch
 
-    from astdp.readout import probe_layers
+    from astdp.measure.probe import probe_layers
 
     train, val = (tuple(t.to(module.device) for t in data.splits[s]) for s in ("train", "val"))
     with torch.no_grad():
@@ -52,14 +54,14 @@ def train(cfg: DictConfig) -> dict:
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from astdp.io import write_json
-    from astdp.lit import check_checkpoint
+    from astdp.training.checkpoints import check_checkpoint
 
     out = output_dir()
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     torch.set_float32_matmul_precision(cfg.matmul_precision)
     data = instantiate(cfg.data)
     # _recursive_=False: the module builds its network, optimizer and schedule itself, from
-    # plain dicts, so its checkpoint carries the config that built it (see astdp.lit).
+    # plain dicts, so its checkpoint carries the config that built it (see astdp.training.modules).
     module = instantiate(cfg.model, optim=cfg.optim, lr_schedule=cfg.lr_schedule, _recursive_=False,
                          _convert_="all")
     if cfg.compile and hasattr(module, "compile_step"):

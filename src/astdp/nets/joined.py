@@ -1,13 +1,13 @@
 """aSTDP for deep networks: the label units are joined to every hidden layer.
 
-With the labels in the visible layer (:class:`astdp.core.ASTDPNet`) they reach h1 only: the
+With the labels in the visible layer (:class:`astdp.nets.visible.VisibleLabelNet`) they reach h1 only: the
 layers above learn from a second-hand signal and the label is read from h1 alone, so depth
 hurts. Here the pixels form a chain ``x - h1 - ... - hL`` and the label units are joined to
 every hidden layer in both directions: each layer gets the label's correction first-hand
 and each adds its vote to the label read-out. One model still classifies (clamp the pixels,
 read the labels) and generates (clamp the labels, read the pixels).
 
-The rule is the same (:func:`astdp.rule.stdp`); only where a hidden neuron's drive changes
+The rule is the same (:func:`astdp.nets.rule.stdp`); only where a hidden neuron's drive changes
 from differs. In the target phase the pixels and labels are both clamped to the data, and
 each hidden neuron takes the change of its whole drive: from below, its incoming ``W``
 times the rise of the layer below (the pixels' correction passed up); from above, its
@@ -16,7 +16,7 @@ labels' correction. Its target is ``a + rho'(u) du`` with its own numerical ``rh
 
 With ``dream_noise`` the labels' correction reaches the hidden layers through feedback
 synapses ``Fy`` of their own instead of ``Vy`` (which then serves generation only), and a
-dream teaches them (:meth:`DeepNet.dream`): the hidden drives are disturbed, the labels
+dream teaches them (:meth:`JoinedLabelNet.dream`): the hidden drives are disturbed, the labels
 answer, and the rule, run with a negative scale, makes each ``Fy`` synapse mirror the
 read-out synapse of the same two neurons.
 """
@@ -28,8 +28,8 @@ from typing import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from astdp.family import LocalNet
-from astdp.rule import State, stdp, synapses
+from astdp.nets.family import LocalNet
+from astdp.nets.rule import State, stdp, synapses
 
 
 def kept(t: Tensor, p: float) -> Tensor:
@@ -37,11 +37,11 @@ def kept(t: Tensor, p: float) -> Tensor:
     return t.bernoulli_(1 - p).div_(1 - p)
 
 
-class DeepNet(LocalNet):
+class JoinedLabelNet(LocalNet):
     """Chain ``x, h1..hL`` (``W[l]``: layer l up to l+1, ``V[l]``: l+1 down to l) and label
     units ``y`` joined to each ``h(l+1)`` by ``Wy[l]`` (up, the read-out) and ``Vy[l]`` (down,
     with the efficacy gain ``label_gain``). Biases ``b[0..L]`` for the chain, ``b[L+1]`` for the
-    labels. It takes :class:`astdp.core.ASTDPNet`'s arguments; here ``softmax_labels`` and
+    labels. It takes :class:`astdp.nets.visible.VisibleLabelNet`'s arguments; here ``softmax_labels`` and
     ``dream_noise`` take effect (0: the labels' correction comes down ``Vy``; else down
     ``Fy[l]``, labels to ``h(l+1)``, taught by the dream with drive noise of that std).
     """
@@ -262,7 +262,7 @@ class DeepNet(LocalNet):
         super().check_plays(plays)
         if plays.get("recirculate", (0, 0))[0]:
             raise ValueError("the recirculate play needs the labels in the visible layer "
-                             "(model.net._target_=astdp.core.ASTDPNet); set model.plays.recirculate.scale=0")
+                             "(model.net._target_=astdp.nets.visible.VisibleLabelNet); set model.plays.recirculate.scale=0")
 
     def learn(self, play: str, x: Tensor, y: Tensor, steps: int, scale: float, acc: dict[str, Tensor],
               shared: dict, dropout: float = 0.0, label_smoothing: float = 0.0, input_dropout: float = 0.0,

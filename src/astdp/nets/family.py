@@ -1,7 +1,7 @@
 """The family of local networks: what every network that learns by aSTDP shares.
 
 A network of the family is layers of rate neurons (pixels, label units, hidden layers)
-joined by synapses that only the rule (:func:`astdp.rule.stdp`) changes. Each play of a
+joined by synapses that only the rule (:func:`astdp.nets.rule.stdp`) changes. Each play of a
 mini-batch clamps some units to the data, lets the others settle (the free phase), clamps
 everything to the data (the target phase, where each hidden neuron moves by its own slope
 times the change of its own drive) and hands every synapse ``pre * (target - post)``.
@@ -19,12 +19,12 @@ from typing import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from astdp.rule import ACTIVATIONS, PLAYS
+from astdp.nets.rule import ACTIVATIONS, PLAYS
 
 
 class LocalNet(nn.Module):
     """Base of the family. Parameters never require grad: they change only through
-    :meth:`weight_changes` (and :func:`astdp.rule.learning_step`)."""
+    :meth:`weight_changes` (and :func:`astdp.nets.rule.learning_step`)."""
 
     def __init__(self, activation: str, eps: float, homeostasis: float, target_rate: float,
                  image_shape: Sequence[int], n_labels: int) -> None:

@@ -1,5 +1,5 @@
 """The visible-label network of aSTDP, in plain torch: its settling, targets and plays (the
-rule itself is :func:`astdp.rule.stdp`).
+rule itself is :func:`astdp.nets.rule.stdp`).
 
 No Lightning, Hydra, W&B or autograd here. One network does everything: the visible
 layer holds the pixels *and* the label units, so classification (clamp the image, read
@@ -23,11 +23,11 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from astdp.family import LocalNet
-from astdp.rule import State, stdp, synapses
+from astdp.nets.family import LocalNet
+from astdp.nets.rule import State, stdp, synapses
 
 
-class ASTDPNet(LocalNet):
+class VisibleLabelNet(LocalNet):
     """Layers ``v, h1..hL`` joined by untied bottom-up ``W`` and top-down ``V`` weights.
 
     Parameters never require grad: they change only through :meth:`weight_changes`.
@@ -52,7 +52,7 @@ class ASTDPNet(LocalNet):
         for key, value in {"softmax_labels": softmax_labels, "dream_noise": dream_noise}.items():
             if value:  # here the label units are visible units, settled with the pixels
                 raise ValueError(f"{key} needs the labels joined to the hidden layers: "
-                                 f"set model.net._target_=astdp.deep.DeepNet (model=deep) or {key}=0")
+                                 f"set model.net._target_=astdp.nets.joined.JoinedLabelNet (model=joined) or {key}=0")
         n_pixels = self.n_pixels
         # The visible layer: the pixels, then the label units.
         self.pixels, self.labels = slice(0, n_pixels), slice(n_pixels, n_pixels + n_labels)

@@ -32,7 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from astdp.errors import DataError
-from astdp.idx import read_idx_bytes, sha256, write_idx
+from astdp.data.idx import read_idx_bytes, sha256, write_idx
 from astdp.io import write_bytes
 
 log = logging.getLogger(__name__)

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset
 
-from astdp.download import download
+from astdp.data.download import download
 from astdp.errors import DataError
-from astdp.idx import load_split
+from astdp.data.idx import load_split
 
 
 def translate(x: torch.Tensor, offsets: torch.Tensor, max_shift: int, image_shape: Sequence[int]) -> torch.Tensor:
@@ -73,7 +73,7 @@ class IDXDataModule(pl.LightningDataModule):
 
     What the dataset is (``name``, ``classes``, ``image_shape``, the sha256 of its ``files``,
     its ``mirrors``) comes from ``conf/data/``. ``prepare_data`` fetches and verifies missing
-    files (:func:`astdp.download.download`); :meth:`load` reads a whole official split, for
+    files (:func:`astdp.data.download.download`); :meth:`load` reads a whole official split, for
     the stages that need all of it.
     """
 

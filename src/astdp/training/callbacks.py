@@ -1,4 +1,4 @@
-"""Lightning plumbing the pipeline needs: per-epoch history for DVC plots, the last checkpoint, atomic writes,
+"""Lightning callbacks the pipeline needs: per-epoch history for DVC plots, images for the logger,
 and an optional average of the weights.
 
 Paths are relative to ``trainer.default_root_dir`` (the run's folder: ``.`` for a single
@@ -15,12 +15,10 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 from torch.optim.swa_utils import get_ema_multi_avg_fn
-from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
-from pytorch_lightning.callbacks import Checkpoint, WeightAveraging
-from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.callbacks import WeightAveraging
 
 from astdp.errors import ConfigError
-from astdp.io import DIGEST_KEY, atomic_path, content_digest, write_json
+from astdp.io import write_json
 
 
 class EpochHistory(pl.Callback):
@@ -118,43 +116,6 @@ class WeightTrace(WeightAverage):
     def __init__(self, decay: float, every: int):
         import warnings
 
-        warnings.warn("astdp.callbacks.WeightTrace is now astdp.callbacks.WeightAverage (callbacks=ema names it); "
+        warnings.warn("astdp.training.callbacks.WeightTrace is now astdp.training.callbacks.WeightAverage (callbacks=ema names it); "
                       "the old name goes in 0.19.0", FutureWarning, stacklevel=2)
         super().__init__(decay, every)
-
-
-class LastCheckpoint(Checkpoint):
-    """The run's checkpoint at one fixed path, rewritten at the end of every training epoch.
-
-    As a :class:`~pytorch_lightning.callbacks.Checkpoint` it runs after the module's own
-    epoch-end hook, which stops a diverged run first: a diverged run never overwrites the
-    last good checkpoint. On SIGTERM (preemption) it saves at the step boundary where
-    Lightning stops, so ``resume=true`` continues from there.
-    """
-
-    def __init__(self, path: str):
-        self.path = path
-
-    def file(self, trainer) -> Path:
-        return Path(trainer.default_root_dir) / self.path
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        trainer.save_checkpoint(self.file(trainer))  # the whole run (optimizer, loops): resumable
-
-    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        if isinstance(exception, SIGTERMException):
-            trainer.save_checkpoint(self.file(trainer))  # the whole run (optimizer, loops): resumable
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Checkpoints written to a temporary name and renamed: a kill never leaves half a file.
-
-    The file carries :func:`~astdp.io.content_digest` of its content, which loading checks.
-    Saved through an open file, not a path: ``torch.save`` names the archive's inner folder
-    after a path, and the temporary name is random, so the bytes would differ per run.
-    """
-
-    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
-        checkpoint = {**checkpoint, DIGEST_KEY: content_digest(checkpoint)}  # checked on loading
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            torch.save(checkpoint, fh)

@@ -1,7 +1,7 @@
 """The learning rule and what it acts on, in plain torch: neurons' activation functions,
 synapses, the rule itself (:func:`stdp`) and one local learning step (:func:`learning_step`).
 
-Every network of the family (:mod:`astdp.family`) learns through these and nothing else.
+Every network of the family (:mod:`astdp.nets.family`) learns through these and nothing else.
 """
 from __future__ import annotations
 

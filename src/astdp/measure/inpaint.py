@@ -1,0 +1,27 @@
+"""In-painting: which pixels are hidden, and the memory baseline a fill has to beat."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+
+def occlusion_mask(n: int, side: str, image_shape: Sequence[int], device=None) -> torch.Tensor:
+    """Boolean (n, pixels) mask of the *known* pixels when half the image (``side``) is hidden."""
+    h, w = image_shape
+    known = torch.ones(h, w, dtype=torch.bool, device=device)
+    half = {"bottom": (slice(h // 2, h), slice(None)), "top": (slice(0, h // 2), slice(None)),
+            "left": (slice(None), slice(0, w // 2)), "right": (slice(None), slice(w // 2, w))}[side]
+    known[half] = False
+    return known.flatten().expand(n, -1)
+
+
+
+def knn_fill(x: torch.Tensor, known: torch.Tensor, reference: torch.Tensor, k: int = 10,
+             batch: int = 500) -> torch.Tensor:
+    """``x`` with its unknown pixels filled by the mean of the ``k`` ``reference`` images nearest
+    on the known pixels: a memory that in-painting has to beat. ``known``: one (pixels,) mask."""
+    seen = reference[:, known]
+    filled = [torch.where(known, xb, reference[torch.cdist(xb[:, known], seen).topk(k, largest=False).indices].mean(1))
+              for xb in x.split(batch)]
+    return torch.cat(filled)

@@ -1,0 +1,43 @@
+"""The backprop twin's network: a sigmoid MLP of the aSTDP network's sizes (trained by autograd)."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def mlp(hidden: list[int], image_shape: list[int], n_classes: int, every_layer_votes: bool = False,
+        dropout: float = 0.0) -> nn.Module:
+    """Sigmoid MLP ``pixels -> hidden... -> classes`` (logits): the baseline's network.
+
+    ``every_layer_votes``: every hidden layer adds its own linear vote to the logits, as
+    :class:`astdp.nets.joined.JoinedLabelNet`'s label units hear every layer (the twin of ``model=joined``).
+    With one hidden layer both are the same network, built in the same order.
+    ``dropout``: that share of each hidden layer's units is dropped in training, as
+    ``model=joined``'s classify play drops them (0: no dropout module, the same parameters).
+    """
+    sizes = [math.prod(image_shape), *hidden]
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes, sizes[1:]):
+        layers += [nn.Linear(a, b), nn.Sigmoid(), *([nn.Dropout(dropout)] if dropout else [])]
+    if not every_layer_votes:
+        return nn.Sequential(*layers, nn.Linear(sizes[-1], n_classes))
+    return LayerVotes(layers, [nn.Linear(n, n_classes, bias=k == len(hidden) - 1) for k, n in enumerate(hidden)])
+
+
+class LayerVotes(nn.Module):
+    """Logits = the sum of each hidden layer's linear vote (one bias, the top vote's)."""
+
+    def __init__(self, layers: list[nn.Module], votes: list[nn.Module]) -> None:
+        super().__init__()
+        self.layers, self.votes = nn.ModuleList(layers), nn.ModuleList(votes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        codes = []
+        per_layer = len(self.layers) // len(self.votes)  # Linear, Sigmoid (, Dropout)
+        for k in range(0, len(self.layers), per_layer):
+            for module in self.layers[k:k + per_layer]:
+                x = module(x)
+            codes.append(x)  # a dropped unit's vote is dropped with it
+        return sum(vote(h) for vote, h in zip(self.votes, codes))

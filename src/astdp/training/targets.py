@@ -1,0 +1,65 @@
+"""What a config may ask this package to build: the allow-list every checkpoint is held to.
+
+A checkpoint's config is data from whoever sent the file: instantiating an arbitrary
+``_target_`` from it (at any depth: instantiate is recursive) would run arbitrary code.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from hydra.utils import get_object
+
+from astdp.config import LOCAL_NETS
+
+BUILT_NETS = {*LOCAL_NETS, "astdp.nets.mlp.mlp"}
+SCHEDULES = {"astdp.training.schedules.cosine_schedule", "astdp.training.schedules.constant_schedule"}
+
+
+def _targets(node: Any, path: str = "") -> list[tuple[str, Any]]:
+    """Every ``_target_`` in a config, at any depth, with where it sits."""
+    if isinstance(node, dict):
+        own = [(path, node["_target_"])] if "_target_" in node else []
+        return own + [t for k, v in node.items() for t in _targets(v, f"{path}.{k}")]
+    if isinstance(node, (list, tuple)):
+        return [t for i, v in enumerate(node) for t in _targets(v, f"{path}[{i}]")]
+    return []
+
+
+def check_targets(hparams: dict[str, Any]) -> None:
+    """Refuse hyperparameters that would build anything but a network, optimizer or schedule of ours.
+
+    A checkpoint's config is data from whoever sent the file: instantiating an arbitrary
+    ``_target_`` from it (at any depth: instantiate is recursive) would run arbitrary code.
+    """
+    def allowed(key: str, target: Any) -> bool:
+        if key == "optim":
+            obj = get_object(target) if isinstance(target, str) and target.startswith("torch.optim.") else None
+            return isinstance(obj, type) and issubclass(obj, torch.optim.Optimizer)
+        return target in {"net": BUILT_NETS, "lr_schedule": SCHEDULES}.get(key, ())
+
+    for key, value in hparams.items():
+        for path, target in _targets(value):
+            if path or not allowed(key, target):
+                raise ValueError(f"hyper-parameter {key}{path} names {target!r}, which this package does not build")
+
+
+# Where each target lived before 0.19.0: checkpoints saved then name these, and still load.
+MOVED = {
+    "astdp.core.ASTDPNet": "astdp.nets.visible.VisibleLabelNet",
+    "astdp.deep.DeepNet": "astdp.nets.joined.JoinedLabelNet",
+    "astdp.lit.mlp": "astdp.nets.mlp.mlp",
+    "astdp.lit.cosine_schedule": "astdp.training.schedules.cosine_schedule",
+    "astdp.lit.constant_schedule": "astdp.training.schedules.constant_schedule",
+    "astdp.lit.ASTDPModule": "astdp.training.modules.ASTDPModule",
+    "astdp.lit.BackpropMLP": "astdp.training.modules.BackpropModule",
+}
+
+
+def moved(node: Any) -> Any:
+    """``node`` (plain config data) with every target of :data:`MOVED` named by its new path."""
+    if isinstance(node, dict):
+        return {k: MOVED.get(v, v) if k == "_target_" else moved(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [moved(v) for v in node]
+    return node
