@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 # The DVC stages call the console scripts (astdp-train, ...): they must come from this venv.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: repro mirror results paper test test-slow docs params bench clean
+.PHONY: repro mirror results test test-slow docs params bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -25,8 +25,8 @@ mirror: $(STAMP)
 	  rm -rf data/mirror.tmp && mkdir -p data/mirror.tmp && cp data/mnist/*-ubyte data/mirror.tmp/ \
 	  && mv data/mirror.tmp data/mirror && dvc commit -q -f data.dvc; }
 
-# every preset of conf/experiment/ but the quick try
-PRESETS := $(filter-out debug,$(basename $(notdir $(wildcard conf/experiment/*.yaml))))
+# every preset of conf/experiment/ but the quick try and old names (kept for a release)
+PRESETS := $(filter-out debug,$(basename $(notdir $(shell grep -L '^deprecated:' conf/experiment/*.yaml))))
 SEEDS := 0 1 2
 # the depth table's sizes besides the deep preset's own [1000,1000]: its width, and a narrow one
 DEPTHS := [1000] [1000,1000,1000] [300] [300,300] [300,300,300]
@@ -39,10 +39,6 @@ results: $(STAMP)          ## every preset (and depth) at every seed as a DVC ex
 	for h in $(DEPTHS); do for preset in deep deep_baseline; do for seed in $(SEEDS); do \
 	  dvc exp run --temp -S experiment=$$preset -S "model.net.hidden=$$h" -S seed=$$seed || exit 1; done; done; done
 	astdp-results --collect --readme README.md docs/results.md --figure docs/figures/accuracy.png
-
-paper:                     ## the old name of `make results` (until 0.19.0)
-	@echo "make paper is now make results (experiment=paper is one preset; this target runs them all)"
-	@$(MAKE) --no-print-directory results
 
 test: $(STAMP)             ## the fast suite (a few minutes on 2 cores)
 	$(PY) -m pytest

@@ -205,8 +205,8 @@ def main() -> None:
     }
     real = source.startswith(CONF.data.name)
     data_root = args.data_root if real else str(random_idx_files(Path("/tmp/astdp-bench/data")))
-    result["peak_rss_gb_paper_train"] = round(peak_rss_of_training("paper", 50, data_root, real), 3)
-    print(f"\npeak memory of an `astdp-train model=wide` process: {result['peak_rss_gb_paper_train']:.2f} GB")
+    result["peak_rss_gb_shifts_train"] = round(peak_rss_of_training("shifts", 50, data_root, real), 3)
+    print(f"\npeak memory of an `astdp-train experiment=shifts` process: {result['peak_rss_gb_shifts_train']:.2f} GB")
 
     if not args.no_scaling:
         m = 50 if args.quick else 200

@@ -7,12 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 import astdp.config  # noqa: F401  registers the schema conf/ composes onto
 from astdp.data.idx import load_split, write_idx
+from astdp.nets.rule import learning_step
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MNIST = ROOT.parent / "shared" / "mnist"
@@ -92,12 +95,66 @@ def run_pipeline(cfg: DictConfig) -> dict:
     return {"judge": make_judge(cfg), "train": train(cfg), "eval": evaluate(cfg), "generate": generate(cfg)}
 
 
-@pytest.fixture
-def cfg_tiny(tiny_mnist: Path, tmp_path: Path, monkeypatch) -> DictConfig:
-    """A quick CPU config on the synthetic data; outputs land in tmp_path."""
-    monkeypatch.chdir(tmp_path)
+def tiny_config(data_root: Path) -> DictConfig:
+    """A quick CPU config on the synthetic data in ``data_root``."""
     return compose_config([
-        f"data.root={tiny_mnist}", "data.verify=false", "data.val_size=100", "data.batch_size=32",
+        f"data.root={data_root}", "data.verify=false", "data.val_size=100", "data.batch_size=32",
         "model=small", "trainer.max_epochs=4", "trainer.enable_progress_bar=false", "logger=none",
         "evaluate.batch_size=100", "generate.per_class=4", "judge.epochs=3", "judge.batch_size=32",
     ])
+
+
+@pytest.fixture
+def cfg_tiny(tiny_mnist: Path, tmp_path: Path, monkeypatch) -> DictConfig:
+    """:func:`tiny_config`; outputs land in tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    return tiny_config(tiny_mnist)
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory) -> tuple[Path, Path, dict]:
+    """One tiny run of every stage, shared by the tests that only read a finished run: (its
+    folder, its data, its metrics by stage). Read it; copy it before writing (:func:`copy_run`)."""
+    import os
+
+    root = tmp_path_factory.mktemp("finished")
+    data, folder = write_digits(root / "tiny-mnist"), root / "run"
+    folder.mkdir()
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        metrics = run_pipeline(tiny_config(data))
+    finally:
+        os.chdir(cwd)
+    return folder, data, metrics
+
+
+def copy_run(finished: Path, to: Path) -> Path:
+    """A writable copy of a finished run's outputs in ``to``."""
+    import shutil
+
+    for name in ("models", "metrics", "reports", "plots", "samples"):
+        shutil.copytree(finished / name, to / name, dirs_exist_ok=True)
+    return to
+
+
+default_plays = plays
+
+
+def data(n=600, seed=1):
+    """Synthetic digits as flat float pixels in [0, 1] and their labels."""
+    imgs, labels = make_digits(n, seed)
+    x = torch.from_numpy(imgs.reshape(n, -1)).float() / 255
+    y = torch.from_numpy(labels).long()
+    return x, y
+
+
+def train(net, x, y, epochs=3, eta=0.05, bs=32, plays=None, **kw):
+    """A few epochs of the bare aSTDP loop (SGD with momentum) on ``x, y``."""
+    opt = torch.optim.SGD(net.parameters(), lr=eta, momentum=0.9)
+    Y = F.one_hot(y, 10).float()
+    for _ in range(epochs):
+        for i in range(0, len(x), bs):
+            changes, _ = net.weight_changes(x[i:i + bs], Y[i:i + bs], plays or default_plays(), **kw)
+            learning_step(opt, net.named_parameters(), changes)
+    return net

@@ -3,6 +3,7 @@ params.yaml as the composition of conf/, bad values stopped with one line."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -43,7 +44,7 @@ def test_presets_compose_validate_and_build(overrides):
     assert instantiate(cfg.data).batch_size == cfg.data.batch_size
 
 
-@pytest.mark.parametrize("preset", ["paper", "deep", "fashion"])
+@pytest.mark.parametrize("preset", ["shifts", "deep", "fashion"])
 def test_each_twin_is_its_preset_trained_by_backprop(preset):
     """Same layer sizes, data (batch size, shifts) and epochs; only the learning (and its lr) differ."""
     astdp, twin = compose_config([f"experiment={preset}"]), compose_config([f"experiment={preset}_baseline"])
@@ -122,6 +123,7 @@ def test_cli_names_a_missing_preset_in_one_line():
     assert done.returncode == 1 and len(lines) == 1 and "model/huge" in lines[0] and "small" in lines[0]
 
 
+@pytest.mark.slow  # a pip install
 def test_installed_package_ships_its_configs(tmp_path):
     """A non-editable install composes conf/ from the package, from any folder."""
     import shutil
@@ -138,7 +140,7 @@ def test_installed_package_ships_its_configs(tmp_path):
     assert not (target / "conf").exists() and (target / "astdp/conf/model/astdp.yaml").is_file()
     code = ("import astdp, sys; from astdp.stages.train import main; "
             f"assert astdp.__path__[0].startswith({str(target)!r}), astdp.__path__; main()")
-    done = subprocess.run([sys.executable, "-c", code, "--cfg", "job", "experiment=paper"], cwd=tmp_path,
+    done = subprocess.run([sys.executable, "-c", code, "--cfg", "job", "experiment=shifts"], cwd=tmp_path,
                           env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     cfg = yaml.safe_load(done.stdout)
@@ -164,9 +166,17 @@ def test_slurm_trainer_wires_lightnings_auto_requeue():
     assert slurm.auto_requeue and slurm.requeue_signal == signal.SIGUSR1
 
 
-def test_an_old_name_still_works_for_one_release_and_says_its_new_one():
-    from astdp.training.callbacks import WeightAverage, WeightTrace
+def test_an_old_model_name_composes_its_new_one_and_says_so(tmp_path):
+    """model=deep, deep_dream and paper (0.18.0's names) compose exactly what their new names do,
+    and a stage prints one line naming the new one before any work."""
+    from omegaconf import OmegaConf
 
-    with pytest.warns(FutureWarning, match="WeightAverage"):
-        old = WeightTrace(decay=0.9, every=2)
-    assert isinstance(old, WeightAverage) and old.every == 2
+    for group, old, new in [("model", "deep", "joined"), ("model", "deep_dream", "joined_dream"),
+                            ("model", "paper", "wide"), ("experiment", "paper", "shifts"),
+                            ("experiment", "paper_baseline", "shifts_baseline")]:
+        before, after = (OmegaConf.to_container(compose_config([f"{group}={n}"])) for n in (old, new))
+        assert before.pop("deprecated") == f"{group}={old} is now {group}={new} (the old name goes in 0.20.0)"
+        assert after.pop("deprecated") is None and before == after
+    done = subprocess.run([str(Path(sys.executable).parent / "astdp-download"), "model=deep", f"data.root={tmp_path}/none", "data.mirrors=[]"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert done.stderr.splitlines()[0] == "notice: model=deep is now model=joined (the old name goes in 0.20.0)"

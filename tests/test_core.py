@@ -5,27 +5,7 @@ from hydra.errors import InstantiationException
 import torch.nn.functional as F
 
 from astdp.nets.rule import learning_step, stdp
-from tests.conftest import linear_accuracy, make_digits, make_net, plays
-
-
-def data(n=600, seed=1):
-    imgs, labels = make_digits(n, seed)
-    x = torch.from_numpy(imgs.reshape(n, -1)).float() / 255
-    y = torch.from_numpy(labels).long()
-    return x, y
-
-
-def train(net, x, y, epochs=3, eta=0.05, bs=32, plays=None, **kw):
-    opt = torch.optim.SGD(net.parameters(), lr=eta, momentum=0.9)
-    Y = F.one_hot(y, 10).float()
-    for _ in range(epochs):
-        for i in range(0, len(x), bs):
-            changes, _ = net.weight_changes(x[i:i + bs], Y[i:i + bs], plays or conf_plays(), **kw)
-            learning_step(opt, net.named_parameters(), changes)
-    return net
-
-
-conf_plays = plays
+from tests.conftest import data, linear_accuracy, make_digits, make_net, plays, train
 
 
 def test_rule_is_local():
@@ -175,7 +155,7 @@ def test_changes_are_keyed_by_parameter_name(hidden):
     torch.manual_seed(0)
     net = make_net(hidden)
     x, y = data(32)
-    changes, _ = net.weight_changes(x, F.one_hot(y, 10).float(), conf_plays())
+    changes, _ = net.weight_changes(x, F.one_hot(y, 10).float(), plays())
     params = dict(net.named_parameters())
     assert changes.keys() == params.keys()
     assert all(changes[k].shape == params[k].shape for k in params)
@@ -187,5 +167,18 @@ def test_changes_are_keyed_by_parameter_name(hidden):
 def test_runs_on_cuda():
     net = make_net([32]).cuda()
     x, y = data(64)
-    changes, _ = net.weight_changes(x.cuda(), F.one_hot(y, 10).float().cuda(), conf_plays())
+    changes, _ = net.weight_changes(x.cuda(), F.one_hot(y, 10).float().cuda(), plays())
     assert all(c.is_cuda for c in changes.values())
+
+
+@pytest.mark.slow  # torch.compile takes a minute on a CPU; synthetic data, no MNIST needed
+def test_compiled_step_matches_eager():
+    torch.manual_seed(0)
+    net = make_net([64])
+    x, y = data(64)
+    onehot = F.one_hot(y, 10).float()
+    eager, _ = net.weight_changes(x, onehot, plays())
+    compiled, _ = torch.compile(net.weight_changes, dynamic=False)(x, onehot, plays())
+    assert eager.keys() == compiled.keys()
+    for k in eager:
+        torch.testing.assert_close(eager[k], compiled[k], rtol=1e-4, atol=1e-6)

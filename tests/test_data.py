@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from astdp import download as dl
+from astdp.data import download as dl
 from astdp.data.datamodule import TensorBatches, translate
 from astdp.errors import DataError
 from astdp.data.idx import sha256

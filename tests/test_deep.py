@@ -5,8 +5,7 @@ import torch.nn.functional as F
 
 from astdp.config import LOCAL_NETS
 from astdp.nets.rule import learning_step, stdp
-from tests.conftest import ROOT, compose_config, linear_accuracy, make_net, plays
-from tests.test_core import data, train
+from tests.conftest import ROOT, compose_config, data, linear_accuracy, make_net, plays, train
 
 DEEP = "astdp.nets.joined.JoinedLabelNet"
 

@@ -5,7 +5,7 @@ from omegaconf import OmegaConf
 from astdp.measure.inpaint import knn_fill
 from astdp.measure.samples import precision_recall, variety
 from astdp.stages.generate import draw, shape_features
-from tests.test_core import data
+from tests.conftest import data
 
 
 class Prototypes:

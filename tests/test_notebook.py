@@ -1,14 +1,16 @@
 """The analysis notebook runs top to bottom against a finished (small) run."""
+import pytest
 import nbformat
 from nbclient import NotebookClient
 
-from tests.conftest import ROOT, run_pipeline
+from tests.conftest import ROOT
 
 
-def test_analysis_notebook_executes_on_a_small_run(cfg_tiny, tmp_path, tiny_mnist, monkeypatch):
-    run_pipeline(cfg_tiny)
-    monkeypatch.setenv("ASTDP_RUN", str(tmp_path))
-    monkeypatch.setenv("ASTDP_DATA", str(tiny_mnist))
+@pytest.mark.slow  # a Jupyter kernel / an Optuna study: slow by nature
+def test_analysis_notebook_executes_on_a_small_run(finished_run, monkeypatch):
+    folder, data, _ = finished_run
+    monkeypatch.setenv("ASTDP_RUN", str(folder))
+    monkeypatch.setenv("ASTDP_DATA", str(data))
     monkeypatch.setenv("ASTDP_OVERRIDES", "data.verify=false")
     nb = nbformat.read(ROOT / "notebooks" / "analysis.ipynb", as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3",

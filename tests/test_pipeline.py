@@ -4,14 +4,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from omegaconf import open_dict
+
+from astdp.errors import StageError
 
 from astdp.stages.evaluate import evaluate
 from astdp.stages.generate import generate
 from astdp.stages.judge import make_judge
 from astdp.stages.train import flushed_denormals, train
-from tests.conftest import ROOT, compose_config, linear_accuracy
+from tests.conftest import ROOT, compose_config, copy_run, linear_accuracy
 from tests.wandb_reader import finished_records
 
 
@@ -99,12 +102,12 @@ def test_wandb_offline_runs_hold_what_a_researcher_opens(cfg_tiny, tmp_path, mon
     assert {"per_class_accuracy/_type", "confusion_matrix_table/_type"} <= logged, logged
 
 
-def test_missing_or_damaged_checkpoint_is_one_line(tmp_path, tiny_mnist):
+def test_missing_or_damaged_checkpoint_is_one_line(tmp_path, tiny_mnist, cfg_tiny):
+    cfg_tiny.ckpt_path = f"{tmp_path}/none.ckpt"
+    with pytest.raises(StageError, match=r"none.ckpt is missing; train first with `astdp-train`"):
+        evaluate(cfg_tiny)
     base = [sys.executable, "-m", "astdp.stages.evaluate", f"data.root={tiny_mnist}", "data.verify=false",
             "logger=none"]
-    done = subprocess.run(base + [f"ckpt_path={tmp_path}/none.ckpt"], capture_output=True, text=True, cwd=ROOT)
-    assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert "none.ckpt is missing" in done.stderr and "astdp-train" in done.stderr
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(b"not a checkpoint")
     done = subprocess.run([*base, f"ckpt_path={bad}"], capture_output=True, text=True, cwd=ROOT)
@@ -112,11 +115,11 @@ def test_missing_or_damaged_checkpoint_is_one_line(tmp_path, tiny_mnist):
     assert len(done.stderr.strip().splitlines()) == 1
 
 
-def test_evaluate_reports_the_checkpoints_model_whatever_conf_says(cfg_tiny):
+def test_evaluate_reports_the_checkpoints_model_whatever_conf_says(cfg_tiny, tmp_path, finished_run):
     from astdp.training.checkpoints import load_model
 
-    train(cfg_tiny)
-    trained = evaluate(cfg_tiny)
+    copy_run(finished_run[0], tmp_path)
+    trained = finished_run[2]["eval"]
     other = compose_config(["model=wide", "experiment=baseline"])  # conf/ now names another model
     cfg_tiny.model, cfg_tiny.optim = other.model, other.optim
     assert evaluate(cfg_tiny) == trained

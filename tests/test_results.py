@@ -6,20 +6,20 @@ from omegaconf import OmegaConf
 
 from astdp.results import (END, START, collect, depth_table, paired, preset_config, preset_hidden, shown_runs,
                            summarize, table, write_into)
-from tests.conftest import ROOT, run_pipeline
+from tests.conftest import ROOT, tiny_config
 
 
-def test_records_and_rows_come_from_the_metrics_files(cfg_tiny, tmp_path, monkeypatch):
+def test_records_and_rows_come_from_the_metrics_files(finished_run, monkeypatch):
     import yaml
 
     import astdp.results
 
     published = yaml.safe_load((ROOT / "results" / "published.yaml").read_text())
     monkeypatch.setattr(astdp.results, "PUBLISHED", ROOT / "results" / "published.yaml")
-    run_pipeline(cfg_tiny)
-    metrics = {name: {"data": json.loads((tmp_path / "metrics" / f"{name}.json").read_text())}
+    folder, data, _ = finished_run
+    metrics = {name: {"data": json.loads((folder / "metrics" / f"{name}.json").read_text())}
                for name in ("train", "eval", "generate")}
-    params = OmegaConf.to_container(cfg_tiny, resolve=True, enum_to_str=True)
+    params = OmegaConf.to_container(tiny_config(data), resolve=True, enum_to_str=True)
     exp_show = [{"rev": "workspace", "name": None, "experiments": None,
                  "data": {"timestamp": None, "params": {"params.yaml": {"data": params}},
                           "metrics": {f"metrics/{k}.json": v for k, v in metrics.items()}}}]
@@ -120,10 +120,10 @@ def test_a_run_with_overrides_its_row_would_not_name_is_not_collected():
     shown = [{"rev": "abcdef0", "experiments": [{"revs": [run("deep", "2026-01-01"), run("deep", "2026-01-02", lr=half)]}]}]
     assert experiments(shown) == ["exp-2026-01-01"]
     averaged = run("deep", "2026-01-02")  # a newer run that added a callback (callbacks=ema)
-    averaged["data"]["params"]["params.yaml"]["data"]["callbacks"] = {"ema": {"_target_": "astdp.training.callbacks.WeightTrace"}}
+    averaged["data"]["params"]["params.yaml"]["data"]["callbacks"] = {"ema": {"_target_": "astdp.training.callbacks.WeightAverage"}}
     shown = [{"rev": "abcdef0", "experiments": [{"revs": [run("deep", "2026-01-01"), averaged]}]}]
     assert experiments(shown) == ["exp-2026-01-01"]
-    paper = [run("paper", "2026-01-01"), run("paper", "2026-01-02", lr=0.5)]  # a row names no lr but the depth rows'
+    paper = [run("shifts", "2026-01-01"), run("shifts", "2026-01-02", lr=0.5)]  # a row names no lr but the depth rows'
     assert experiments([{"rev": "abcdef0", "experiments": [{"revs": paper}]}]) == [
         "exp-2026-01-01"]
 
@@ -240,3 +240,16 @@ def test_the_accuracy_figure_draws_every_measured_preset(tmp_path):
     png = accuracy_figure(records, tmp_path / "figures" / "accuracy.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     assert not list(png.parent.glob(".*.tmp"))  # written whole, no temporary left
+
+
+def test_a_run_made_before_its_classes_moved_is_still_its_presets():
+    """A 0.18.0 run names astdp.core.ASTDPNet; the preset now names its new path: no change.
+    A run of another network is a change."""
+    from astdp.results import changed_keys
+
+    params = OmegaConf.to_container(preset_config("default"), resolve=True, enum_to_str=True)
+    params["model"]["net"]["_target_"] = "astdp.core.ASTDPNet"
+    params["lr_schedule"]["_target_"] = "astdp.lit.cosine_schedule"
+    assert changed_keys(params, "default") == set()
+    params["model"]["net"]["_target_"] = "astdp.deep.DeepNet"
+    assert changed_keys(params, "default") == {"model.net._target_"}

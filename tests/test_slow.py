@@ -40,23 +40,6 @@ def test_dvc_exp_run_override_reaches_the_model(tmp_path):
     assert "lr: 0.05" in (repo / "params.yaml").read_text()
 
 
-def test_compiled_step_matches_eager():
-    import torch.nn.functional as F
-
-    from tests.conftest import make_net, plays
-    from tests.test_core import data
-
-    torch.manual_seed(0)
-    net = make_net([64])
-    x, y = data(64)
-    onehot = F.one_hot(y, 10).float()
-    eager, _ = net.weight_changes(x, onehot, plays())
-    compiled, _ = torch.compile(net.weight_changes, dynamic=False)(x, onehot, plays())
-    assert eager.keys() == compiled.keys()
-    for k in eager:
-        torch.testing.assert_close(eager[k], compiled[k], rtol=1e-4, atol=1e-6)
-
-
 def _digest(tmp_path, name: str, env: dict) -> tuple[str, str]:
     """(dispatch level, digest of the trained weights and judge) of tests/dispatch_script.py under ``env``."""
     base = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR",

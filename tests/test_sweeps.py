@@ -53,6 +53,7 @@ def test_hydra_multirun_gives_each_job_its_own_folder_and_wandb_run(tmp_path, ti
     assert sorted(c["optim"]["lr"] for c in configs) == [0.01, 0.05]
 
 
+@pytest.mark.slow  # a Jupyter kernel / an Optuna study: slow by nature
 def test_optuna_sweeper_searches_the_stdp_parameters(tmp_path, tiny_mnist):
     astdp("train", ["hparams_search=stdp_optuna", "hydra.sweeper.n_trials=3", "logger=none",
                     f"data.root={tiny_mnist}", *TINY], tmp_path)

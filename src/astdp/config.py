@@ -82,6 +82,17 @@ class DataConfig:
                "must be in [0, half the image) pixels (0: off)")
 
 
+# Where each target lived before 0.19.0: checkpoints saved then name these, and still load.
+MOVED = {
+    "astdp.core.ASTDPNet": "astdp.nets.visible.VisibleLabelNet",
+    "astdp.deep.DeepNet": "astdp.nets.joined.JoinedLabelNet",
+    "astdp.lit.mlp": "astdp.nets.mlp.mlp",
+    "astdp.lit.cosine_schedule": "astdp.training.schedules.cosine_schedule",
+    "astdp.lit.constant_schedule": "astdp.training.schedules.constant_schedule",
+    "astdp.lit.ASTDPModule": "astdp.training.modules.ASTDPModule",
+    "astdp.lit.BackpropMLP": "astdp.training.modules.BackpropModule",
+}
+
 # the local networks model.net._target_ may name
 LOCAL_NETS = ("astdp.nets.visible.VisibleLabelNet", "astdp.nets.joined.JoinedLabelNet")
 

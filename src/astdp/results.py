@@ -74,9 +74,12 @@ def _preset_params(name: str, seed: int = 0) -> dict:
 def changed_keys(params: dict, name: str) -> set[str]:
     """The keys of a run's params.yaml that ``experiment=<name>`` now sets otherwise: a run with
     such overrides (a sweep's, a trial's) is not that preset's row. Keys one side lacks (added
-    or removed since the run) do not count, except a callback the run added (``callbacks=ema``:
+    or removed since the run) do not count, nor does a target that moved, except a callback the run added (``callbacks=ema``:
     the later stages load what it made of the weights)."""
+    from astdp.config import MOVED
+
     preset, run = _preset_params(name, params.get("seed", 0)), _flat(params)
+    run = {k: MOVED.get(v, v) if k.endswith("_target_") else v for k, v in run.items()}  # a move is no change
     own_callbacks = {k.split(".")[1] for k in preset if k.startswith("callbacks.")}
     added = {k for k in run.keys() - preset.keys() if k.startswith("callbacks.") and k.split(".")[1] not in own_callbacks}
     return {k for k in run.keys() & preset.keys() if run[k] != preset[k]} | added
@@ -84,12 +87,12 @@ def changed_keys(params: dict, name: str) -> set[str]:
 
 @functools.cache
 def presets() -> list[str]:
-    """Every preset (``default`` and ``conf/experiment/*.yaml``) in table order: the default and
-    its twin, then each preset followed by its twin."""
+    """Every preset (``default`` and ``conf/experiment/*.yaml`` but old names kept for a release)
+    in table order: the default and its twin, then each preset followed by its twin."""
     from importlib.resources import files
 
     names = sorted(f.name.removesuffix(".yaml") for f in (files("astdp.conf") / "experiment").iterdir()
-                   if f.name.endswith(".yaml"))
+                   if f.name.endswith(".yaml") and "\ndeprecated:" not in f.read_text())  # not an old name
     ours = ["default", *(n for n in names if n != "baseline" and not n.endswith("_baseline"))]
     return [m for n in ours for m in (n, twin(n)) if m in names or m == "default"]
 

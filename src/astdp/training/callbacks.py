@@ -107,15 +107,3 @@ class WeightAverage(WeightAveraging):
 
     def should_update(self, step_idx: int | None = None, epoch_idx: int | None = None) -> bool:
         return step_idx is not None and step_idx % self.every == 0
-
-
-class WeightTrace(WeightAverage):
-    """The name of :class:`WeightAverage` until 0.17.0 (in STDP a trace is something else).
-    Kept for one release, so that earlier configs still run; it says so once."""
-
-    def __init__(self, decay: float, every: int):
-        import warnings
-
-        warnings.warn("astdp.training.callbacks.WeightTrace is now astdp.training.callbacks.WeightAverage (callbacks=ema names it); "
-                      "the old name goes in 0.19.0", FutureWarning, stacklevel=2)
-        super().__init__(decay, every)

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from hydra.utils import get_object
 
-from astdp.config import LOCAL_NETS
+from astdp.config import LOCAL_NETS, MOVED
 
 BUILT_NETS = {*LOCAL_NETS, "astdp.nets.mlp.mlp"}
 SCHEDULES = {"astdp.training.schedules.cosine_schedule", "astdp.training.schedules.constant_schedule"}
@@ -42,18 +42,6 @@ def check_targets(hparams: dict[str, Any]) -> None:
         for path, target in _targets(value):
             if path or not allowed(key, target):
                 raise ValueError(f"hyper-parameter {key}{path} names {target!r}, which this package does not build")
-
-
-# Where each target lived before 0.19.0: checkpoints saved then name these, and still load.
-MOVED = {
-    "astdp.core.ASTDPNet": "astdp.nets.visible.VisibleLabelNet",
-    "astdp.deep.DeepNet": "astdp.nets.joined.JoinedLabelNet",
-    "astdp.lit.mlp": "astdp.nets.mlp.mlp",
-    "astdp.lit.cosine_schedule": "astdp.training.schedules.cosine_schedule",
-    "astdp.lit.constant_schedule": "astdp.training.schedules.constant_schedule",
-    "astdp.lit.ASTDPModule": "astdp.training.modules.ASTDPModule",
-    "astdp.lit.BackpropMLP": "astdp.training.modules.BackpropModule",
-}
 
 
 def moved(node: Any) -> Any:
