@@ -22,7 +22,7 @@ def test_no_architecture_uses_autograd(target, dream_noise, monkeypatch):
     monkeypatch.setattr(torch.autograd, "backward", forbidden)
     monkeypatch.setattr(torch.Tensor, "backward", forbidden)
     torch.manual_seed(0)
-    net = make_net([32, 16, 8], _target_=target, dream_noise=dream_noise)
+    net = make_net([32, 16, 8], _target_=target, **({"dream_noise": dream_noise} if target == DEEP else {}))
     assert not any(p.requires_grad for p in net.parameters())
     x, y = data(64)
     changes, labels = net.weight_changes(x, F.one_hot(y, 10).float(), plays(recirculate=(0.0, 1)))
@@ -276,7 +276,7 @@ def test_the_twins_dropout_drops_hidden_units_and_their_votes_in_training_only(h
 
 
 @pytest.mark.parametrize("override, ok", [
-    ("model=joined model.net.softmax_labels=true", True), ("model.net.softmax_labels=true", False),
+    ("model=joined model.net.softmax_labels=true", True), ("+model.net.softmax_labels=true", False),
     ("experiment=deep_baseline model.dropout=0.3", True), ("model=backprop_mlp model.dropout=1", False),
     ("experiment=deep_baseline model.input_dropout=0.2", True), ("model=backprop_mlp model.input_dropout=1", False),
     ("model=joined model.dropout=0.2", True), ("model=joined model.dropout=1", False), ("model.dropout=0.2", False),
@@ -285,7 +285,7 @@ def test_the_twins_dropout_drops_hidden_units_and_their_votes_in_training_only(h
     ("model=joined model.input_dropout=1", False), ("model.input_dropout=0.2", False),
     ("model=joined model.hidden_lr_scale=0.2", True), ("model.hidden_lr_scale=0", False),
     ("model=joined model.net.dream_noise=1", True), ("model=joined model.net.dream_noise=-1", False),
-    ("model.net.dream_noise=1", False)])
+    ("+model.net.dream_noise=1", False)])
 def test_dropout_smoothing_and_input_dropout_config(override, ok):
     from astdp.config import validate
     from astdp.errors import ConfigError
@@ -294,7 +294,7 @@ def test_dropout_smoothing_and_input_dropout_config(override, ok):
     if ok:
         validate(cfg)
     else:
-        with pytest.raises(ConfigError, match=override.split()[-1].split("=")[0]):
+        with pytest.raises(ConfigError, match=override.split()[-1].split("=")[0].lstrip("+")):
             validate(cfg)
 
 

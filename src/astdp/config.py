@@ -99,8 +99,8 @@ LOCAL_NETS = ("astdp.nets.visible.VisibleLabelNet", "astdp.nets.joined.JoinedLab
 
 @dataclass
 class NetConfig:
-    """The aSTDP network: :class:`astdp.nets.visible.VisibleLabelNet` (labels in the visible layer) or
-    :class:`astdp.nets.joined.JoinedLabelNet` (labels joined to every hidden layer)."""
+    """:class:`astdp.nets.visible.VisibleLabelNet`'s settings (labels in the visible layer);
+    every network of the family takes them."""
 
     _target_: str = MISSING
     hidden: list[int] = MISSING
@@ -112,16 +112,8 @@ class NetConfig:
     target_rate: float = MISSING
     image_shape: list[int] = MISSING
     n_labels: int = MISSING
-    softmax_labels: bool = MISSING
-    dream_noise: float = MISSING
 
     def __post_init__(self) -> None:
-        _check(self._target_ in LOCAL_NETS, "model.net._target_", self._target_, f"must be one of {', '.join(LOCAL_NETS)}")
-        _check(self._target_ == LOCAL_NETS[1] or not self.softmax_labels, "model.net.softmax_labels", self.softmax_labels,
-               f"must be false with {self._target_} (softmax label units are {LOCAL_NETS[1]}'s)")
-        _check(self._target_ == LOCAL_NETS[1] or not self.dream_noise, "model.net.dream_noise", self.dream_noise,
-               f"must be 0 with {self._target_} (the dream teaches {LOCAL_NETS[1]}'s feedback synapses)")
-        _check(self.dream_noise >= 0, "model.net.dream_noise", self.dream_noise, "must be >= 0 (0: off)")
         _check(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "model.net.hidden", list(self.hidden),
                "must be a non-empty list of positive sizes")
         _check(self.init_scale > 0, "model.net.init_scale", self.init_scale, "must be > 0")
@@ -129,6 +121,21 @@ class NetConfig:
         _check(self.eps > 0, "model.net.eps", self.eps, "must be > 0")
         _check(self.homeostasis >= 0, "model.net.homeostasis", self.homeostasis, "must be >= 0 (0: off)")
         _check(0 < self.target_rate < 1, "model.net.target_rate", self.target_rate, "must be a firing rate in (0, 1)")
+
+
+@dataclass
+class JoinedNetConfig(NetConfig):
+    """:class:`astdp.nets.joined.JoinedLabelNet`'s settings (labels joined to every hidden layer)."""
+
+    softmax_labels: bool = MISSING
+    dream_noise: float = MISSING
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.dream_noise >= 0, "model.net.dream_noise", self.dream_noise, "must be >= 0 (0: off)")
+
+
+NET_SCHEMAS = dict(zip(LOCAL_NETS, (NetConfig, JoinedNetConfig)))  # model.net's settings, by its _target_
 
 
 @dataclass
@@ -156,7 +163,7 @@ class ASTDPModelConfig:
     """:class:`astdp.training.modules.ASTDPModule`: the network and how it learns."""
 
     _target_: str = MISSING
-    net: NetConfig = MISSING
+    net: NetConfig = MISSING  # model=joined's schema types it as JoinedNetConfig
     plays: PlaysConfig = MISSING
     settle_inertia: float = MISSING
     dropout: float = MISSING
@@ -205,6 +212,13 @@ class BackpropModelConfig:
     def __post_init__(self) -> None:
         for key in ("input_dropout", "dropout"):  # model=joined's regularisers its twin shares, each a share
             _check(0 <= getattr(self, key) < 1, f"model.{key}", getattr(self, key), "must be in [0, 1) (0: off)")
+
+
+@dataclass
+class JoinedModelConfig(ASTDPModelConfig):
+    """``model=joined``: :class:`ASTDPModelConfig` whose network takes :class:`JoinedNetConfig`."""
+
+    net: JoinedNetConfig = MISSING
 
 
 MODEL_SCHEMAS = {"astdp.training.modules.ASTDPModule": ASTDPModelConfig,
@@ -326,6 +340,7 @@ def register() -> None:
     cs = ConfigStore.instance()
     cs.store(group="schema", name="config", node=Config, package="_global_")
     cs.store(group="model", name="astdp_schema", node=ASTDPModelConfig)
+    cs.store(group="model", name="joined_schema", node=JoinedModelConfig)
     cs.store(group="model", name="backprop_schema", node=BackpropModelConfig)
 
 
@@ -342,6 +357,8 @@ def _typed_by_target(cfg: DictConfig, group: str, schemas: dict) -> Any:
 def _schema_for(cfg: DictConfig) -> DictConfig:
     schema = OmegaConf.structured(Config)
     schema.model = _typed_by_target(cfg, "model", MODEL_SCHEMAS)
+    if OmegaConf.get_type(schema.model) is ASTDPModelConfig:
+        schema.model.net = _typed_by_target(cfg, "model.net", NET_SCHEMAS)
     schema.optim = _typed_by_target(cfg, "optim", OPTIM_SCHEMAS)
     return schema
 

@@ -41,9 +41,9 @@ class JoinedLabelNet(LocalNet):
     """Chain ``x, h1..hL`` (``W[l]``: layer l up to l+1, ``V[l]``: l+1 down to l) and label
     units ``y`` joined to each ``h(l+1)`` by ``Wy[l]`` (up, the read-out) and ``Vy[l]`` (down,
     with the efficacy gain ``label_gain``). Biases ``b[0..L]`` for the chain, ``b[L+1]`` for the
-    labels. It takes :class:`astdp.nets.visible.VisibleLabelNet`'s arguments; here ``softmax_labels`` and
-    ``dream_noise`` take effect (0: the labels' correction comes down ``Vy``; else down
-    ``Fy[l]``, labels to ``h(l+1)``, taught by the dream with drive noise of that std).
+    labels. It takes :class:`astdp.nets.visible.VisibleLabelNet`'s arguments and two of its own:
+    ``softmax_labels`` and ``dream_noise`` (0: the labels' correction comes down ``Vy``; else
+    down ``Fy[l]``, labels to ``h(l+1)``, taught by the dream with drive noise of that std).
     """
 
     def __init__(

@@ -44,15 +44,9 @@ class VisibleLabelNet(LocalNet):
         target_rate: float,
         image_shape: Sequence[int],
         n_labels: int,
-        softmax_labels: bool = False,
-        dream_noise: float = 0.0,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__(activation, eps, homeostasis, target_rate, image_shape, n_labels)
-        for key, value in {"softmax_labels": softmax_labels, "dream_noise": dream_noise}.items():
-            if value:  # here the label units are visible units, settled with the pixels
-                raise ValueError(f"{key} needs the labels joined to the hidden layers: "
-                                 f"set model.net._target_=astdp.nets.joined.JoinedLabelNet (model=joined) or {key}=0")
         n_pixels = self.n_pixels
         # The visible layer: the pixels, then the label units.
         self.pixels, self.labels = slice(0, n_pixels), slice(n_pixels, n_pixels + n_labels)
