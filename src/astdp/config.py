@@ -93,8 +93,6 @@ MOVED = {
     "astdp.lit.BackpropMLP": "astdp.training.modules.BackpropModule",
 }
 
-# the local networks model.net._target_ may name
-LOCAL_NETS = ("astdp.nets.visible.VisibleLabelNet", "astdp.nets.joined.JoinedLabelNet")
 
 
 @dataclass
@@ -135,7 +133,9 @@ class JoinedNetConfig(NetConfig):
         _check(self.dream_noise >= 0, "model.net.dream_noise", self.dream_noise, "must be >= 0 (0: off)")
 
 
-NET_SCHEMAS = dict(zip(LOCAL_NETS, (NetConfig, JoinedNetConfig)))  # model.net's settings, by its _target_
+# The local networks model.net._target_ may name, each with its settings' schema.
+NET_SCHEMAS = {"astdp.nets.visible.VisibleLabelNet": NetConfig, "astdp.nets.joined.JoinedLabelNet": JoinedNetConfig}
+LOCAL_NETS = tuple(NET_SCHEMAS)
 
 
 @dataclass
