@@ -10,7 +10,7 @@ from astdp.nets.family import LocalNet
 from astdp.nets.rule import learning_step
 from tests.conftest import make_digits, make_net
 
-INTERFACE = ("learn", "settle", "settle_reference", "classify", "generate", "inpaint", "predict_pixels", "hidden_codes")
+INTERFACE = ("learn", "settle", "settle_reference", "classify", "label_activity", "generate", "inpaint", "predict_pixels", "hidden_codes")
 
 
 def data(n=48, seed=3):
@@ -77,3 +77,12 @@ def test_a_learning_step_adds_the_rules_change_through_the_optimizer():
     for n, p in net.named_parameters():
         torch.testing.assert_close(p, expected[n], rtol=0, atol=1e-7)
     assert any(not torch.equal(p, before[n]) for n, p in net.named_parameters())
+
+
+@pytest.mark.parametrize("target", LOCAL_NETS)
+def test_classify_reads_the_label_activity(target):
+    """What the demo shows (the label units' activities) is what classification reads."""
+    net = trained(make_net([24, 16], _target_=target, **({"label_gain": 1.0} if target != LOCAL_NETS[0] else {})))
+    x, _ = data(64)
+    activity = net.label_activity(x, 2)
+    assert activity.shape == (64, 10) and torch.equal(activity.argmax(1), net.classify(x, 2))

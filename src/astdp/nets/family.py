@@ -103,6 +103,10 @@ class LocalNet(nn.Module):
         """Class indices: clamp the image (only its ``known`` pixels if given), read the labels."""
         raise NotImplementedError
 
+    def label_activity(self, x: Tensor, steps: int) -> Tensor:
+        """The label units' activities (B, n_labels) with the image clamped (``classify`` reads their argmax)."""
+        raise NotImplementedError
+
     def generate(self, labels: Tensor, steps: int, noise: float = 0.0, generator: torch.Generator | None = None,
                  sample: bool = False) -> Tensor:
         """Images (B, n_pixels) for the given class indices: clamp the label, read the pixels.

@@ -310,6 +310,9 @@ class JoinedLabelNet(LocalNet):
             x, steps = self.inpaint(x, known, steps), 1
         return self.settle(x, self._no_labels(x), steps).a[-1].argmax(1)
 
+    def label_activity(self, x: Tensor, steps: int) -> Tensor:
+        return self.settle(x, self._no_labels(x), steps).a[-1]
+
     def generate(self, labels: Tensor, steps: int, noise: float = 0.0, generator: torch.Generator | None = None,
                  sample: bool = False) -> Tensor:
         """Images for the given class indices: clamp the label, read the pixels."""

@@ -302,6 +302,9 @@ class VisibleLabelNet(LocalNet):
         """Class indices: clamp the image (only its ``known`` pixels if given), read the labels."""
         return self._partial(x, known, steps).a[0][:, self.labels].argmax(1)
 
+    def label_activity(self, x: Tensor, steps: int) -> Tensor:
+        return self._partial(x, None, steps).a[0][:, self.labels]
+
     def inpaint(self, x: Tensor, known: Tensor, steps: int) -> Tensor:
         """Fill in the pixels where ``known`` is False; the known ones stay clamped."""
         return self._partial(x, known, steps).a[0][:, self.pixels]
