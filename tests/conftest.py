@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import astdp.stages  # noqa: F401  first: pins the CPU kernels as the stages run them, before torch runs any
 import functools
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -158,3 +159,22 @@ def train(net, x, y, epochs=3, eta=0.05, bs=32, plays=None, **kw):
             changes, _ = net.weight_changes(x[i:i + bs], Y[i:i + bs], plays or default_plays(), **kw)
             learning_step(opt, net.named_parameters(), changes)
     return net
+
+
+HAS_CHROMIUM = bool(shutil.which("chromium") and shutil.which("chromedriver"))
+needs_chromium = pytest.mark.skipif(not HAS_CHROMIUM, reason="needs Debian's chromium and chromium-driver")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, driven by Selenium."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    yield driver
+    driver.quit()

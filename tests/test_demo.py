@@ -2,7 +2,6 @@
 import base64
 import io
 import json
-import shutil
 import subprocess
 import sys
 import threading
@@ -15,6 +14,7 @@ import torch
 
 from astdp.demo import Demo, serve
 from astdp.training.checkpoints import load_model
+from tests.conftest import needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -112,44 +112,33 @@ def test_the_command_refuses_a_bad_checkpoint_in_one_line(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")),
-                    reason="needs Debian's chromium and chromium-driver")
-def test_the_page_in_a_real_browser(demo, tmp_path):
+@needs_chromium
+def test_the_page_in_a_real_browser(demo, browser, tmp_path):
     """Pick a test image, classify it, generate a sample, in-paint, and load a bad checkpoint:
     the page shows bars, frames, a fill and the error message."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     url, model = demo
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    browser = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
     wait = WebDriverWait(browser, 30)
-    try:
-        browser.get(url + "/")
-        wait.until(lambda b: "from" in b.find_element(By.ID, "info").text)
-        browser.find_element(By.ID, "pick").click()
-        wait.until(lambda b: b.find_element(By.ID, "index").get_attribute("value") == "1")
-        browser.find_element(By.ID, "classify").click()
-        bars = wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#bars .bar"))
-        x = torch.tensor(get(f"{url}/api/test_image?index=0")["image"]).view(1, -1)
-        chosen = [b for b in bars if "\u2190" in b.text]
-        assert len(bars) == 10 and len(chosen) == 1
-        assert chosen[0].get_attribute("data-label") == str(int(model.predict_labels(x)[0]))
+    browser.get(url + "/")
+    wait.until(lambda b: "from" in b.find_element(By.ID, "info").text)
+    browser.find_element(By.ID, "pick").click()
+    wait.until(lambda b: b.find_element(By.ID, "index").get_attribute("value") == "1")
+    browser.find_element(By.ID, "classify").click()
+    bars = wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#bars .bar"))
+    x = torch.tensor(get(f"{url}/api/test_image?index=0")["image"]).view(1, -1)
+    chosen = [b for b in bars if "\u2190" in b.text]
+    assert len(bars) == 10 and len(chosen) == 1
+    assert chosen[0].get_attribute("data-label") == str(int(model.predict_labels(x)[0]))
 
-        browser.find_element(By.ID, "generate").click()
-        wait.until(lambda b: b.find_element(By.ID, "frame").text == "step 8 of 8")
-        browser.find_element(By.ID, "inpaint").click()
-        lit = "return Array.from(arguments[0].getContext('2d').getImageData(0, 0, 140, 140).data).some(v => v > 0 && v < 255)"
-        wait.until(lambda b: b.execute_script(lit, b.find_element(By.ID, "filled")))
+    browser.find_element(By.ID, "generate").click()
+    wait.until(lambda b: b.find_element(By.ID, "frame").text == "step 8 of 8")
+    browser.find_element(By.ID, "inpaint").click()
+    lit = "return Array.from(arguments[0].getContext('2d').getImageData(0, 0, 140, 140).data).some(v => v > 0 && v < 255)"
+    wait.until(lambda b: b.execute_script(lit, b.find_element(By.ID, "filled")))
 
-        browser.find_element(By.ID, "ckpt").send_keys(str(tmp_path / "nowhere.ckpt"))
-        browser.find_element(By.ID, "load").click()
-        error = wait.until(lambda b: b.find_element(By.ID, "error").text)
-        assert "nowhere.ckpt is missing" in error and "Traceback" not in error
-    finally:
-        browser.quit()
+    browser.find_element(By.ID, "ckpt").send_keys(str(tmp_path / "nowhere.ckpt"))
+    browser.find_element(By.ID, "load").click()
+    error = wait.until(lambda b: b.find_element(By.ID, "error").text)
+    assert "nowhere.ckpt is missing" in error and "Traceback" not in error

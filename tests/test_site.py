@@ -6,7 +6,6 @@ checks that every figure on the results page has loaded.
 """
 import http.server
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -17,11 +16,9 @@ from urllib.request import urlopen
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, needs_chromium
 
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs Debian's chromium and chromium-driver")]
+pytestmark = [pytest.mark.slow, needs_chromium]
 
 
 @pytest.fixture(scope="module")
@@ -38,24 +35,11 @@ def site(tmp_path_factory):
     server.shutdown()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    yield driver
-    driver.quit()
-
-
 def test_every_internal_link_loads_and_every_results_figure_shows(site, browser):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
-    seen, todo, anchors = set(), [site], []
+    seen, todo, anchors, ids = set(), [site], [], {}
     while todo:
         page = todo.pop()
         if page in seen:
@@ -63,6 +47,8 @@ def test_every_internal_link_loads_and_every_results_figure_shows(site, browser)
         seen.add(page)
         assert urlopen(page).status == 200, page  # the browser does not report a 404; the server does
         browser.get(page)
+        WebDriverWait(browser, 30).until(lambda b: b.execute_script("return document.readyState") == "complete")
+        ids[page] = set(browser.execute_script("return Array.from(document.querySelectorAll('[id]'), e => e.id)"))
         for link in browser.find_elements(By.CSS_SELECTOR, "a[href]"):
             url, fragment = urldefrag(urljoin(page, link.get_attribute("href")))
             if urlparse(url).netloc != urlparse(site).netloc:
@@ -72,14 +58,11 @@ def test_every_internal_link_loads_and_every_results_figure_shows(site, browser)
                 anchors.append((page, url, fragment))
     assert len(seen) >= 7, sorted(seen)  # home, results, method, protocol, pipeline, findings, API
 
-    ids: dict[str, set[str]] = {}
     for page, url, fragment in sorted(set(anchors)):
-        if url not in ids:
-            browser.get(url)
-            ids[url] = set(browser.execute_script("return Array.from(document.querySelectorAll('[id]'), e => e.id)"))
         assert fragment in ids[url], f"{page} links to {url}#{fragment}, which has no such anchor"
 
     browser.get(urljoin(site, "results/"))
+    WebDriverWait(browser, 30).until(lambda b: b.execute_script("return document.readyState") == "complete")
     images = browser.find_elements(By.CSS_SELECTOR, "article img")
     assert images, "the results page shows no figure"
     for img in images:
