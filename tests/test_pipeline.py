@@ -77,12 +77,15 @@ def test_backprop_baseline_runs_through_the_same_stages(cfg_tiny):
     assert generate(cfg_tiny)["judge_accuracy"] is None
 
 
-def test_wandb_offline_runs_hold_what_a_researcher_opens(cfg_tiny, tmp_path, monkeypatch):
+def test_wandb_offline_runs_hold_what_a_researcher_opens(cfg_tiny, tmp_path, monkeypatch, capfd):
     monkeypatch.setenv("DVC_EXP_NAME", "tiny-exp")
     with open_dict(cfg_tiny):
         cfg_tiny.logger = compose_config().logger
         cfg_tiny.logger.save_dir = str(tmp_path)
     make_judge(cfg_tiny), train(cfg_tiny), evaluate(cfg_tiny)
+    console = capfd.readouterr()
+    said = [line for line in (console.out + console.err).splitlines() if "W&B" in line or line.startswith("wandb:")]
+    assert [line.split(" saved in ")[0] for line in said] == ["W&B run tiny-exp-train", "W&B run tiny-exp-evaluate"], said
     runs = sorted((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(runs) == 2  # train, evaluate
     train_run, eval_run = (finished_records(r) for r in runs)

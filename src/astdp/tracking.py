@@ -47,6 +47,8 @@ def wandb_logger(cfg: DictConfig, job_type: str) -> Iterator:
             "config": OmegaConf.to_container(cfg, resolve=True)}  # the run's config: data, not objects to build
         if os.environ.get("WANDB_MODE") == "online":
             spec["offline"] = False
+        # W&B's banners and sparklines fill most of a pipeline's console: one line per run instead (below).
+        spec["settings"] = {"silent": True}
         logger = instantiate(spec, _recursive_=False, _convert_="all")
         # Lightning always passes wandb.init an `anonymous` setting, even unset, and W&B then warns
         # that the setting "has no effect" on every run: drop the key before the run starts.
@@ -60,4 +62,7 @@ def wandb_logger(cfg: DictConfig, job_type: str) -> Iterator:
             import wandb
 
             if wandb.run is not None:
+                folder = os.path.relpath(os.path.dirname(wandb.run.dir))
                 wandb.finish(exit_code=exit_code)
+                print(f"W&B run {spec['name']} saved in {folder}" + (" (upload: wandb sync " + folder + ")"
+                                                                     if spec.get("offline", True) else ""))
