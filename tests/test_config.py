@@ -151,7 +151,7 @@ def test_pyproject_ships_every_config_group():
     import tomllib
 
     packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
-    groups = {f"astdp.conf.{p.name}" for p in (ROOT / "conf").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    groups = {"astdp.conf." + ".".join(p.parent.relative_to(ROOT / "conf").parts) for p in (ROOT / "conf").rglob("*/*.yaml")}
     assert groups <= set(packages)
 
 

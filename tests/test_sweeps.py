@@ -53,6 +53,35 @@ def test_hydra_multirun_gives_each_job_its_own_folder_and_wandb_run(tmp_path, ti
     assert sorted(c["optim"]["lr"] for c in configs) == [0.01, 0.05]
 
 
+
+@pytest.mark.slow  # each job is a process that submitit starts and watches
+def test_submitit_local_launcher_runs_a_sweep_and_its_best_is_collected(tmp_path, tiny_mnist):
+    """hydra/launcher=submitit_local, as hydra/launcher=slurm runs on a cluster: each job its own
+    folder and W&B run, then `astdp-results --search` collects the sweep and names its best."""
+    sweep = tmp_path / "sweep"
+    astdp("train", ["-m", "hydra/launcher=submitit_local", "optim.lr=0.01,0.2", f"data.root={tiny_mnist}",
+                    "hydra.output_subdir=.hydra", f"hydra.sweep.dir={sweep}", *TINY], tmp_path)
+    accuracy = {job: json.loads((sweep / job / "metrics/train.json").read_text())["val_acc"] for job in ("0", "1")}
+    assert (sweep / ".submitit").is_dir()  # submitit ran the jobs
+    runs = sorted((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert sorted(wandb_config(r)["optim"]["lr"] for r in runs) == [0.01, 0.2]
+    done = subprocess.run([str(Path(sys.executable).parent / "astdp-results"), "--search", "tiny", str(sweep)],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads((tmp_path / "results/search/tiny.json").read_text())
+    assert record["budget"]["trials"] == 2 and record["best"]["val_acc"] == max(accuracy.values())
+
+
+def test_slurm_launcher_config_composes_for_a_multi_node_ddp_sweep():
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module("astdp.conf", version_base=None):
+        cfg = compose("config", overrides=["hydra/launcher=slurm", "trainer=slurm", "trainer.devices=4",
+                                           "+trainer.num_nodes=2", "hydra.launcher.nodes=2"], return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher") and launcher.nodes == 2
+    assert launcher.tasks_per_node == launcher.gpus_per_node == 4 and launcher.signal_delay_s == 90
+
 @pytest.mark.slow  # a Jupyter kernel / an Optuna study: slow by nature
 def test_optuna_sweeper_searches_the_stdp_parameters(tmp_path, tiny_mnist):
     astdp("train", ["hparams_search=stdp_optuna", "hydra.sweeper.n_trials=3", "logger=none",
