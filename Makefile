@@ -38,7 +38,7 @@ results: $(STAMP)          ## every preset (and depth) at every seed as a DVC ex
 	  dvc exp run --temp -S experiment=$$preset -S seed=$$seed || exit 1; done; done
 	for h in $(DEPTHS); do for preset in deep deep_baseline; do for seed in $(SEEDS); do \
 	  dvc exp run --temp -S experiment=$$preset -S "model.net.hidden=$$h" -S seed=$$seed || exit 1; done; done; done
-	astdp-results --collect --readme README.md docs/results.md --figure docs/figures/accuracy.png
+	astdp-results --collect --readme README.md docs/results.md --figure docs/figures/accuracy.png --samples samples
 
 test: $(STAMP)             ## the fast suite (a few minutes on 2 cores)
 	$(PY) -m pytest

@@ -73,3 +73,13 @@ def test_knn_fill_takes_the_mean_of_the_nearest_on_the_known_pixels():
     d = torch.cdist(x[50:, known], reference[:, known])
     expected = reference[d.argsort(1)[:, :10]].mean(1)[:, ~known]
     torch.testing.assert_close(ten[:, ~known], expected)
+
+
+def test_a_copied_training_image_is_its_own_nearest_neighbour():
+    """nearest.png would show a memorised sample beside itself."""
+    from astdp.stages.generate import nearest_training_images
+
+    real = torch.randn(50, 8, generator=torch.Generator().manual_seed(0))
+    fake = torch.cat([real[[7, 31]], real[[2]] + 0.01])
+    near = nearest_training_images(fake, real, k=3)
+    assert near.shape == (3, 3) and near[:, 0].tolist() == [7, 31, 2]

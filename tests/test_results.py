@@ -253,3 +253,15 @@ def test_a_run_made_before_its_classes_moved_is_still_its_presets():
     assert changed_keys(params, "default") == set()
     params["model"]["net"]["_target_"] = "astdp.deep.DeepNet"
     assert changed_keys(params, "default") == {"model.net._target_"}
+
+
+def test_the_default_runs_pictures_are_copied_beside_the_figure(tmp_path, monkeypatch):
+    from astdp.results import main
+
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    (samples / "chains.png").write_bytes(b"\x89PNG a chain")
+    monkeypatch.chdir(ROOT)  # the committed records
+    main(["--figure", str(tmp_path / "figures/accuracy.png"), "--samples", str(samples)])
+    assert (tmp_path / "figures/default-chains.png").read_bytes() == b"\x89PNG a chain"
+    assert (tmp_path / "figures/accuracy.png").read_bytes()[:4] == b"\x89PNG"

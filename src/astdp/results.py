@@ -43,6 +43,16 @@ HEADLINE = {"train": ["epochs", "val_acc", "val_readout_accuracy"],
                          "recall_val", "variety_ratio_val"]}
 
 
+# Where 0.18.0's runs name what a run config builds besides a checkpoint's network, optimizer
+# and schedule (those are astdp.config.MOVED): a run made before the move is still its preset's.
+CONFIG_MOVED = {
+    "astdp.datamodule.IDXDataModule": "astdp.data.datamodule.IDXDataModule",
+    **{f"astdp.callbacks.{c}": f"astdp.training.callbacks.{c}" for c in ("EpochHistory", "ImagesToLogger", "WeightAverage")},
+    **{f"astdp.callbacks.{c}": f"astdp.training.checkpoints.{c}" for c in ("LastCheckpoint", "AtomicCheckpointIO")},
+    "astdp.lit.LocalUpdateDDP": "astdp.training.ddp.LocalUpdateDDP",
+}
+
+
 @functools.cache
 def preset_config(name: str):
     """What ``experiment=<name>`` composes to (before any -S override; ``default``: no preset)."""
@@ -78,8 +88,12 @@ def changed_keys(params: dict, name: str) -> set[str]:
     the later stages load what it made of the weights)."""
     from astdp.config import MOVED
 
-    preset, run = _preset_params(name, params.get("seed", 0)), _flat(params)
-    run = {k: MOVED.get(v, v) if k.endswith("_target_") else v for k, v in run.items()}  # a move is no change
+    def renamed(node):  # a move is no change
+        if isinstance(node, dict):
+            return {k: (MOVED | CONFIG_MOVED).get(v, v) if k == "_target_" else renamed(v) for k, v in node.items()}
+        return [renamed(v) for v in node] if isinstance(node, list) else node
+
+    preset, run = _preset_params(name, params.get("seed", 0)), _flat(renamed(params))
     own_callbacks = {k.split(".")[1] for k in preset if k.startswith("callbacks.")}
     added = {k for k in run.keys() - preset.keys() if k.startswith("callbacks.") and k.split(".")[1] not in own_callbacks}
     return {k for k in run.keys() & preset.keys() if run[k] != preset[k]} | added
@@ -425,6 +439,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--search", nargs="+", metavar="NAME SWEEP_DIR",
                         help="write results/search/NAME.json from multiruns of a stage, and stop")
     parser.add_argument("--figure", type=Path, help="also draw the accuracies into this PNG (docs/figures/accuracy.png)")
+    parser.add_argument("--samples", type=Path, help="with --figure: also copy this run's pictures (samples/*.png "
+                                                      "of the default `dvc repro`) beside it, as default-<name>.png")
     parser.add_argument("--metric", default="train.val_acc",
                         help="--search: what chooses a trial, stage.key (e.g. generate.fid_val)")
     parser.add_argument("--lower", action="store_true", help="--search: the lowest --metric wins")
@@ -458,6 +474,9 @@ def main(argv: list[str] | None = None) -> None:
     print(text, depth_text, sep="\n\n")
     if args.figure:
         accuracy_figure(records, args.figure)
+        for picture in sorted(args.samples.glob("*.png")) if args.samples else []:
+            with atomic_path(args.figure.parent / f"default-{picture.name}") as tmp:
+                tmp.write_bytes(picture.read_bytes())
     for page in args.readme:
         write_into(page, text)
         if depth:

@@ -22,6 +22,20 @@ def draw(net, labels: torch.Tensor, g: DictConfig, generator: torch.Generator, n
                         for _ in range(g.window)]).mean(0)
 
 
+def chains(net, n_classes: int, g: DictConfig, seed: int, steps: int = 8) -> torch.Tensor:
+    """One sample of each class after 1..``steps`` settling steps (rows: classes, columns: steps).
+    Each column reruns the chain from the same seed, so it is the same chain one step further."""
+    labels = torch.arange(n_classes, device=net.b[0].device)
+    frames = [net.generate(labels, k, g.noise, torch.Generator(device=labels.device).manual_seed(seed), sample=g.sample)
+              for k in range(1, steps + 1)]
+    return torch.stack(frames, 1).flatten(0, 1)  # (classes * steps, pixels), row by row
+
+
+def nearest_training_images(fake: torch.Tensor, real: torch.Tensor, k: int = 5) -> torch.Tensor:
+    """Indices (len(fake), k) of the ``k`` real images nearest each fake in the judge's features."""
+    return torch.cdist(fake, real).topk(k, largest=False).indices
+
+
 def shape_features(net, labels: torch.Tensor, g: DictConfig, generator: torch.Generator, judge) -> torch.Tensor:
     """The judge's features of noise-free draws, for measuring variety: drive noise
     (``g.noise``) speckles the pixels, and speckle is not variety of shape. What still varies
@@ -31,7 +45,8 @@ def shape_features(net, labels: torch.Tensor, g: DictConfig, generator: torch.Ge
 
 @torch.no_grad()
 def generate(cfg: DictConfig) -> dict:
-    """Write ``samples/*.png`` and ``metrics/generate.json``; returns the metrics.
+    """Write ``samples/*.png`` (samples by class, in-painting, chains settling step by step, samples
+    beside their nearest training images) and ``metrics/generate.json``; returns the metrics.
 
     ``generate.per_class`` samples of each class are judged by the strong judge (a CNN; the
     ``judge`` stage trains it) and compared with real images in its feature space: the
@@ -114,6 +129,14 @@ def generate(cfg: DictConfig) -> dict:
     known = occlusion_mask(10, cfg.evaluate.occlude, shape, device)
     filled = net.inpaint(x, known, cfg.evaluate.settle_steps + 2)
     inpaint = save_grid(out / "samples" / "inpaint.png", torch.cat([x * known, filled, x]), 10, shape)
+    # A chain of each class settling, and one sample of each class beside its 5 nearest training
+    # images in the judge's features (a sample that is a copy would sit on its first neighbour).
+    steps = max(8, g.settle_steps)
+    chain = save_grid(out / "samples" / "chains.png", chains(net, data.n_classes, g, cfg.seed, steps), steps, shape)
+    first = torch.stack([(labels == c).nonzero()[0, 0] for c in range(data.n_classes)])
+    near = nearest_training_images(fake[first], judge.embed(x_train))
+    nearest = save_grid(out / "samples" / "nearest.png",
+                        torch.cat([images[first, None], x_train[near]], 1).flatten(0, 1), 6, shape)
     write_metrics(out, "generate", metrics)
     with wandb_logger(cfg, "generate") as logger:
         if logger is not None:
@@ -122,6 +145,9 @@ def generate(cfg: DictConfig) -> dict:
             logger.log_image(key="samples", images=[samples],
                              caption=[f"{data.name} samples by class, rows: {', '.join(data.classes)}"])
             logger.log_image(key="inpainting", images=[inpaint], caption=["occluded / filled in / original"])
+            logger.log_image(key="chains", images=[chain], caption=[f"rows: classes; columns: settling steps 1-{steps}"])
+            logger.log_image(key="nearest", images=[nearest],
+                             caption=["each row: a sample, then its 5 nearest training images (judge's features)"])
     return metrics
 
 
