@@ -319,8 +319,8 @@ def paired(record: dict, twin: dict | None, stage: str = "eval", key: str = "tes
 
 def epoch_times(bench: dict | None, hidden: tuple[int, ...]) -> str:
     """``aSTDP / twin s (ratio)`` of the deep preset's network at this size in a bench result."""
-    row = next((r for r in (bench or {}).get("scaling", []) if r["net"] == "JoinedLabelNet" and tuple(r["hidden"]) == hidden),
-               None)
+    names = ("JoinedLabelNet", "DeepNet")  # a bench.json made before 0.19.0 names the class by its old name
+    row = next((r for r in (bench or {}).get("scaling", []) if r["net"] in names and tuple(r["hidden"]) == hidden), None)
     if row is None:
         return "-"
     a, b = row["astdp_epoch_s"], row["backprop_epoch_s"]
