@@ -120,7 +120,7 @@ def test_a_rerun_writes_the_same_bytes(cfg_tiny, tmp_path, finished_run):
     outputs = ("models", "metrics", "reports", "plots", "samples")
     run_pipeline(cfg_tiny)
     again, before = digest_tree(tmp_path, outputs), digest_tree(finished_run[0], outputs)
-    assert again == before and len(again) == 11
+    assert again == before and len(again) == 13
 
 
 @pytest.mark.slow
