@@ -92,6 +92,9 @@ MOVED = {
     "astdp.lit.ASTDPModule": "astdp.training.modules.ASTDPModule",
     "astdp.lit.BackpropMLP": "astdp.training.modules.BackpropModule",
 }
+# Keys a network took until 0.18.0 only to refuse anything but their "off" value: a checkpoint
+# saved then carries them at that value, and loading it drops them.
+DROPPED = {"astdp.nets.visible.VisibleLabelNet": {"softmax_labels": False, "dream_noise": 0.0}}
 
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from hydra.utils import get_object
 
-from astdp.config import LOCAL_NETS, MOVED
+from astdp.config import DROPPED, LOCAL_NETS, MOVED
 
 BUILT_NETS = {*LOCAL_NETS, "astdp.nets.mlp.mlp"}
 SCHEDULES = {"astdp.training.schedules.cosine_schedule", "astdp.training.schedules.constant_schedule"}
@@ -45,9 +45,12 @@ def check_targets(hparams: dict[str, Any]) -> None:
 
 
 def moved(node: Any) -> Any:
-    """``node`` (plain config data) with every target of :data:`MOVED` named by its new path."""
+    """``node`` (plain config data) with every target of :data:`MOVED` named by its new path,
+    less the keys :data:`DROPPED` says its target no longer takes (when at their off value)."""
     if isinstance(node, dict):
-        return {k: MOVED.get(v, v) if k == "_target_" else moved(v) for k, v in node.items()}
+        node = {k: MOVED.get(v, v) if k == "_target_" else moved(v) for k, v in node.items()}
+        gone = DROPPED.get(node.get("_target_"), {})
+        return {k: v for k, v in node.items() if not (k in gone and v == gone[k])}
     if isinstance(node, list):
         return [moved(v) for v in node]
     return node
