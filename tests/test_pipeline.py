@@ -1,4 +1,5 @@
 """The stages end to end on small synthetic data: train, evaluate, generate, W&B, errors."""
+import hashlib
 import json
 import subprocess
 import sys
@@ -88,12 +89,14 @@ def test_wandb_offline_runs_hold_what_a_researcher_opens(cfg_tiny, tmp_path, mon
         cfg_tiny.logger = compose_config().logger
         cfg_tiny.logger.save_dir = str(tmp_path)
     make_judge(cfg_tiny), train(cfg_tiny), evaluate(cfg_tiny)
+    generated = generate(cfg_tiny)
     console = capfd.readouterr()
     said = [line for line in (console.out + console.err).splitlines() if "W&B" in line or line.startswith("wandb:")]
-    assert [line.split(" saved in ")[0] for line in said] == ["W&B run tiny-exp-train", "W&B run tiny-exp-evaluate"], said
+    assert [line.split(" saved in ")[0] for line in said] == ["W&B run tiny-exp-s0-train", "W&B run tiny-exp-evaluate",
+                                                                  "W&B run tiny-exp-s0-generate"], said
     runs = sorted((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
-    assert len(runs) == 2  # train, evaluate
-    train_run, eval_run = (finished_records(r) for r in runs)
+    assert len(runs) == 3  # train, evaluate, generate
+    train_run, eval_run, gen_run = (finished_records(r) for r in runs)
 
     history = [r for r in train_run if r.HasField("history")]
     keys = [i.key or "/".join(i.nested_key) for r in history for i in r.history.item]
@@ -102,6 +105,19 @@ def test_wandb_offline_runs_hold_what_a_researcher_opens(cfg_tiny, tmp_path, mon
     (run,) = [r.run for r in train_run if r.HasField("run")][:1]
     assert run.run_group == "tiny-exp" and "preset:default" in run.tags
     assert any(r.HasField("artifact") and r.artifact.type == "model" for r in train_run)
+    # Lineage: the train run read the dataset and made the model; evaluate read that model.
+    # W&B cannot declare a used artifact offline: the run's config names it, with its files' sha256.
+    used = lambda records, kind: next(json.loads(i.value_json) for r in records if r.HasField("config")
+                                      for i in r.config.update if i.key == f"used_{kind}")
+    assert used(train_run, "dataset")["artifact"] == cfg_tiny.data.name
+    model_sha = hashlib.sha256(Path(cfg_tiny.ckpt_path).read_bytes()).hexdigest()
+    assert used(eval_run, "model") == {"artifact": "tiny-exp-model", "sha256": {"last.ckpt": model_sha}}
+    assert used(gen_run, "model") == used(eval_run, "model") and used(gen_run, "judge")["artifact"] == "judge-mnist"
+    # generate: its numbers in the summary (no one-point charts), and a table of samples with the judge's verdicts
+    gen_summary = {i.key: json.loads(i.value_json) for r in gen_run if r.HasField("summary") for i in r.summary.update}
+    assert gen_summary["fid"] == generated["fid"] and gen_summary["judge_accuracy"] == generated["judge_accuracy"]
+    gen_logged = {i.key or "/".join(i.nested_key) for r in gen_run if r.HasField("history") for i in r.history.item}
+    assert "samples_table/_type" in gen_logged and "fid" not in gen_logged, gen_logged
     config = [r for r in train_run if r.HasField("config")]
     assert any((i.key or i.nested_key[0]) == "optim" for r in config for i in r.config.update)
     summary = {i.key: i.value_json for r in eval_run if r.HasField("summary") for i in r.summary.update}

@@ -37,6 +37,11 @@ def wandb_config(run_file: Path) -> dict:
     return config
 
 
+def wandb_group(run_file: Path) -> str:
+    """The group a W&B offline run belongs to."""
+    return next(rec.run.run_group for rec in finished_records(run_file) if rec.HasField("run"))
+
+
 def test_hydra_multirun_gives_each_job_its_own_folder_and_wandb_run(tmp_path, tiny_mnist):
     astdp("train", ["-m", "optim.lr=0.01,0.05", f"data.root={tiny_mnist}", *TINY], tmp_path)
     (sweep,) = (tmp_path / "multirun").iterdir()
@@ -130,7 +135,13 @@ def test_dvc_queue_of_four_on_two_workers_matches_each_run_alone(tmp_path):
             lr = data["params"]["params.yaml"]["data"]["optim"]["lr"]
             queued[lr] = {f: m["data"] for f, m in data["metrics"].items()}
     assert sorted(queued) == [float(lr) for lr in lrs], queued
-    assert not any((repo / d).exists() for d in ("wandb", "outputs", "multirun", "models"))  # nothing leaked here
+    assert not any((repo / d).exists() for d in ("outputs", "multirun", "models"))  # nothing leaked here
+    # ... but the queued runs' W&B runs outlive their temporary copies: in the workspace's wandb/,
+    # each a run of its experiment's group (train, evaluate and generate).
+    queued_runs = sorted((repo / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(queued_runs) == 3 * len(lrs)
+    groups = [wandb_group(r) for r in queued_runs]
+    assert len(set(groups)) == len(lrs) and all(groups.count(g) == 3 for g in groups)
     for lr in lrs:  # the same experiment alone, in the workspace
         dvc("exp", "run", "-S", f"optim.lr={lr}", *common)
         alone = {f: json.loads((repo / f).read_text()) for f in queued[float(lr)]}
@@ -138,7 +149,7 @@ def test_dvc_queue_of_four_on_two_workers_matches_each_run_alone(tmp_path):
         assert shown == queued[float(lr)], lr  # `dvc exp show` leaves out lists (each layer's read-out)
         assert alone["metrics/eval.json"]["test_accuracy"] > 0.5
     # Each run alone: one W&B run per stage, each with its own config.
-    runs = sorted((repo / "wandb").glob("offline-run-*/run-*.wandb"))
+    runs = sorted(set((repo / "wandb").glob("offline-run-*/run-*.wandb")) - set(queued_runs))
     assert len(runs) == 3 * len(lrs)
     configs = [wandb_config(r) for r in runs]
     assert sorted(c["optim"]["lr"] for c in configs if "optim" in c) == [float(lr) for lr in lrs]  # train runs

@@ -303,6 +303,8 @@ class GenerateConfig:
     sample: bool = MISSING
     window: int = MISSING
     noise: float = MISSING
+    beta: float = MISSING
+    label_strength: float = MISSING
     measure_on: str = MISSING
 
     def __post_init__(self) -> None:
@@ -313,6 +315,8 @@ class GenerateConfig:
         _check(self.window == 1 or self.sample, "generate.window", self.window,
                "needs generate.sample=true (without spikes every draw is the same)")
         _check(self.noise >= 0, "generate.noise", self.noise, "must be >= 0")
+        _check(self.beta > 0, "generate.beta", self.beta, "must be > 0")
+        _check(self.label_strength > 0, "generate.label_strength", self.label_strength, "must be > 0")
 
 
 @dataclass

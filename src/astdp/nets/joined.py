@@ -104,7 +104,7 @@ class JoinedLabelNet(LocalNet):
 
     def settle(self, x: Tensor, y: Tensor, steps: int, clamp_labels: bool = False, inertia: float = 0.0,
                sample: bool = False, generator: torch.Generator | None = None,
-               keep: list[Tensor] | None = None, noise: float = 0.0) -> State:
+               keep: list[Tensor] | None = None, noise: float = 0.0, beta: float = 1.0) -> State:
         """Settle ``steps`` sweeps with the pixels (if not ``clamp_labels``) clamped to ``x``, or
         the labels (if ``clamp_labels``) to ``y``.
 
@@ -114,7 +114,8 @@ class JoinedLabelNet(LocalNet):
         the ones the final state produced. ``sample``: hidden units fire binary spikes with
         probability ``rho(u)``; ``noise`` adds Gaussian noise of that std to the free units'
         drives; ``inertia`` keeps that share of a unit's previous activity;
-        ``keep`` (dropout, see :meth:`dropout_masks`) multiplies each hidden layer's activity.
+        ``keep`` (dropout, see :meth:`dropout_masks`) multiplies each hidden layer's activity;
+        ``beta`` multiplies every settled drive (an inverse temperature).
         Returns drives and activities of ``x, h1..hL, y`` (index L+1 is the labels).
         """
         B, L = x.shape[0], self.depth
@@ -129,10 +130,11 @@ class JoinedLabelNet(LocalNet):
             for l in order:
                 u[l] = self._drive(a, l, live)
                 rho = self.label_rho if l == L + 1 else self.rho
+                drive = u[l] * beta if beta != 1.0 else u[l]
                 if noise > 0:
-                    new = rho(u[l] + noise * torch.randn(u[l].shape, generator=generator, device=u[l].device))
+                    new = rho(drive + noise * torch.randn(u[l].shape, generator=generator, device=u[l].device))
                 else:
-                    new = rho(u[l])
+                    new = rho(drive)
                 if sample and 0 < l <= L:
                     new = torch.bernoulli(new, generator=generator)
                 if inertia > 0:
@@ -314,11 +316,12 @@ class JoinedLabelNet(LocalNet):
         return self.settle(x, self._no_labels(x), steps).a[-1]
 
     def generate(self, labels: Tensor, steps: int, noise: float = 0.0, generator: torch.Generator | None = None,
-                 sample: bool = False) -> Tensor:
-        """Images for the given class indices: clamp the label, read the pixels."""
-        y = torch.nn.functional.one_hot(labels, self.n_labels).to(self.b[0].dtype)
+                 sample: bool = False, beta: float = 1.0, label_strength: float = 1.0) -> Tensor:
+        """Images for the given class indices: clamp the label (at ``label_strength``), read the pixels."""
+        y = torch.nn.functional.one_hot(labels, self.n_labels).to(self.b[0].dtype) * label_strength
         x0 = y.new_zeros(len(labels), self.n_pixels)
-        return self.settle(x0, y, steps, clamp_labels=True, sample=sample, generator=generator, noise=noise).a[0]
+        return self.settle(x0, y, steps, clamp_labels=True, sample=sample, generator=generator, noise=noise,
+                           beta=beta).a[0]
 
     def predict_pixels(self, x: Tensor, steps: int) -> Tensor:
         """Top-down prediction of a clamped image from its settled hidden code."""

@@ -99,6 +99,7 @@ class VisibleLabelNet(LocalNet):
         warm: bool = False,
         sample: bool = False,
         data_drive: Tensor | None = None,
+        beta: float = 1.0,
     ) -> State:
         """Settle with the visible units outside ``free`` clamped to ``v``.
 
@@ -110,7 +111,8 @@ class VisibleLabelNet(LocalNet):
         the free units' drives; ``sample`` makes hidden units fire binary spikes with
         probability ``rho(u)`` (stochastic sampling: varied shapes, while visible units stay
         rates, so images are not speckled); ``inertia`` keeps that share of each unit's previous
-        activity at every step (MSTDP's momentum of settling; not the optimizer's).
+        activity at every step (MSTDP's momentum of settling; not the optimizer's); ``beta``
+        multiplies every settled drive (an inverse temperature: above 1 sharper, below 1 softer).
         ``data_drive`` (see :meth:`data_drive`), when the caller has it, saves a product.
         """
         if isinstance(free, slice):
@@ -138,6 +140,8 @@ class VisibleLabelNet(LocalNet):
         def update(old: Tensor, drive: Tensor, hidden: bool) -> Tensor:
             if noise > 0:
                 drive = drive + noise * torch.randn(drive.shape, generator=generator, device=drive.device)
+            if beta != 1.0:
+                drive = drive * beta
             new = spikes(self.rho(drive)) if sample and hidden else self.rho(drive)
             return torch.lerp(new, old, inertia) if inertia > 0 else new
 
@@ -311,16 +315,18 @@ class VisibleLabelNet(LocalNet):
 
     def generate(
         self, labels: Tensor, steps: int, noise: float = 0.0, generator: torch.Generator | None = None,
-        sample: bool = False,
+        sample: bool = False, beta: float = 1.0, label_strength: float = 1.0,
     ) -> Tensor:
         """Images for the given class indices: clamp the label, read the pixels.
 
         Deterministic by default (one image per class); ``sample`` (spiking hidden units)
-        or ``noise`` make every call draw different digits.
+        or ``noise`` make every call draw different digits. ``beta``: see :meth:`settle`;
+        ``label_strength``: the value the label unit is clamped at (1: as in training).
         """
         y = torch.nn.functional.one_hot(labels, self.n_labels).to(self.b[0].dtype)
-        v = self._visible(None, y, labels.shape[0])
-        return self.settle(v, self.pixels, steps, noise=noise, generator=generator, sample=sample).a[0][:, self.pixels]
+        v = self._visible(None, y * label_strength if label_strength != 1.0 else y, labels.shape[0])
+        s = self.settle(v, self.pixels, steps, noise=noise, generator=generator, sample=sample, beta=beta)
+        return s.a[0][:, self.pixels]
 
     def predict_pixels(self, x: Tensor, steps: int) -> Tensor:
         """Top-down prediction of a clamped image from its settled hidden code."""

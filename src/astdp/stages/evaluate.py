@@ -6,7 +6,7 @@ from omegaconf import DictConfig
 
 from astdp.config import sections
 from astdp.stages._cli import cli, output_dir
-from astdp.tracking import wandb_logger
+from astdp.tracking import model_artifact_name, used, wandb_logger
 
 PARAMS = ["name", "ckpt_path", "data", "evaluate", "logger"]  # as dvc.yaml declares
 
@@ -87,6 +87,7 @@ def evaluate(cfg: DictConfig) -> dict:
             import wandb
 
             run = logger.experiment
+            used(logger, model_artifact_name(logger), "model", [cfg.ckpt_path])
             run.summary.update({k: v for k, v in metrics.items() if isinstance(v, float)})
             run.log({"per_class_accuracy": wandb.Table(columns=["class", "accuracy"],
                                                        data=[[c, a] for c, a in metrics["per_class_accuracy"].items()]),

@@ -6,7 +6,7 @@ from omegaconf import DictConfig
 
 from astdp.config import sections
 from astdp.stages._cli import cli, output_dir
-from astdp.tracking import wandb_logger
+from astdp.tracking import model_artifact_name, used, wandb_logger
 
 PARAMS = ["name", "seed", "ckpt_path", "data", "evaluate.occlude", "evaluate.settle_steps", "judge.path",
           "generate", "logger"]  # as dvc.yaml declares
@@ -18,16 +18,16 @@ def draw(net, labels: torch.Tensor, g: DictConfig, generator: torch.Generator, n
     mean rate over ``g.window`` independent spike draws of the hidden layers (drive noise
     ``g.noise`` unless ``noise`` says otherwise)."""
     noise = g.noise if noise is None else noise
-    return torch.stack([net.generate(labels, g.settle_steps, noise, generator, sample=g.sample)
-                        for _ in range(g.window)]).mean(0)
+    return torch.stack([net.generate(labels, g.settle_steps, noise, generator, sample=g.sample, beta=g.beta,
+                                     label_strength=g.label_strength) for _ in range(g.window)]).mean(0)
 
 
 def chains(net, n_classes: int, g: DictConfig, seed: int, steps: int = 8) -> torch.Tensor:
     """One sample of each class after 1..``steps`` settling steps (rows: classes, columns: steps).
     Each column reruns the chain from the same seed, so it is the same chain one step further."""
     labels = torch.arange(n_classes, device=net.b[0].device)
-    frames = [net.generate(labels, k, g.noise, torch.Generator(device=labels.device).manual_seed(seed), sample=g.sample)
-              for k in range(1, steps + 1)]
+    frames = [net.generate(labels, k, g.noise, torch.Generator(device=labels.device).manual_seed(seed), sample=g.sample,
+                           beta=g.beta, label_strength=g.label_strength) for k in range(1, steps + 1)]
     return torch.stack(frames, 1).flatten(0, 1)  # (classes * steps, pixels), row by row
 
 
@@ -139,8 +139,19 @@ def generate(cfg: DictConfig) -> dict:
                         torch.cat([images[first, None], x_train[near]], 1).flatten(0, 1), 6, shape)
     write_metrics(out, "generate", metrics)
     with wandb_logger(cfg, "generate") as logger:
-        if logger is not None:
-            logger.log_metrics({k: v for k, v in metrics.items() if isinstance(v, float)})
+        if logger is not None:  # one measurement: numbers to the summary, not one-point charts
+            import wandb
+
+            run = logger.experiment
+            used(logger, model_artifact_name(logger), "model", [cfg.ckpt_path])
+            used(logger, f"judge-{data.name}", "judge", [cfg.judge.path])
+            run.summary.update({k: v for k, v in metrics.items() if isinstance(v, float)})
+            shown_labels = torch.cat([labels[labels == c][:10] for c in range(data.n_classes)])
+            verdicts = torch.cat([judged[labels == c][:10] for c in range(data.n_classes)])
+            run.log({"samples_table": wandb.Table(
+                columns=["class", "sample", "judge says"],
+                data=[[data.classes[c], wandb.Image(img.view(*shape).cpu().numpy()), data.classes[v]]
+                      for c, img, v in zip(shown_labels.tolist(), shown, verdicts.tolist())])})
             # One key each: the grids differ in size (W&B warns about, and misdraws, a list of unequal images).
             logger.log_image(key="samples", images=[samples],
                              caption=[f"{data.name} samples by class, rows: {', '.join(data.classes)}"])

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 
 from omegaconf import DictConfig
 
 from astdp.errors import StageError
 from astdp.config import sections
 from astdp.stages._cli import cli, output_dir
-from astdp.tracking import wandb_logger
+from astdp.tracking import model_artifact_name, used, wandb_logger
 
 # The config this stage reads: the same list as its `params` in dvc.yaml (a test holds them equal).
 PARAMS = ["name", "seed", "ckpt_path", "resume", "matmul_precision", "compile", "optimized_metric",
@@ -71,6 +72,8 @@ def train(cfg: DictConfig) -> dict:
     with wandb_logger(cfg, "train") as logger:
         trainer = instantiate(cfg.trainer, logger=logger or False, callbacks=list(callbacks.values()),
                               default_root_dir=out)
+        if logger is not None and trainer.is_global_zero:  # lineage: the data this model learns from
+            used(logger, cfg.data.name, "dataset", data_files(cfg.data))
         resume = str(ckpt) if cfg.resume and ckpt.exists() else None
         if resume:
             check_checkpoint(resume)  # one line, before Lightning reads it (weights only, too)
@@ -95,10 +98,16 @@ def train(cfg: DictConfig) -> dict:
             if logger is not None:  # the trained model travels with its run (offline too: `wandb sync`)
                 import wandb
 
-                artifact = wandb.Artifact(f"{logger.experiment.group}-model", type="model", metadata=metrics)
+                artifact = wandb.Artifact(model_artifact_name(logger), type="model", metadata=metrics)
                 artifact.add_file(str(ckpt))
                 logger.experiment.log_artifact(artifact)
     return metrics
+
+
+def data_files(d: DictConfig) -> list[Path]:
+    """The dataset's files as they lie in ``d.root`` (each uncompressed or gzipped)."""
+    found = [next((p for p in (Path(d.root) / n, Path(d.root) / f"{n}.gz") if p.exists()), None) for n in d.files]
+    return [p for p in found if p is not None]
 
 
 @cli
