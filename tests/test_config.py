@@ -123,6 +123,17 @@ def test_cli_names_a_missing_preset_in_one_line():
     assert done.returncode == 1 and len(lines) == 1 and "model/huge" in lines[0] and "small" in lines[0]
 
 
+def test_help_lists_only_choices_a_user_makes():
+    """The schema nodes type-check configs; they are not choices, so `--help` does not offer them,
+    and every preset of conf/experiment/ is offered."""
+    done = run_stage("--help")
+    groups = dict(line.split(": ", 1) for line in done.stdout.split("== Config groups (group=option) ==")[1]
+                  .strip().split("\n\n")[0].splitlines())
+    assert "schema" not in done.stdout and "schema" not in groups
+    assert set(groups["experiment"].split(", ")) == {p.stem for p in (ROOT / "conf/experiment").glob("*.yaml")}
+    assert set(groups["model"].split(", ")) == {p.stem for p in (ROOT / "conf/model").glob("*.yaml")}
+
+
 @pytest.mark.slow  # a pip install
 def test_installed_package_ships_its_configs(tmp_path):
     """A non-editable install composes conf/ from the package, from any folder."""

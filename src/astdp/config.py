@@ -344,11 +344,13 @@ class Config:
 
 
 def register() -> None:
+    # Outside every config group, so that `--help` lists only choices a user makes: the
+    # configs reach them by absolute path (`/schema_config`, `/schema_astdp_model@_here_`).
     cs = ConfigStore.instance()
-    cs.store(group="schema", name="config", node=Config, package="_global_")
-    cs.store(group="model", name="astdp_schema", node=ASTDPModelConfig)
-    cs.store(group="model", name="joined_schema", node=JoinedModelConfig)
-    cs.store(group="model", name="backprop_schema", node=BackpropModelConfig)
+    cs.store(name="schema_config", node=Config)
+    cs.store(name="schema_astdp_model", node=ASTDPModelConfig)
+    cs.store(name="schema_joined_model", node=JoinedModelConfig)
+    cs.store(name="schema_backprop_model", node=BackpropModelConfig)
 
 
 register()
