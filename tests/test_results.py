@@ -196,17 +196,24 @@ def test_a_sampling_search_is_chosen_by_the_lowest_validation_distance(tmp_path)
 
     from astdp.results import search_record
 
-    for i, (window, fid) in enumerate([(1, 300.0), (4, 120.0), (2, 200.0)]):
+    for i, (window, fid, judged) in enumerate([(1, 300.0, 0.99), (4, 120.0, 0.9), (2, 200.0, 0.985)]):
         job = tmp_path / "sweep" / str(i)
         (job / ".hydra").mkdir(parents=True)
         (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"generate.window={window}"]))
         (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": 0, "data": {"val_size": 5000}}))
         (job / "metrics").mkdir()
-        (job / "metrics" / "generate.json").write_text(json.dumps({"fid_val": fid, "fid": 1.0}))
+        (job / "metrics" / "generate.json").write_text(json.dumps({"fid_val": fid, "fid": 1.0, "judge_accuracy": judged}))
     record = search_record("s", [tmp_path / "sweep"], "generate.fid_val", lower=True)
     assert record["chosen"]["overrides"] == ["generate.window=4"] and record["criterion"] == "lowest generate.fid_val"
     assert record["budget"] == {"trials": 3, "epochs": [], "seeds": [0], "stopped": 0}
     assert all("fid" not in t for t in record["trials"])  # the test-split distance is not what chose
+    # With a requirement, the lowest distance among the trials that meet it; every trial stays on record.
+    record = search_record("s", [tmp_path / "sweep"], "generate.fid_val", lower=True,
+                           require=["generate.judge_accuracy>=0.98"])
+    assert record["chosen"]["overrides"] == ["generate.window=2"] and [t["meets"] for t in record["trials"]] == [True, False, True]
+    assert record["criterion"] == "lowest generate.fid_val where generate.judge_accuracy>=0.98"
+    with pytest.raises(SystemExit, match="no finished trial meets"):
+        search_record("s", [tmp_path / "sweep"], "generate.fid_val", lower=True, require=["generate.judge_accuracy>=0.999"])
 
 
 def test_a_search_keeps_its_incumbent_unless_beaten_by_more_than_one_standard_error(tmp_path):

@@ -175,8 +175,18 @@ def folder_runs(folders: list[Path], commit: str) -> list[tuple[str, str, str, d
              {m.stem: json.loads(m.read_text()) for m in sorted((f / "metrics").glob("*.json"))}) for f in folders]
 
 
+def _requirement(text: str) -> tuple[str, str, str, float]:
+    """``stage.key>=value`` (or ``<=``) as (stage, key, operator, value)."""
+    import re
+
+    m = re.fullmatch(r"(\w+)\.(\w+)\s*(>=|<=)\s*([-+0-9.eE]+)", text)
+    if m is None:
+        raise SystemExit(f"error: --require {text!r}: write STAGE.KEY>=VALUE or STAGE.KEY<=VALUE")
+    return m[1], m[2], m[3], float(m[4])
+
+
 def search_record(name: str, sweeps: list[Path], metric: str = "train.val_acc", lower: bool = False,
-                  keep: int | None = None) -> dict:
+                  keep: int | None = None, require: list[str] = ()) -> dict:
     """``results/search/<name>.json``: each trial of Hydra multiruns of a stage (run with
     ``hydra.output_subdir=.hydra``): its overrides, seed, epochs and ``metric`` (``stage.key``
     of its ``metrics/<stage>.json``; a per-layer list counts by its top layer), the budget
@@ -186,29 +196,42 @@ def search_record(name: str, sweeps: list[Path], metric: str = "train.val_acc", 
     With ``keep`` (the index of a finished trial: the incumbent value, or a simpler one) the
     choice follows the one-standard-error rule: that trial stays unless the best beats it by
     more than one binomial standard error of a validation accuracy, ``sqrt(p (1 - p) / n)``
-    with ``n`` the validation images (an accuracy metric only)."""
+    with ``n`` the validation images (an accuracy metric only).
+
+    ``require`` (``stage.key>=value`` or ``<=``): only trials that meet every requirement can be
+    chosen; each trial records whether it does (``meets``)."""
     import yaml
 
     if keep is not None and lower:
         raise SystemExit("error: --keep compares accuracies (higher is better); it does not apply with --lower")
     stage, key = metric.split(".", 1)
+    conditions = [_requirement(r) for r in require]
     trials = []
     jobs = [d for sweep in sweeps for d in sorted(sweep.iterdir(), key=lambda d: d.name) if (d / ".hydra").is_dir()]
     for job in jobs:
         config = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())
         read = lambda s: json.loads(f.read_text()) if (f := job / "metrics" / f"{s}.json").exists() else {}
         value = read(stage).get(key)
-        trials.append({"overrides": yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()),
-                       "seed": config["seed"], "val_size": config["data"]["val_size"],
-                       "epochs": read("train").get("epochs"),  # None in a search of sampling settings
-                       key: value[-1] if isinstance(value, list) else value})
+        trial = {"overrides": yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text()),
+                 "seed": config["seed"], "val_size": config["data"]["val_size"],
+                 "epochs": read("train").get("epochs"),  # None in a search of sampling settings
+                 key: value[-1] if isinstance(value, list) else value}
+        if conditions:
+            trial |= {k: read(st).get(k) for st, k, _, _ in conditions}
+            trial["meets"] = all(trial[k] is not None and (trial[k] >= v if op == ">=" else trial[k] <= v)
+                                 for _, k, op, v in conditions)
+        trials.append(trial)
     done = [t for t in trials if t[key] is not None]  # a stopped trial counts in no budget
     if not done:
         raise SystemExit(f"error: no finished trial with {metric} in {', '.join(map(str, sweeps))}")
     budget = {"trials": len(done), "epochs": sorted({t["epochs"] for t in done} - {None}),
               "seeds": sorted({t["seed"] for t in done}), "stopped": len(trials) - len(done)}
-    best = (min if lower else max)(done, key=lambda t: t[key])
-    record = {"preset": name, "sweeps": [str(s) for s in sweeps], "criterion": f"{'lowest' if lower else 'highest'} {metric}",
+    eligible = [t for t in done if t.get("meets", True)]
+    if not eligible:
+        raise SystemExit(f"error: no finished trial meets {' and '.join(require)}")
+    best = (min if lower else max)(eligible, key=lambda t: t[key])
+    criterion = f"{'lowest' if lower else 'highest'} {metric}" + "".join(f" where {r}" for r in require)
+    record = {"preset": name, "sweeps": [str(s) for s in sweeps], "criterion": criterion,
               "budget": budget, "trials": done, "best": best, "chosen": best}
     if keep is not None:
         kept = done[keep]
@@ -444,11 +467,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--metric", default="train.val_acc",
                         help="--search: what chooses a trial, stage.key (e.g. generate.fid_val)")
     parser.add_argument("--lower", action="store_true", help="--search: the lowest --metric wins")
+    parser.add_argument("--require", nargs="+", default=[], metavar="STAGE.KEY>=VALUE",
+                        help="--search: only trials that meet these can be chosen (e.g. generate.judge_accuracy>=0.98)")
     parser.add_argument("--keep", type=int, help="--search: the finished trial (0-based) that stays unless the "
                                                  "best beats it by more than one standard error")
     args = parser.parse_args(argv)
     if args.search:
-        record = search_record(args.search[0], [Path(d) for d in args.search[1:]], args.metric, args.lower, args.keep)
+        record = search_record(args.search[0], [Path(d) for d in args.search[1:]], args.metric, args.lower, args.keep,
+                               args.require)
         write_json(RESULTS / "search" / f"{args.search[0]}.json", record)
         print(json.dumps(record["budget"]), record["criterion"], "chosen:", json.dumps(record["chosen"]))
         return
