@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 # The DVC stages call the console scripts (astdp-train, ...): they must come from this venv.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: repro mirror results test test-slow docs params bench clean
+.PHONY: repro mirror results test test-slow docs plots params bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -48,6 +48,10 @@ test-slow: $(STAMP)        ## real-MNIST and sweep tests
 
 docs: $(STAMP)             ## the documentation site from docs/ (Material for MkDocs) into site/, warnings as errors
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+plots: $(STAMP)            ## the pipeline's plots as dvc_plots/index.html, drawn offline (templates rewritten first)
+	$(PY) scripts/plot_templates.py
+	dvc plots show
 
 params: $(STAMP)           ## recompose params.yaml from conf/ (dvc exp run does this itself)
 	$(PY) -c "from pathlib import Path; from dvc.utils.hydra import compose_and_dump; \

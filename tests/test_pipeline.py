@@ -29,7 +29,7 @@ def test_train_evaluate_generate(cfg_tiny, tmp_path):
     assert (torch.tensor([1e-39]) * 1.0).item() > 0  # denormals were flushed only while it trained
     assert Path("models/last.ckpt").is_file()
     curve = json.loads(Path("plots/train_curve.json").read_text())
-    assert [r["epoch"] for r in curve] == [0, 1, 2, 3] and "val_acc" in curve[0] and "train_acc" in curve[0]
+    assert [r["epoch"] for r in curve] == [1, 2, 3, 4] and "val_acc" in curve[0] and "train_acc" in curve[0]
     ev = evaluate(cfg_tiny)
     assert ev["test_accuracy"] >= linear_accuracy() - 0.05
     assert sum(map(sum, ev["confusion_matrix"])) == 200 and len(ev["per_class_accuracy"]) == 10

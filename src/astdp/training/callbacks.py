@@ -24,28 +24,31 @@ from astdp.io import write_json
 class EpochHistory(pl.Callback):
     """Keeps every epoch's logged metrics; writes them as a DVC plot file; prints a line per epoch.
 
-    The printed line (epoch, accuracies, seconds, time left) shows progress where there is
-    no progress bar (``dvc repro``); the seconds go to the console only.
+    Epochs count from 1, in the file as on the console. The printed line (epoch, accuracies,
+    seconds, time left at the mean epoch time so far) shows progress where there is no progress
+    bar (``dvc repro``); the seconds go to the console only.
     """
 
     def __init__(self, path: str):
         self.path = path
         self.rows: list[dict] = []
         self._start = 0.0
+        self._seconds: list[float] = []  # this process's epochs (a resumed run starts afresh)
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._start = time.perf_counter()
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         # Runs after the epoch's validation, so train and val metrics are both in.
-        row = {"epoch": trainer.current_epoch}
+        row = {"epoch": trainer.current_epoch + 1}
         row.update({k.replace("/", "_"): round(float(v), 6) for k, v in trainer.callback_metrics.items()})
         self.rows.append(row)
         if trainer.is_global_zero:
             write_json(Path(trainer.default_root_dir) / self.path, self.rows)
             if trainer.progress_bar_callback is None:
                 seconds = time.perf_counter() - self._start
-                left = seconds * (trainer.max_epochs - trainer.current_epoch - 1)
+                self._seconds.append(seconds)
+                left = sum(self._seconds) / len(self._seconds) * (trainer.max_epochs - trainer.current_epoch - 1)
                 accs = " ".join(f"{k}={v:.4f}" for k, v in row.items() if k.endswith("acc"))
                 print(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs} {accs} {seconds:.1f}s "
                       f"(about {left / 60:.1f} min left)", file=sys.stderr, flush=True)
