@@ -1,6 +1,7 @@
 """The stages end to end on small synthetic data: train, evaluate, generate, W&B, errors."""
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -182,3 +183,22 @@ def test_training_the_judge_and_the_benchmarks_never_read_the_test_images(cfg_ti
     sealed[0], before = False, len(read)
     evaluate(cfg_tiny)  # the end: here the test images are read
     assert "test" in read[before:]
+
+
+def test_the_end_of_make_repro_gives_the_headline_and_shares_only_with_a_remote(finished_run, tmp_path):
+    folder, _, metrics = finished_run
+    run = copy_run(folder, tmp_path / "run")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    subprocess.run(["dvc", "init", "--no-scm", "-q"], cwd=run, check=True, env=env)
+    def said() -> str:
+        done = subprocess.run([sys.executable, str(ROOT / "scripts/headline.py")], cwd=run, env=env,
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    out = said()
+    assert f"test accuracy {100 * metrics['eval']['test_accuracy']:.2f}%" in out and "share" not in out
+    subprocess.run(["dvc", "remote", "add", "-d", "-q", "storage", str(tmp_path / "remote")], cwd=run, check=True, env=env)
+    assert "share" not in said()  # named, but not there
+    (tmp_path / "remote").mkdir()
+    assert "share: dvc push" in said()
