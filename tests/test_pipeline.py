@@ -92,7 +92,12 @@ def test_wandb_offline_runs_hold_what_a_researcher_opens(cfg_tiny, tmp_path, mon
     make_judge(cfg_tiny), train(cfg_tiny), evaluate(cfg_tiny)
     generated = generate(cfg_tiny)
     console = capfd.readouterr()
-    said = [line for line in (console.out + console.err).splitlines() if "W&B" in line or line.startswith("wandb:")]
+    lines = (console.out + console.err).splitlines()
+    # every stage that works for more than a moment says what it is at
+    for start in ("judge epoch 1/", "epoch 1/", "evaluate: test accuracy", "evaluate: each hidden layer's linear read-out",
+                  "generate: 40 samples drawn", "generate: measured against the test images"):
+        assert any(line.startswith(start) for line in lines), start
+    said = [line for line in lines if "W&B" in line or line.startswith("wandb:")]
     assert [line.split(" saved in ")[0] for line in said] == ["W&B run tiny-exp-s0-train", "W&B run tiny-exp-evaluate",
                                                                   "W&B run tiny-exp-s0-generate"], said
     runs = sorted((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))

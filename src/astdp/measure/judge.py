@@ -6,6 +6,8 @@ real images (FID in this network's feature space rather than Inception's).
 from __future__ import annotations
 
 import math
+import sys
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -47,8 +49,9 @@ class ConvJudge(nn.Module):
 
 
 def train_judge(x: torch.Tensor, y: torch.Tensor, image_shape: Sequence[int], n_classes: int, epochs: int,
-                lr: float, batch_size: int, seed: int) -> ConvJudge:
-    """Adam on shuffled batches, seeded: the same judge every time for the same data."""
+                lr: float, batch_size: int, seed: int, progress: bool = False) -> ConvJudge:
+    """Adam on shuffled batches, seeded: the same judge every time for the same data.
+    ``progress``: a line on stderr per epoch (its mean training loss and seconds)."""
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     judge = ConvJudge(image_shape, n_classes).to(x.device)
@@ -56,13 +59,19 @@ def train_judge(x: torch.Tensor, y: torch.Tensor, image_shape: Sequence[int], n_
     steps = epochs * math.ceil(len(x) / batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     with torch.enable_grad():
-        for _ in range(epochs):
+        for epoch in range(epochs):
+            start, total = time.perf_counter(), torch.zeros((), device=x.device)
             order = torch.randperm(len(x), generator=g).to(x.device)
             for idx in order.split(batch_size):
                 opt.zero_grad(set_to_none=True)
-                F.cross_entropy(judge(x[idx]), y[idx]).backward()
+                loss = F.cross_entropy(judge(x[idx]), y[idx])
+                loss.backward()
                 opt.step()
                 schedule.step()
+                total += loss.detach() * len(idx)  # summed on the device: one sync per epoch, below
+            if progress:
+                print(f"judge epoch {epoch + 1}/{epochs} loss={total.item() / len(x):.4f} "
+                      f"{time.perf_counter() - start:.1f}s", file=sys.stderr, flush=True)
     return judge.eval().requires_grad_(False)
 
 

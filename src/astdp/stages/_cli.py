@@ -36,6 +36,15 @@ def output_dir() -> Path:
         return Path(".")
 
 
+def progress(stage: str) -> Callable[[str], None]:
+    """A function that prints ``<stage>: <what>`` on stderr with the seconds since this call:
+    a stage that works for minutes under ``dvc repro`` says what it is at."""
+    import time
+
+    start = time.perf_counter()
+    return lambda what: print(f"{stage}: {what} ({time.perf_counter() - start:.0f}s)", file=sys.stderr, flush=True)
+
+
 _USER_FULL_ERROR = os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 

@@ -14,8 +14,9 @@ def main(cfg: DictConfig) -> None:
     from astdp.data.download import download
 
     data = sections(cfg, PARAMS).data
-    for path in download(data.root, list(data.mirrors), dict(data.files), data.verify):
-        print(f"ok {path}")
+    # each file fetched says where from (one line); this says what is there, once
+    paths = download(data.root, list(data.mirrors), dict(data.files), data.verify)
+    print(f"{len(paths)} files in {data.root}" + (", verified" if data.verify else ""))
 
 
 if __name__ == "__main__":

@@ -5,13 +5,13 @@ import torch
 from omegaconf import DictConfig
 
 from astdp.config import sections
-from astdp.stages._cli import cli, output_dir
+from astdp.stages._cli import cli, output_dir, progress
 from astdp.tracking import model_artifact_name, used, wandb_logger
 
 PARAMS = ["name", "ckpt_path", "data", "evaluate", "logger"]  # as dvc.yaml declares
 
 
-def probe_and_inpaint(net, data, y: torch.Tensor, ev: DictConfig) -> dict:
+def probe_and_inpaint(net, data, y: torch.Tensor, ev: DictConfig, say=lambda what: None) -> dict:
     """Each hidden layer's own linear read-out, and in-painting beside three fills that know
     nothing of the network: blank, the mean training image, the mean of the 10 training
     images nearest on the visible half (k-NN). The references are the images the network
@@ -24,6 +24,8 @@ def probe_and_inpaint(net, data, y: torch.Tensor, ev: DictConfig) -> dict:
     x_train, y_train = (t.to(device) for t in data.train_val()["train"])
     batches = lambda t: t.split(ev.batch_size)
     accuracy = lambda pred: round((pred == y).float().mean().item(), 5)
+    readout = probe_layers(lambda b: net.hidden_codes(b, steps), (x_train, y_train), (x, y), ev.batch_size)
+    say(f"each hidden layer's linear read-out {readout}")
     known = occlusion_mask(len(x), ev.occlude, data.image_shape, device)
     filled = torch.cat([net.inpaint(xb, kb, steps + 2) for xb, kb in zip(batches(x), batches(known))])
     knn = knn_fill(x, known[0], x_train)
@@ -32,8 +34,7 @@ def probe_and_inpaint(net, data, y: torch.Tensor, ev: DictConfig) -> dict:
     return {
         # linear read-out of each hidden layer's code, bottom first: the accuracy of unsupervised
         # learning, and whether every layer does work
-        "readout_accuracy": probe_layers(lambda b: net.hidden_codes(b, steps), (x_train, y_train), (x, y),
-                                         ev.batch_size),
+        "readout_accuracy": readout,
         "inpaint_occluded": ev.occlude,
         "inpaint_mse": mse(filled),
         "inpaint_mse_blank": mse(torch.zeros_like(x)),
@@ -59,6 +60,7 @@ def evaluate(cfg: DictConfig) -> dict:
     from astdp.training.modules import ASTDPModule
     from astdp.training.checkpoints import load_model
 
+    say = progress("evaluate")
     module = load_model(cfg.ckpt_path)
     device = module.device
     data = instantiate(cfg.data)
@@ -76,8 +78,9 @@ def evaluate(cfg: DictConfig) -> dict:
         "per_class_accuracy": {name: round(a, 5) for name, a in zip(data.classes, per_class)},
         "confusion_matrix": confusion.tolist(),
     }
+    say(f"test accuracy {metrics['test_accuracy']}")
     if isinstance(module, ASTDPModule):  # read-outs and in-painting need the aSTDP network
-        metrics.update(probe_and_inpaint(module.net, data, y, cfg.evaluate))
+        metrics.update(probe_and_inpaint(module.net, data, y, cfg.evaluate, say))
     out = output_dir()
     write_metrics(out, "eval", metrics)
     rows = [{"actual": data.classes[a], "predicted": data.classes[p]} for a, p in zip(y.tolist(), pred.tolist())]

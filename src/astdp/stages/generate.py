@@ -5,7 +5,7 @@ import torch
 from omegaconf import DictConfig
 
 from astdp.config import sections
-from astdp.stages._cli import cli, output_dir
+from astdp.stages._cli import cli, output_dir, progress
 from astdp.tracking import model_artifact_name, used, wandb_logger
 
 PARAMS = ["name", "seed", "ckpt_path", "data", "evaluate.occlude", "evaluate.settle_steps", "judge.path",
@@ -69,6 +69,7 @@ def generate(cfg: DictConfig) -> dict:
     from astdp.measure.probe import fit_logistic_regression
 
     out = output_dir()
+    say = progress("generate")
     module = load_model(cfg.ckpt_path)
     if not isinstance(module, ASTDPModule):
         metrics = {"judge_accuracy": None, "note": f"{type(module).__name__} has no generative path"}
@@ -81,6 +82,7 @@ def generate(cfg: DictConfig) -> dict:
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     labels = torch.arange(data.n_classes, device=device).repeat_interleave(g.per_class)
     images = draw(net, labels, g, gen)
+    say(f"{len(images)} samples drawn")
 
     # measure_on=val: a search of sampling settings, which must not see a test image
     on_test = g.measure_on == "test"
@@ -94,6 +96,7 @@ def generate(cfg: DictConfig) -> dict:
     means = torch.stack([x_train[y_train == c].mean(0) for c in range(data.n_classes)])[labels]
     references = {"real_train": judge.embed(x_train[pick(y_train)]), "class_means": judge.embed(means)}
     linear = fit_logistic_regression(x_train, y_train, iters=100)  # the earlier, weaker judge: for continuity
+    say("references embedded, the linear judge fitted")
     metrics = {
         "judge_accuracy": round((judged == labels).float().mean().item(), 4),
         "judge_per_class": {data.classes[c]: round((judged[labels == c] == c).float().mean().item(), 3)
@@ -118,6 +121,7 @@ def generate(cfg: DictConfig) -> dict:
             f"recall{suffix}": round(recall, 4),
             f"variety_ratio{suffix}": round(sum(spread.values()) / len(spread), 4),
         }
+        say(f"measured against the {split} images: Frechet distance {metrics[f'fid{suffix}']}")
         if split == "test":
             metrics["variety_per_class"] = {data.classes[c]: round(v, 4) for c, v in spread.items()}
     metrics["linear_judge_accuracy"] = round((linear(images).argmax(1) == labels).float().mean().item(), 4)

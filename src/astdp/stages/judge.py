@@ -23,7 +23,7 @@ def make_judge(cfg: DictConfig) -> dict:
     (x, y), (xv, yv) = ((t.to(device) for t in split) for split in data.train_val().values())
     j = cfg.judge
     x, y = x[: j.train_size], y[: j.train_size]
-    judge = train_judge(x, y, data.image_shape, data.n_classes, j.epochs, j.lr, j.batch_size, cfg.seed)
+    judge = train_judge(x, y, data.image_shape, data.n_classes, j.epochs, j.lr, j.batch_size, cfg.seed, progress=True)
     accuracy = round((judge.predict(xv) == yv).float().mean().item(), 5)
     save_judge(judge.cpu(), output_dir() / j.path, accuracy)
     return {"judge_val_accuracy": accuracy}
