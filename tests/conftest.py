@@ -81,8 +81,9 @@ def make_net(hidden: list[int], **overrides):
 
 
 def plays(**overrides) -> dict[str, tuple[float, int]]:
-    """conf/'s plays as the core takes them, (scale, steps) by name; ``name=(scale, steps)`` replaces one."""
-    conf = {name: (p.scale, p.steps) for name, p in compose_config().model.plays.items()}
+    """model=astdp's plays (the paper's) as the core takes them, (scale, steps) by name;
+    ``name=(scale, steps)`` replaces one."""
+    conf = {name: (p.scale, p.steps) for name, p in compose_config(["model=astdp"]).model.plays.items()}
     return conf | overrides
 
 

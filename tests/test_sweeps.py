@@ -158,3 +158,43 @@ def test_dvc_queue_of_four_on_two_workers_matches_each_run_alone(tmp_path):
     (row,) = [line for line in table.splitlines() if "default `dvc repro`" in line]
     committed = json.loads((repo / "results/default.json").read_text())  # the sweep's runs are not the preset's
     assert f"{100 * committed['summary']['test_accuracy']['mean']:.2f} ± " in row
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="needs the local MNIST mirror ../shared/mnist")
+def test_an_experiment_pushed_from_one_clone_is_pulled_and_compared_in_another_without_retraining(tmp_path):
+    """`dvc exp push` sends an experiment's commit to the git remote and its outputs to the DVC
+    remote; a second clone gets its metrics and model with `dvc exp pull` and `dvc exp apply`."""
+    origin, storage = tmp_path / "origin.git", tmp_path / "dvc-storage"
+    subprocess.run(["git", "clone", "-q", "--bare", str(ROOT), str(origin)], check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", WANDB_MODE="offline", WANDB_SILENT="true")
+
+    def clone(name: str) -> Path:
+        repo = tmp_path / name
+        subprocess.run(["git", "clone", "-q", str(origin), str(repo)], check=True)
+        dvc(repo, "remote", "add", "--local", "-d", "storage", str(storage))
+        return repo
+
+    def dvc(repo: Path, *args: str) -> str:
+        done = subprocess.run(["dvc", *args], cwd=repo, env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        return done.stdout + done.stderr
+
+    a = clone("a")
+    dvc(a, "exp", "run", "-n", "shared", "-S", "model=small", "-S", "trainer.max_epochs=1",
+        "-S", "+trainer.limit_train_batches=50", "-S", f"data.mirrors=[{SHARED_MNIST}]",
+        "-S", "generate.per_class=2", "-S", "judge.epochs=1", "-S", "logger=none")
+    dvc(a, "exp", "push", "origin", "shared")
+
+    b = clone("b")
+    assert "shared" not in dvc(b, "exp", "list", "--name-only")
+    pulled = dvc(b, "exp", "pull", "origin", "shared")
+    shown = {rev["name"]: rev["data"]["metrics"] for commit in json.loads(dvc(b, "exp", "show", "--json"))
+             for exp in commit.get("experiments") or [] for rev in exp["revs"]}
+    expected = json.loads((a / "metrics/eval.json").read_text())
+    assert shown["shared"]["metrics/eval.json"]["data"]["test_accuracy"] == expected["test_accuracy"]
+    dvc(b, "exp", "apply", "shared")
+    assert (b / "models/last.ckpt").read_bytes() == (a / "models/last.ckpt").read_bytes(), pulled
+    assert "up to date" in dvc(b, "status")  # nothing to rerun: b has what a made
+    assert not (b / "wandb").exists()
