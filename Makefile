@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The DVC stages call the console scripts (astdp-train, ...): they must come from this venv.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: repro mirror results test test-slow docs plots params bench clean
+.PHONY: repro mirror results share test test-slow docs plots params bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -41,6 +41,10 @@ results: $(STAMP)          ## every preset (and depth) at every seed as a DVC ex
 	for h in $(DEPTHS); do for preset in deep deep_baseline; do for seed in $(SEEDS); do \
 	  dvc exp run --temp -S experiment=$$preset -S "model.net.hidden=$$h" -S seed=$$seed || exit 1; done; done; done
 	astdp-results --collect --readme README.md docs/results.md --figure docs/figures/accuracy.png --samples samples
+
+share: $(STAMP)            ## the commits, every experiment and their outputs to the remotes (git origin, DVC's default)
+	git push origin HEAD
+	dvc exp push --all-commits origin
 
 test: $(STAMP)             ## the fast suite (a few minutes on 2 cores)
 	$(PY) -m pytest
