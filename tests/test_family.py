@@ -7,7 +7,7 @@ from hydra.utils import get_class
 
 from astdp.config import LOCAL_NETS
 from astdp.nets.family import LocalNet
-from astdp.nets.rule import learning_step
+from astdp.nets.rule import learning_step, stdp
 from tests.conftest import make_digits, make_net
 
 INTERFACE = ("learn", "settle", "settle_reference", "classify", "label_activity", "generate", "inpaint", "predict_pixels", "hidden_codes")
@@ -86,3 +86,27 @@ def test_classify_reads_the_label_activity(target):
     x, _ = data(64)
     activity = net.label_activity(x, 2)
     assert activity.shape == (64, 10) and torch.equal(activity.argmax(1), net.classify(x, 2))
+
+
+@pytest.mark.parametrize("target", LOCAL_NETS)
+def test_the_redraw_play_is_local_and_teaches_only_the_synapses_into_the_pixels(target):
+    """Its changes are stdp(h1's code from the classify play, the pixels' top-down drawing, the
+    image) on V.0's pixel columns and the pixels' biases; nothing else moves, so a network
+    trained with it classifies as one trained without it would, batch for batch, until the
+    generate play (whose free phase draws pixels) feels the difference."""
+    torch.manual_seed(0)
+    extra = {"_target_": target} | ({"label_gain": 1.0} if target == LOCAL_NETS[1] else {})
+    net = trained(make_net([24, 16], **extra))
+    x, y = data(32)
+    alone, _ = net.weight_changes(x, y, {"classify": (1.0, 2)})
+    both, labels = net.weight_changes(x, y, {"classify": (1.0, 2), "redraw": (0.5, 1)})
+    pixels = slice(0, net.n_pixels)
+    code = net.settle(x, y, 2).a[1] if target == LOCAL_NETS[1] else net._partial(x, None, 2).a[1]
+    drawn = net.rho(net.b[0][pixels] + code @ net.V[0][:, pixels])
+    torch.testing.assert_close(both["V.0"][:, pixels] - alone["V.0"][:, pixels], stdp(code, drawn, x, 0.5))
+    torch.testing.assert_close(both["b.0"][pixels] - alone["b.0"][pixels], 0.5 * (x - drawn).mean(0))
+    for name in alone:
+        if name not in ("V.0", "b.0"):
+            assert torch.equal(both[name], alone[name]), name
+    if net.V[0].shape[1] > net.n_pixels:  # the visible net's label columns: not the redraw's
+        assert torch.equal(both["V.0"][:, net.n_pixels:], alone["V.0"][:, net.n_pixels:])

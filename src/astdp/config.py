@@ -152,6 +152,7 @@ class PlaysConfig:
     classify: Play = MISSING
     generate: Play = MISSING
     recirculate: Play = MISSING
+    redraw: Play = MISSING
 
     def __post_init__(self) -> None:
         for name, play in vars(self).items():

@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import Tensor, nn
 
-from astdp.nets.rule import ACTIVATIONS, PLAYS
+from astdp.nets.rule import ACTIVATIONS, PLAYS, stdp
 
 
 class LocalNet(nn.Module):
@@ -65,6 +65,17 @@ class LocalNet(nn.Module):
         if unknown:
             raise ValueError(f"unknown play {sorted(unknown)}; choose from {', '.join(PLAYS)}")
 
+    def redraw(self, h1: Tensor, x: Tensor, scale: float, acc: dict[str, Tensor], pixels: slice) -> None:
+        """The redraw play's changes: the synapses from h1 down to the pixels (``V.0``, and the
+        pixels' biases) learn to draw the image ``x`` (B, n_pixels) from h1's code of it ``h1``:
+        pre ``h1``, post the pixels' top-down prediction, target the image. Only top-down
+        synapses change, so classification (which never drives the pixels) is untouched."""
+        drawn = self.rho(torch.addmm(self.b[0][pixels], h1, self.V[0][:, pixels]))
+        dv = acc.setdefault("V.0", torch.zeros_like(self.V[0]))
+        stdp(h1, drawn, x, scale, dv[:, pixels])
+        db = acc.setdefault("b.0", torch.zeros_like(self.b[0]))
+        db[pixels] += (x - drawn).mean(0) * scale
+
     def learn(self, play: str, x: Tensor, y: Tensor, steps: int, scale: float, acc: dict[str, Tensor],
               shared: dict, **kw) -> Tensor | None:
         """One play on a batch: add its weight changes (times ``scale``) into ``acc``; return the
@@ -80,7 +91,9 @@ class LocalNet(nn.Module):
         ``x``: pixels in [0, 1], shape (B, n_pixels); ``y``: one-hot labels (B, n_labels);
         ``plays`` maps a play to its (scale, settling steps); scale 0 skips it. ``classify``
         clamps the image (labels free), ``generate`` the label (pixels free), ``recirculate``
-        needs no label (unsupervised: the pixels start at the image and settle freely).
+        needs no label (unsupervised: the pixels start at the image and settle freely), ``redraw``
+        teaches the top-down synapses to draw the image from the code the ``classify`` play
+        settled on (settled here if that play is off).
         """
         self.check_plays(plays)
         acc: dict[str, Tensor] = {}

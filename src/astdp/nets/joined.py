@@ -282,7 +282,12 @@ class JoinedLabelNet(LocalNet):
             s = self.play(seen, target, False, steps, scale, acc, keep=keep, **settle_kw)
             if self.dream_noise:
                 self.dream(s, scale, acc)
+            shared["code"] = s.a[1]
             return s.a[-1]
+        if play == "redraw":  # h1's code of the image as the classify play saw it (dropout and all)
+            code = shared["code"] if "code" in shared else self.settle(x, y, steps).a[1]
+            self.redraw(code, x, scale, acc, slice(0, self.n_pixels))
+            return None
         groups = None if settle_kw.get("sample") else (torch.eye(self.n_labels, dtype=x.dtype, device=x.device), y)
         self.play(x, y, True, steps, scale, acc, groups, **settle_kw)
         return None

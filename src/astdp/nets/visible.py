@@ -266,7 +266,8 @@ class VisibleLabelNet(LocalNet):
     def learn(self, play: str, x: Tensor, y: Tensor, steps: int, scale: float, acc: dict[str, Tensor],
               shared: dict, **settle_kw) -> Tensor | None:
         """One play (see :meth:`LocalNet.weight_changes`): ``classify`` frees the label units,
-        ``generate`` the pixels, ``recirculate`` settles the pixels from the image with no label.
+        ``generate`` the pixels, ``recirculate`` settles the pixels from the image with no label,
+        ``redraw`` teaches h1 -> pixels from the classify play's code (:meth:`LocalNet.redraw`).
         The plays that clamp the whole visible layer share h1's drive from it (``shared``)."""
         if play == "recirculate":
             self.play(torch.cat([x, torch.zeros_like(y)], 1), self.pixels, steps, scale, acc, warm=True, **settle_kw)
@@ -277,7 +278,12 @@ class VisibleLabelNet(LocalNet):
         v, drive = shared["v"], shared["data_drive"]
         if play == "classify":
             _, s = self.play(v, self.labels, steps, scale, acc, drive, **settle_kw)
+            shared["code"] = s.a[1]
             return s.a[0][:, self.labels]
+        if play == "redraw":
+            code = shared["code"] if "code" in shared else self.settle(v, self.labels, steps, data_drive=drive).a[1]
+            self.redraw(code, x, scale, acc, self.pixels)
+            return None
         groups = None
         if not settle_kw.get("noise") and not settle_kw.get("sample"):
             # With only the label clamped, the free phase is the same for every example of a
