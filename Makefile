@@ -27,8 +27,8 @@ mirror: $(STAMP)
 	  rm -rf data/mirror.tmp && mkdir -p data/mirror.tmp && cp data/mnist/*-ubyte data/mirror.tmp/ \
 	  && mv data/mirror.tmp data/mirror && dvc commit -q -f data.dvc; }
 
-# every preset of conf/experiment/ but the quick try and old names (kept for a release)
-PRESETS := $(filter-out debug,$(basename $(notdir $(shell grep -L '^deprecated:' conf/experiment/*.yaml))))
+# every preset of conf/experiment/ but the quick try
+PRESETS := $(filter-out debug,$(basename $(notdir $(wildcard conf/experiment/*.yaml))))
 SEEDS := 0 1 2
 # the depth table's sizes besides the deep preset's own [1000,1000]: its width, and a narrow one
 DEPTHS := [1000] [1000,1000,1000] [300] [300,300] [300,300,300]

@@ -329,7 +329,6 @@ class Config:
     resume: bool = MISSING
     matmul_precision: MatmulPrecision = MISSING
     compile: bool = MISSING
-    deprecated: Optional[str] = MISSING  # an old name's notice: which new name to use
     data: DataConfig = MISSING
     model: Any = MISSING  # typed by its group's *_schema (MODEL_SCHEMAS)
     optim: Any = MISSING  # typed by its _target_ (OPTIM_SCHEMAS)

@@ -101,12 +101,12 @@ def changed_keys(params: dict, name: str) -> set[str]:
 
 @functools.cache
 def presets() -> list[str]:
-    """Every preset (``default`` and ``conf/experiment/*.yaml`` but old names kept for a release)
-    in table order: the default and its twin, then each preset followed by its twin."""
+    """Every preset (``default`` and ``conf/experiment/*.yaml``) in table order: the default
+    and its twin, then each preset followed by its twin."""
     from importlib.resources import files
 
     names = sorted(f.name.removesuffix(".yaml") for f in (files("astdp.conf") / "experiment").iterdir()
-                   if f.name.endswith(".yaml") and "\ndeprecated:" not in f.read_text())  # not an old name
+                   if f.name.endswith(".yaml"))
     ours = ["default", *(n for n in names if n != "baseline" and not n.endswith("_baseline"))]
     return [m for n in ours for m in (n, twin(n)) if m in names or m == "default"]
 
