@@ -34,6 +34,9 @@ def test_train_evaluate_generate(cfg_tiny, tmp_path):
     ev = evaluate(cfg_tiny)
     assert ev["test_accuracy"] >= linear_accuracy() - 0.05
     assert sum(map(sum, ev["confusion_matrix"])) == 200 and len(ev["per_class_accuracy"]) == 10
+    # torchmetrics' per-class accuracy is the confusion matrix's diagonal over its rows (true classes)
+    rows = ev["confusion_matrix"]
+    assert list(ev["per_class_accuracy"].values()) == [round(r[c] / max(sum(r), 1), 5) for c, r in enumerate(rows)]
     assert len(ev["readout_accuracy"]) == 1 and ev["readout_accuracy"][0] >= linear_accuracy() - 0.05
     # the fills that know nothing of the network, in the order they know more of the data
     assert ev["inpaint_mse_blank"] > ev["inpaint_mse_mean"] > ev["inpaint_mse_knn"]

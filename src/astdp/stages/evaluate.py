@@ -70,9 +70,11 @@ def evaluate(cfg: DictConfig) -> dict:
         preds.append(module.predict_labels(xb.to(device)))
         ys.append(yb.to(device))
     y, pred = torch.cat(ys), torch.cat(preds)
+    from torchmetrics.functional.classification import multiclass_accuracy, multiclass_confusion_matrix
+
     n = data.n_classes
-    confusion = torch.bincount(y * n + pred, minlength=n * n).view(n, n).cpu()
-    per_class = (confusion.diag() / confusion.sum(1).clamp(min=1)).tolist()
+    confusion = multiclass_confusion_matrix(pred, y, n).cpu()  # rows: true class, columns: predicted
+    per_class = multiclass_accuracy(pred, y, n, average=None).tolist()
     metrics = {
         "test_accuracy": round((pred == y).float().mean().item(), 5),
         "per_class_accuracy": {name: round(a, 5) for name, a in zip(data.classes, per_class)},
