@@ -24,7 +24,10 @@ from astdp.io import write_json
 class EpochHistory(pl.Callback):
     """Keeps every epoch's logged metrics; writes them as a DVC plot file; prints a line per epoch.
 
-    Epochs count from 1, in the file as on the console. The printed line (epoch, accuracies,
+    Hand-written rather than DVCLive's Lightning logger: that would be a second logger beside
+    W&B, writing its own ``dvclive/`` tree and step counter, where the pipeline needs one plot
+    file that ``dvc.yaml`` declares and a checkpoint that resumes it. Epochs count from 1, in
+    the file as on the console. The printed line (epoch, accuracies,
     seconds, time left at the mean epoch time so far) shows progress where there is no progress
     bar (``dvc repro``); the seconds go to the console only.
     """
