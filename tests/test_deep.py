@@ -298,7 +298,7 @@ def test_dropout_smoothing_and_input_dropout_config(override, ok):
             validate(cfg)
 
 
-@pytest.mark.parametrize("model", ["astdp", "deep"])
+@pytest.mark.parametrize("model", ["astdp", "joined"])
 def test_hidden_lr_scale_slows_only_the_synapses_between_hidden_layers(model):
     """model.hidden_lr_scale: W.l and V.l with l >= 1 (hidden to hidden, both ways) take Adam
     steps of optim.lr times the scale; every other synapse and bias the same steps as without."""

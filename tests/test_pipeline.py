@@ -106,7 +106,10 @@ def test_wandb_offline_runs_hold_what_a_researcher_opens(cfg_tiny, tmp_path, mon
                                                                   "W&B run tiny-exp-s0-generate"], said
     runs = sorted((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(runs) == 3  # train, evaluate, generate
-    train_run, eval_run, gen_run = (finished_records(r) for r in runs)
+    # by name, not by folder: two runs that start in the same second sort by a random id
+    by_name = {next(r.run.display_name for r in recs if r.HasField("run")): recs
+               for recs in (finished_records(f) for f in runs)}
+    train_run, eval_run, gen_run = (by_name[f"tiny-exp{s}"] for s in ("-s0-train", "-evaluate", "-s0-generate"))
 
     history = [r for r in train_run if r.HasField("history")]
     keys = [i.key or "/".join(i.nested_key) for r in history for i in r.history.item]
