@@ -214,3 +214,23 @@ def test_the_end_of_make_repro_gives_the_headline_and_shares_only_with_a_remote(
     assert "share" not in said()  # named, but not there
     (tmp_path / "remote").mkdir()
     assert "share: dvc push" in said()
+
+
+def test_a_stage_run_by_hand_writes_its_own_run_folder_and_the_next_stage_reads_it(tiny_mnist, tmp_path):
+    """Outside DVC, astdp-train writes under runs/<time>/ and leaves ./models and ./metrics (the
+    DVC outputs) alone; astdp-evaluate given the same hydra.run.dir reads that run's model."""
+    common = [f"data.root={tiny_mnist}", "data.verify=false", "data.val_size=100", "model=small", "logger=none",
+              "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "data.batch_size=32"]
+    stage = lambda name, *args: subprocess.run([sys.executable, "-m", f"astdp.stages.{name}", *common, *args],
+                                               capture_output=True, text=True, cwd=tmp_path)
+    done = stage("train")
+    assert done.returncode == 0, done.stderr[-2000:]
+    (run,) = (tmp_path / "runs").iterdir()
+    assert (run / "models/last.ckpt").is_file() and (run / "metrics/train.json").is_file()
+    assert not (tmp_path / "models").exists() and not (tmp_path / "metrics").exists()
+    done = stage("evaluate", f"hydra.run.dir={run}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((run / "metrics/eval.json").read_text())["test_accuracy"] > 0.5
+    missing = stage("evaluate", f"hydra.run.dir={tmp_path / 'elsewhere'}")
+    assert missing.returncode == 1 and "hydra.run.dir=<the training run's folder>" in missing.stderr
+    assert not (tmp_path / "elsewhere").exists()  # a failed run leaves no empty folder behind

@@ -99,7 +99,7 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(cfg_tiny):
     assert Path("models/last.ckpt").read_bytes() == good
 
 
-def test_bad_data_and_bad_trainer_value_are_one_line(tiny_mnist, cfg_tiny):
+def test_bad_data_and_bad_trainer_value_are_one_line(tiny_mnist, cfg_tiny, tmp_path):
     raw = (tiny_mnist / "train-images-idx3-ubyte").read_bytes()
     (tiny_mnist / "train-images-idx3-ubyte").write_bytes(raw[:1000])
     with open_dict(cfg_tiny):
@@ -109,10 +109,10 @@ def test_bad_data_and_bad_trainer_value_are_one_line(tiny_mnist, cfg_tiny):
     base = [sys.executable, "-m", "astdp.stages.train", f"data.root={tiny_mnist}", "logger=none"]
     for extra, expected in ((["data.verify=false"], "train-images-idx3-ubyte: 1000 bytes"),
                             (["trainer.max_epochs=-2"], "max_epochs")):
-        done = subprocess.run(base + extra, capture_output=True, text=True, cwd=ROOT)
+        done = subprocess.run(base + extra, capture_output=True, text=True, cwd=tmp_path)
         lines = done.stderr.strip().splitlines()
         assert done.returncode == 1 and len(lines) == 1 and expected in lines[0], done.stderr[-1500:]
-    verbose = subprocess.run(base + ["hydra.verbose=true"], capture_output=True, text=True, cwd=ROOT)
+    verbose = subprocess.run(base + ["hydra.verbose=true"], capture_output=True, text=True, cwd=tmp_path)
     assert "Traceback" in verbose.stderr
 
 

@@ -45,6 +45,15 @@ def progress(stage: str) -> Callable[[str], None]:
     return lambda what: print(f"{stage}: {what} ({time.perf_counter() - start:.0f}s)", file=sys.stderr, flush=True)
 
 
+def _remove_if_empty(folder: Path) -> None:
+    """A run that failed before writing anything leaves no empty run folder (nor an empty
+    ``runs/`` that Hydra made for it): each empty folder from ``folder`` up, below ``.``."""
+    for d in (folder, *folder.parents):
+        if d in (Path("."), Path.cwd()) or d.resolve() == Path.cwd() or not d.is_dir() or any(d.iterdir()):
+            return
+        d.rmdir()
+
+
 _USER_FULL_ERROR = os.environ.get("HYDRA_FULL_ERROR") == "1"
 
 
@@ -76,6 +85,7 @@ def stage(fn: Callable[[DictConfig], object]) -> Callable[[DictConfig], object]:
         try:
             return fn(cfg)
         except EXPECTED_ERRORS as e:
+            _remove_if_empty(output_dir())
             if _verbose():
                 traceback.print_exc()
             message = " ".join(str(e).split())  # Lightning's messages span lines

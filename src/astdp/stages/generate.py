@@ -70,7 +70,7 @@ def generate(cfg: DictConfig) -> dict:
 
     out = output_dir()
     say = progress("generate")
-    module = load_model(cfg.ckpt_path)
+    module = load_model(out / cfg.ckpt_path)  # the run folder's (an absolute path as it is)
     if not isinstance(module, ASTDPModule):
         metrics = {"judge_accuracy": None, "note": f"{type(module).__name__} has no generative path"}
         write_metrics(out, "generate", metrics)
@@ -78,7 +78,7 @@ def generate(cfg: DictConfig) -> dict:
         return metrics
     net, device, g = module.net, module.device, cfg.generate
     data = instantiate(cfg.data)
-    judge, judge_val_accuracy = load_judge(cfg.judge.path, device)
+    judge, judge_val_accuracy = load_judge(out / cfg.judge.path, device)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     labels = torch.arange(data.n_classes, device=device).repeat_interleave(g.per_class)
     images = draw(net, labels, g, gen)
@@ -147,8 +147,8 @@ def generate(cfg: DictConfig) -> dict:
             import wandb
 
             run = logger.experiment
-            used(logger, model_artifact_name(logger), "model", [cfg.ckpt_path])
-            used(logger, f"judge-{data.name}", "judge", [cfg.judge.path])
+            used(logger, model_artifact_name(logger), "model", [out / cfg.ckpt_path])
+            used(logger, f"judge-{data.name}", "judge", [out / cfg.judge.path])
             run.summary.update({k: v for k, v in metrics.items() if isinstance(v, float)})
             shown_labels = torch.cat([labels[labels == c][:10] for c in range(data.n_classes)])
             verdicts = torch.cat([judged[labels == c][:10] for c in range(data.n_classes)])

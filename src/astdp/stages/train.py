@@ -81,8 +81,9 @@ def train(cfg: DictConfig) -> dict:
             with flushed_denormals():
                 trainer.fit(module, datamodule=data, ckpt_path=resume, weights_only=True)
         except SIGTERMException:
+            same_folder = "" if str(out) == "." else f" hydra.run.dir={out}"
             raise StageError(f"stopped by SIGTERM at step {trainer.global_step}; the run so far is in {ckpt}. "
-                             "Resume with the same command and resume=true") from None
+                             f"Resume with the same command and resume=true{same_folder}") from None
         rows = callbacks["history"].rows
         last = rows[-1] if rows else {}
         metrics = {

@@ -41,7 +41,7 @@ def check_checkpoint(path: str | Path) -> tuple[type[pl.LightningModule], dict]:
     path = Path(path)
     if not path.is_file():
         raise StageError(f"checkpoint {path} is missing; train first with `astdp-train` (or `dvc repro train`), "
-                         "or pass ckpt_path=FILE")
+                         "or name a trained one: hydra.run.dir=<the training run's folder> or ckpt_path=FILE")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         if ckpt.pop(DIGEST_KEY) != content_digest(ckpt):
