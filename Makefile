@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 repro: $(STAMP)            ## download -> train -> evaluate -> generate, tracked by DVC
-	@set -o pipefail; dvc repro | { grep -v '^Use `dvc push`' || test $$? = 1; }  # headline.py says it when a remote is there
+	@set -o pipefail; PYTHONUNBUFFERED=1 dvc repro | { grep --line-buffered -v '^Use `dvc push`' || test $$? = 1; }  # unbuffered: in order; headline.py says when to push
 	@$(MAKE) --no-print-directory mirror
 	@$(PY) scripts/headline.py
 
