@@ -52,7 +52,7 @@ def used(logger, name: str, kind: str, files) -> None:
 
     run = logger.experiment
     if run.offline:
-        digests = {Path(f).name: hashlib.file_digest(open(f, "rb"), "sha256").hexdigest() for f in files}
+        digests = {Path(f).name: hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files}
         run.config.update({f"used_{kind}": {"artifact": name, "sha256": digests}}, allow_val_change=True)
         return
     artifact = wandb.Artifact(name, type=kind)

@@ -49,7 +49,7 @@ def _remove_if_empty(folder: Path) -> None:
     """A run that failed before writing anything leaves no empty run folder (nor an empty
     ``runs/`` that Hydra made for it): each empty folder from ``folder`` up, below ``.``."""
     for d in (folder, *folder.parents):
-        if d in (Path("."), Path.cwd()) or d.resolve() == Path.cwd() or not d.is_dir() or any(d.iterdir()):
+        if d.resolve() == Path.cwd() or not d.is_dir() or any(d.iterdir()):
             return
         d.rmdir()
 

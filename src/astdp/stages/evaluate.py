@@ -61,7 +61,8 @@ def evaluate(cfg: DictConfig) -> dict:
     from astdp.training.checkpoints import load_model
 
     say = progress("evaluate")
-    module = load_model(output_dir() / cfg.ckpt_path)  # the run folder's (an absolute path as it is)
+    ckpt = output_dir() / cfg.ckpt_path  # the run folder's (an absolute path as it is)
+    module = load_model(ckpt)
     device = module.device
     data = instantiate(cfg.data)
     data.setup("test")
@@ -92,7 +93,7 @@ def evaluate(cfg: DictConfig) -> dict:
             import wandb
 
             run = logger.experiment
-            used(logger, model_artifact_name(logger), "model", [output_dir() / cfg.ckpt_path])
+            used(logger, model_artifact_name(logger), "model", [ckpt])
             run.summary.update({k: v for k, v in metrics.items() if isinstance(v, float)})
             run.log({"per_class_accuracy": wandb.Table(columns=["class", "accuracy"],
                                                        data=[[c, a] for c, a in metrics["per_class_accuracy"].items()]),
