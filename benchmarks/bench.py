@@ -113,6 +113,7 @@ def lightning_loop(x, y, hidden, batch, n_batches):
         timer = EpochTimer()
         module = build_module(hidden)
         trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                             log_every_n_steps=CONF.trainer.log_every_n_steps,
                              enable_model_summary=False, callbacks=[timer], accelerator="auto", devices=1,
                              num_sanity_val_steps=0, limit_val_batches=0, deterministic=True)
         trainer.fit(module, loader)

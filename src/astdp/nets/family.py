@@ -65,15 +65,22 @@ class LocalNet(nn.Module):
         if unknown:
             raise ValueError(f"unknown play {sorted(unknown)}; choose from {', '.join(PLAYS)}")
 
+    def change(self, acc: dict[str, Tensor], name: str) -> Tensor:
+        """The batch's change of parameter ``name`` in ``acc``, zeros until a play adds to it
+        (made once: a zero fill the size of a synapse matrix costs as much as an addition)."""
+        if name not in acc:
+            acc[name] = torch.zeros_like(self.get_parameter(name))
+        return acc[name]
+
     def redraw(self, h1: Tensor, x: Tensor, scale: float, acc: dict[str, Tensor], pixels: slice) -> None:
         """The redraw play's changes: the synapses from h1 down to the pixels (``V.0``, and the
         pixels' biases) learn to draw the image ``x`` (B, n_pixels) from h1's code of it ``h1``:
         pre ``h1``, post the pixels' top-down prediction, target the image. Only top-down
         synapses change, so classification (which never drives the pixels) is untouched."""
         drawn = self.rho(torch.addmm(self.b[0][pixels], h1, self.V[0][:, pixels]))
-        dv = acc.setdefault("V.0", torch.zeros_like(self.V[0]))
+        dv = self.change(acc, "V.0")
         stdp(h1, drawn, x, scale, dv[:, pixels])
-        db = acc.setdefault("b.0", torch.zeros_like(self.b[0]))
+        db = self.change(acc, "b.0")
         db[pixels] += (x - drawn).mean(0) * scale
 
     def learn(self, play: str, x: Tensor, y: Tensor, steps: int, scale: float, acc: dict[str, Tensor],
@@ -107,8 +114,8 @@ class LocalNet(nn.Module):
                 label_activity = labels
         if not acc:
             raise ValueError("every play has scale 0: nothing to learn from")
-        for name, p in self.named_parameters():
-            acc.setdefault(name, torch.zeros_like(p))
+        for name, _ in self.named_parameters():
+            self.change(acc, name)
         return acc, label_activity
 
     # ------------------------------------------------------------------ use (each network's own)

@@ -248,7 +248,7 @@ class VisibleLabelNet(LocalNet):
             # without bound and training diverged at larger eta). So only the units that a play
             # clamps teach their bottom-up synapses; each of them learns in one play.
             rows = self._clamped(free)
-            dw = acc.setdefault("W.0", torch.zeros_like(self.W[0]))
+            dw = self.change(acc, "W.0")
             stdp(pre0[:, rows], s_ex.a[1], t[1], scale, dw[rows], member)
         else:
             add("W.0", pre0, s_ex.a[1], t[1])
@@ -256,7 +256,7 @@ class VisibleLabelNet(LocalNet):
             add(f"W.{l}", s.a[l], s_ex.a[l + 1], t[l + 1])
         for l in range(self.depth):  # top-down V[l]: layer l+1 -> l
             if l == 0 and isinstance(free, slice):  # clamped visible units have no error
-                dv = acc.setdefault("V.0", torch.zeros_like(self.V[0]))
+                dv = self.change(acc, "V.0")
                 stdp(s.a[1], s_ex.a[0][:, free], t[0][:, free], scale, dv[:, free], member)
             else:
                 add(f"V.{l}", s.a[l + 1], s_ex.a[l], t[l])
