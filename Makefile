@@ -40,7 +40,7 @@ results: $(STAMP)          ## every preset (and depth) at every seed as a DVC ex
 	  dvc exp run --temp -S experiment=$$preset -S seed=$$seed || exit 1; done; done
 	for h in $(DEPTHS); do for preset in deep deep_baseline; do for seed in $(SEEDS); do \
 	  dvc exp run --temp -S experiment=$$preset -S "model.net.hidden=$$h" -S seed=$$seed || exit 1; done; done; done
-	astdp-results --collect --readme README.md docs/results.md --figure docs/figures/accuracy.png --samples samples
+	astdp-results --collect --readme README.md docs/results.md --figure docs/figures/accuracy.png
 
 share: $(STAMP)            ## the commits, every experiment and their outputs to the remotes (git origin, DVC's default)
 	git push origin HEAD

@@ -188,7 +188,7 @@ def test_collected_metrics_are_the_files_the_run_wrote_lists_included(tmp_path, 
         "metrics": {"metrics/eval.json": {"data": {"test_accuracy": 0.97}}}}}]}]}]
     files = {("e" * 40, "metrics/eval.json"): {"test_accuracy": 0.97, "readout_accuracy": [0.96, 0.5]}}
     (run,) = shown_runs(shown, "head", lambda rev, path: files.get((rev, path)))
-    assert run[4]["eval"]["readout_accuracy"] == [0.96, 0.5]
+    assert run.metrics["eval"]["readout_accuracy"] == [0.96, 0.5]
 
 
 def test_a_sampling_search_is_chosen_by_the_lowest_validation_distance(tmp_path):
@@ -262,13 +262,30 @@ def test_a_run_made_before_its_classes_moved_is_still_its_presets():
     assert changed_keys(params, "default") == {"model.net._target_"}
 
 
-def test_the_default_runs_pictures_are_copied_beside_the_figure(tmp_path, monkeypatch):
+def test_the_figures_and_each_presets_pictures_come_from_the_records(tmp_path, monkeypatch, capsys):
+    import astdp.results
     from astdp.results import main
 
-    samples = tmp_path / "samples"
-    samples.mkdir()
-    (samples / "chains.png").write_bytes(b"\x89PNG a chain")
-    monkeypatch.chdir(ROOT)  # the committed records
-    main(["--figure", str(tmp_path / "figures/accuracy.png"), "--samples", str(samples)])
-    assert (tmp_path / "figures/default-chains.png").read_bytes() == b"\x89PNG a chain"
-    assert (tmp_path / "figures/accuracy.png").read_bytes()[:4] == b"\x89PNG"
+    run = tmp_path / "run"  # a finished run's folder: its pictures
+    (run / "samples").mkdir(parents=True)
+    (run / "samples" / "digits.png").write_bytes(b"\x89PNG digits")
+    results = tmp_path / "results"
+    (results / "depth").mkdir(parents=True)
+    monkeypatch.setattr(astdp.results, "RESULTS", results)
+    monkeypatch.setattr(astdp.results, "PUBLISHED", results / "published.yaml")
+    curve = [{"epoch": e, "val_acc": 0.9 + e / 100} for e in (1, 2, 3)]
+    for name, where in (("default", str(run)), ("baseline", None), ("deep", str(tmp_path / "gone"))):
+        r = record(name, [10], [0.97, 0.96])
+        for s in r["seeds"]:
+            s.update(curve=curve, where=where)
+            s["metrics"]["generate"] = {"judge_accuracy": 0.99}
+        (results / f"{name}.json").write_text(json.dumps({**r, "dataset": "mnist", "max_shift": 0, "unsupervised": False}))
+    for name, hidden in (("deep", [10]), ("deep", [10, 10]), ("deep_baseline", [10])):
+        (results / "depth" / f"{name}-{len(hidden)}.json").write_text(json.dumps(record(name, hidden, [0.98, 0.97])))
+    main(["--figure", str(tmp_path / "figures/accuracy.png")])
+    figures = tmp_path / "figures"
+    assert (figures / "default-digits.png").read_bytes() == b"\x89PNG digits"
+    for drawn in ("accuracy", "curves", "depth"):
+        assert (figures / f"{drawn}.png").read_bytes()[:4] == b"\x89PNG", drawn
+    assert "no samples/digits.png of deep" in capsys.readouterr().err  # named, not skipped in silence
+    assert not list(figures.glob("deep-*"))

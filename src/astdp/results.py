@@ -25,6 +25,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from astdp.io import atomic_path, write_json
 
@@ -35,6 +36,9 @@ BENCH = RESULTS / "bench.json"  # benchmarks/bench.py --out: epoch times of the 
 DEPTH = ("deep", "deep_baseline")  # presets whose sizes make the depth table: (aSTDP, its backprop twin)
 DEPTH_OVERRIDES = {"model.net.hidden", "optim.lr"}  # what their rows' commands may add to the preset
 PUBLISHED = RESULTS / "published.yaml"  # the literature's rows: method, dataset, accuracy, source
+CURVE = "plots/train_curve.json"  # each epoch's metrics, as the train stage wrote them
+CURVE_KEYS = ("epoch", "train_acc", "val_acc")  # what a record keeps of it
+PICTURES = ("digits", "inpaint")  # samples/<name>.png of each preset's first seed on the results page
 HEADLINE = {"train": ["epochs", "val_acc", "val_readout_accuracy"],
             "eval": ["test_accuracy", "readout_accuracy", "inpaint_mse", "inpaint_mse_blank", "inpaint_mse_mean",
                      "inpaint_mse_knn", "occluded_accuracy", "occluded_accuracy_knn"],
@@ -136,9 +140,22 @@ def committed_file(rev: str, path: str) -> dict | None:
     return json.loads(done.stdout) if done.returncode == 0 else None
 
 
-def shown_runs(exp_show: list[dict], head: str, read=None) -> list[tuple[str, str, str, dict, dict]]:
-    """``(timestamp, commit, experiment, params, metrics by stage)`` of every finished run in
-    ``dvc exp show --json`` output: the DVC experiments of every commit, and the workspace.
+class Run(NamedTuple):
+    """One finished run: when, the commit it ran on, its experiment's name, where its files are
+    (an experiment's git revision, or a folder: ``.`` for the workspace), its params and its
+    metrics by stage (``curve``: each epoch's, from :data:`CURVE`)."""
+
+    stamp: str
+    commit: str
+    experiment: str
+    where: str
+    params: dict
+    metrics: dict
+
+
+def shown_runs(exp_show: list[dict], head: str, read=None) -> list[Run]:
+    """Every finished run in ``dvc exp show --json`` output: the DVC experiments of every
+    commit, and the workspace.
 
     ``read(rev, path)`` reads a metrics file as the run wrote it (``committed_file``; the
     workspace's from disk): `dvc exp show` leaves out lists, such as each layer's read-out."""
@@ -154,25 +171,31 @@ def shown_runs(exp_show: list[dict], head: str, read=None) -> list[tuple[str, st
             data = rev.get("data") or {}
             params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
             metrics = {Path(f).stem: m.get("data") or {} for f, m in (data.get("metrics") or {}).items()}
+            where = "." if workspace else rev.get("rev") or ""
             if read is not None:  # the files themselves: `dvc exp show` leaves out lists
-                for f in (data.get("metrics") or {}):
+                for f in [*(data.get("metrics") or {}), CURVE]:
                     if workspace:
                         whole = json.loads(Path(f).read_text()) if Path(f).exists() else None
                     else:
-                        whole = read(rev["rev"], f) if rev.get("rev") else None
+                        whole = read(where, f) if where else None
                     if whole is not None:
-                        metrics[Path(f).stem] = whole
-            runs.append((stamp or data.get("timestamp") or "", base, rev.get("name") or "workspace", params, metrics))
+                        metrics["curve" if f == CURVE else Path(f).stem] = whole
+            runs.append(Run(stamp or data.get("timestamp") or "", base, rev.get("name") or "workspace", where, params,
+                            metrics))
     return runs
 
 
-def folder_runs(folders: list[Path], commit: str) -> list[tuple[str, str, str, dict, dict]]:
+def folder_runs(folders: list[Path], commit: str) -> list[Run]:
     """The same for run folders that hold a ``params.yaml`` and the stages' ``metrics/*.json``
     (runs made by the stages outside DVC: a Hydra multirun job, another machine's runs)."""
     import yaml
 
-    return [(str(f), commit, f.name, yaml.safe_load((f / "params.yaml").read_text()),
-             {m.stem: json.loads(m.read_text()) for m in sorted((f / "metrics").glob("*.json"))}) for f in folders]
+    def metrics(f: Path) -> dict:
+        found = {m.stem: json.loads(m.read_text()) for m in sorted((f / "metrics").glob("*.json"))}
+        return {**found, "curve": json.loads((f / CURVE).read_text())} if (f / CURVE).exists() else found
+
+    return [Run(str(f), commit, f.name, str(f), yaml.safe_load((f / "params.yaml").read_text()), metrics(f))
+            for f in folders]
 
 
 def _requirement(text: str) -> tuple[str, str, str, float]:
@@ -269,7 +292,7 @@ def summarize(seeds: list[dict]) -> dict:
     return out
 
 
-def collect(runs: list[tuple[str, str, str, dict, dict]], changed=changed_keys) -> dict[tuple[str, tuple[int, ...]], dict]:
+def collect(runs: list[Run], changed=changed_keys) -> dict[tuple[str, tuple[int, ...]], dict]:
     """Records for results/, keyed by (preset, hidden): the newest run of each seed.
 
     Skipped: runs of configs that predate the current layout, and runs with overrides a row's
@@ -277,7 +300,7 @@ def collect(runs: list[tuple[str, str, str, dict, dict]], changed=changed_keys) 
     depth presets' rows also name their hidden sizes and learning rate).
     """
     newest: dict[tuple[str, tuple[int, ...], int], tuple] = {}
-    for stamp, base, exp, params, metrics in sorted(runs, key=lambda r: r[0]):
+    for stamp, base, exp, where, params, metrics in sorted(runs, key=lambda r: r[0]):
         name = params.get("name")
         if name not in presets() or not metrics.get("eval"):
             continue
@@ -298,9 +321,11 @@ def collect(runs: list[tuple[str, str, str, dict, dict]], changed=changed_keys) 
             row = {"preset": name, "command": command, "dataset": params["data"]["name"], "hidden": hidden,
                    "max_shift": params["data"]["max_shift"],
                    "unsupervised": "plays" in params["model"] and params["model"]["plays"]["classify"]["scale"] == 0}
-            seed = {"seed": params["seed"], "commit": base, "experiment": exp,
+            seed = {"seed": params["seed"], "commit": base, "experiment": exp, "where": where,
                     "metrics": {stage: {k: m[k] for k in keys if k in m} for stage, keys in HEADLINE.items()
                                 if (m := metrics.get(stage))}}
+            if metrics.get("curve"):
+                seed["curve"] = [{k: row[k] for k in CURVE_KEYS if k in row} for row in metrics["curve"]]
         except KeyError as e:  # a run of an older config layout
             print(f"astdp-results: skipped {exp} ({stamp}): its params.yaml has no {e}", file=sys.stderr)
             continue
@@ -408,11 +433,7 @@ def table(records: dict[str, dict]) -> str:
 def accuracy_figure(records: dict[str, dict], path: Path) -> Path:
     """``path`` (PNG): each measured preset's test accuracy, one dot per seed and a bar at the
     mean, each aSTDP preset beside its backprop twin (needs matplotlib, a dev dependency)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     rows = [n for n in presets() if n in records]
     seeds = {n: [100 * (a[-1] if isinstance(a := x["metrics"]["eval"][key], list) else a) for x in records[n]["seeds"]]
              for n in rows for key in ["readout_accuracy" if records[n]["unsupervised"] else "test_accuracy"]}
@@ -427,10 +448,106 @@ def accuracy_figure(records: dict[str, dict], path: Path) -> Path:
     ax.set_xlabel("test accuracy, % (unsupervised: the linear probe's)")
     ax.set_title("dots: seeds; bars: their mean; grey: backprop twins", fontsize=9)
     fig.tight_layout()
+    return _save(fig, path)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
-    plt.close(fig)
+    _pyplot().close(fig)
     return path
+
+
+def curves_figure(records: dict[str, dict], path: Path) -> Path:
+    """``path`` (PNG): validation accuracy after each epoch, one panel per aSTDP preset beside its
+    backprop twin; a line per learner at the seeds' mean, the band between their lowest and highest."""
+    plt = _pyplot()
+    pairs = [(n, twin(n)) for n in presets() if n in records and not n.endswith("_baseline") and n != "baseline"
+             and any("curve" in s for s in records[n]["seeds"])]
+    fig, axes = plt.subplots(1, len(pairs), figsize=(3.2 * len(pairs), 3), squeeze=False)
+    for ax, pair in zip(axes[0], pairs):
+        for name, colour in zip(pair, ("tab:blue", "tab:grey")):
+            curves = [[row["val_acc"] * 100 for row in s["curve"] if "val_acc" in row]
+                      for s in records.get(name, {}).get("seeds", []) if "curve" in s]
+            curves = [c for c in curves if c]
+            if not curves:
+                continue
+            n = min(map(len, curves))
+            epochs = range(1, n + 1)
+            per_epoch = list(zip(*(c[:n] for c in curves)))
+            ax.plot(epochs, [sum(v) / len(v) for v in per_epoch], color=colour, label=f"{name} ({len(curves)} seeds)")
+            ax.fill_between(epochs, [min(v) for v in per_epoch], [max(v) for v in per_epoch], color=colour, alpha=0.2)
+        ax.set_title(pair[0], fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0][0].set_ylabel("validation accuracy, %")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def depth_figure(depth: dict[tuple[str, tuple[int, ...]], dict], path: Path) -> Path:
+    """``path`` (PNG): test accuracy against the number of hidden layers, one line per width and
+    learner (the deep preset and its twin), a dot per seed."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    for width in sorted({h[0] for _, h in depth if len(set(h)) == 1}):
+        for name, colour, style in zip(DEPTH, ("tab:blue", "tab:grey"), ("-o", "--s")):
+            rows = sorted((len(h), r) for (n, h), r in depth.items() if n == name and set(h) == {width})
+            if not rows:
+                continue
+            accs = [[100 * s["metrics"]["eval"]["test_accuracy"] for s in r["seeds"]] for _, r in rows]
+            layers = [k for k, _ in rows]
+            ax.plot(layers, [sum(a) / len(a) for a in accs], style, color=colour, label=f"{name}, width {width}")
+            for k, a in zip(layers, accs):
+                ax.plot([k] * len(a), a, ".", color=colour, alpha=0.5)
+    ax.set_xlabel("hidden layers")
+    ax.set_ylabel("test accuracy, %")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def preset_pictures(records: dict[str, dict], folder: Path) -> list[Path]:
+    """Copy each preset's first seed's pictures (``samples/*.png``) into ``folder`` as
+    ``<preset>-<picture>.png``: from the run's folder, or from the DVC cache at its experiment's
+    revision. Says which it cannot find."""
+    written = []
+    for name, record in records.items():
+        if record.get("unsupervised") or not record["seeds"] or "generate" not in record["seeds"][0]["metrics"]:
+            continue
+        where = record["seeds"][0].get("where")
+        for picture in ("digits", "chains", "nearest", "inpaint"):
+            data = _picture(where, f"samples/{picture}.png") if where else None
+            if data is None:
+                if picture in PICTURES:
+                    print(f"astdp-results: no samples/{picture}.png of {name} (seed {record['seeds'][0]['seed']}, "
+                          f"{where or 'no recorded run'}): `dvc exp pull` its experiment, or rerun it", file=sys.stderr)
+                continue
+            with atomic_path(folder / f"{name}-{picture}.png") as tmp:
+                tmp.write_bytes(data)
+            written.append(folder / f"{name}-{picture}.png")
+    return written
+
+
+def _picture(where: str, path: str) -> bytes | None:
+    if Path(where).is_dir():
+        return (Path(where) / path).read_bytes() if (Path(where) / path).exists() else None
+    import dvc.api
+
+    try:
+        return dvc.api.read(path, rev=where, mode="rb")
+    except Exception:  # not in this clone's cache, or not an output at that revision
+        return None
 
 
 def write_into(readme: Path, text: str, start: str = START, end: str = END) -> None:
@@ -461,9 +578,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="write the tables into these files' results blocks (README.md docs/results.md)")
     parser.add_argument("--search", nargs="+", metavar="NAME SWEEP_DIR",
                         help="write results/search/NAME.json from multiruns of a stage, and stop")
-    parser.add_argument("--figure", type=Path, help="also draw the accuracies into this PNG (docs/figures/accuracy.png)")
-    parser.add_argument("--samples", type=Path, help="with --figure: also copy this run's pictures (samples/*.png "
-                                                      "of the default `dvc repro`) beside it, as default-<name>.png")
+    parser.add_argument("--figure", type=Path, help="also draw the accuracies into this PNG (docs/figures/accuracy.png) "
+                                                     "and, beside it, the learning curves (curves.png), the depth chart "
+                                                     "(depth.png) and each preset's pictures (<preset>-<picture>.png)")
     parser.add_argument("--metric", default="train.val_acc",
                         help="--search: what chooses a trial, stage.key (e.g. generate.fid_val)")
     parser.add_argument("--lower", action="store_true", help="--search: the lowest --metric wins")
@@ -500,9 +617,10 @@ def main(argv: list[str] | None = None) -> None:
     print(text, depth_text, sep="\n\n")
     if args.figure:
         accuracy_figure(records, args.figure)
-        for picture in sorted(args.samples.glob("*.png")) if args.samples else []:
-            with atomic_path(args.figure.parent / f"default-{picture.name}") as tmp:
-                tmp.write_bytes(picture.read_bytes())
+        curves_figure(records, args.figure.parent / "curves.png")
+        if depth:
+            depth_figure(depth, args.figure.parent / "depth.png")
+        preset_pictures(records, args.figure.parent)
     for page in args.readme:
         write_into(page, text)
         if depth:
