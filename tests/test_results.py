@@ -289,3 +289,23 @@ def test_the_figures_and_each_presets_pictures_come_from_the_records(tmp_path, m
         assert (figures / f"{drawn}.png").read_bytes()[:4] == b"\x89PNG", drawn
     assert "no samples/digits.png of deep" in capsys.readouterr().err  # named, not skipped in silence
     assert not list(figures.glob("deep-*"))
+
+
+def test_a_search_over_seeds_chooses_the_setting_with_the_best_mean(tmp_path):
+    import yaml
+
+    from astdp.results import search_record
+
+    trials = [(0.1, 0, 0.99), (0.1, 1, 0.90), (0.2, 0, 0.96), (0.2, 1, 0.96)]  # 0.1 has the single best trial
+    for i, (lr, seed, val) in enumerate(trials):
+        job = tmp_path / "sweep" / str(i)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"optim.lr={lr}", f"seed={seed}"]))
+        (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "data": {"val_size": 5000}}))
+        (job / "metrics").mkdir()
+        (job / "metrics" / "train.json").write_text(json.dumps({"epochs": 8, "val_acc": val}))
+    record = search_record("default", [tmp_path / "sweep"])
+    assert record["chosen"]["overrides"] == ["optim.lr=0.2"] and record["chosen"]["seeds"] == [0, 1]
+    assert [s["val_acc"] for s in record["settings"]] == [0.945, 0.96] and len(record["trials"]) == 4
+    kept = search_record("default", [tmp_path / "sweep"], keep=0)  # 0.2 leads 0.1 by more than a standard error
+    assert kept["chosen"]["overrides"] == ["optim.lr=0.2"]

@@ -57,6 +57,11 @@ CONFIG_MOVED = {
 }
 
 
+# Keys that change neither what a run learns nor what it measures: a run made at another value
+# is still its preset's row.
+UNCHANGING = {"trainer.log_every_n_steps", "trainer.enable_progress_bar"}
+
+
 @functools.cache
 def preset_config(name: str):
     """What ``experiment=<name>`` composes to (before any -S override; ``default``: no preset)."""
@@ -88,8 +93,9 @@ def _preset_params(name: str, seed: int = 0) -> dict:
 def changed_keys(params: dict, name: str) -> set[str]:
     """The keys of a run's params.yaml that ``experiment=<name>`` now sets otherwise: a run with
     such overrides (a sweep's, a trial's) is not that preset's row. Keys one side lacks (added
-    or removed since the run) do not count, nor does a target that moved, except a callback the run added (``callbacks=ema``:
-    the later stages load what it made of the weights)."""
+    or removed since the run) do not count, nor does a target that moved or an :data:`UNCHANGING`
+    key, except a callback the run added (``callbacks=ema``: the later stages load what it made
+    of the weights)."""
     from astdp.config import MOVED
 
     def renamed(node):  # a move is no change
@@ -98,6 +104,7 @@ def changed_keys(params: dict, name: str) -> set[str]:
         return [renamed(v) for v in node] if isinstance(node, list) else node
 
     preset, run = _preset_params(name, params.get("seed", 0)), _flat(renamed(params))
+    run = {k: v for k, v in run.items() if k not in UNCHANGING}
     own_callbacks = {k.split(".")[1] for k in preset if k.startswith("callbacks.")}
     added = {k for k in run.keys() - preset.keys() if k.startswith("callbacks.") and k.split(".")[1] not in own_callbacks}
     return {k for k in run.keys() & preset.keys() if run[k] != preset[k]} | added
@@ -252,17 +259,35 @@ def search_record(name: str, sweeps: list[Path], metric: str = "train.val_acc", 
     eligible = [t for t in done if t.get("meets", True)]
     if not eligible:
         raise SystemExit(f"error: no finished trial meets {' and '.join(require)}")
-    best = (min if lower else max)(eligible, key=lambda t: t[key])
     criterion = f"{'lowest' if lower else 'highest'} {metric}" + "".join(f" where {r}" for r in require)
+    if len(budget["seeds"]) > 1:  # each setting over several seeds: settings compete by their mean
+        eligible = _settings(eligible, key)
+        criterion = criterion.replace(metric, f"mean {metric} over seeds", 1)
+    best = (min if lower else max)(eligible, key=lambda t: t[key])
     record = {"preset": name, "sweeps": [str(s) for s in sweeps], "criterion": criterion,
               "budget": budget, "trials": done, "best": best, "chosen": best}
+    if len(budget["seeds"]) > 1:
+        record["settings"] = eligible
     if keep is not None:
-        kept = done[keep]
+        kept = next(t for t in eligible if _setting(t["overrides"]) == _setting(done[keep]["overrides"]))
         p = kept[key]
-        se = (p * (1 - p) / kept["val_size"]) ** 0.5
+        se = (p * (1 - p) / done[keep]["val_size"] / len(kept.get("seeds", [0]))) ** 0.5
         record["rule"] = {"kept_unless_beaten_by_more_than": round(se, 6), "kept": kept}
         record["chosen"] = best if abs(best[key] - p) > se else kept
     return record
+
+
+def _setting(overrides: list[str]) -> list[str]:
+    return [o for o in overrides if not o.startswith("seed=")]
+
+
+def _settings(trials: list[dict], key: str) -> list[dict]:
+    """One entry per setting (a trial's overrides but its seed): its seeds and the mean of ``key``."""
+    groups: dict[tuple, list[dict]] = {}
+    for t in trials:
+        groups.setdefault(tuple(_setting(t["overrides"])), []).append(t)
+    return [{"overrides": list(k), "seeds": [t["seed"] for t in g], "val_size": g[0]["val_size"],
+             "epochs": g[0]["epochs"], key: round(sum(t[key] for t in g) / len(g), 6)} for k, g in groups.items()]
 
 
 def _mean_std(values: list[float]) -> dict:
@@ -523,7 +548,8 @@ def preset_pictures(records: dict[str, dict], folder: Path) -> list[Path]:
     revision. Says which it cannot find."""
     written = []
     for name, record in records.items():
-        if record.get("unsupervised") or not record["seeds"] or "generate" not in record["seeds"][0]["metrics"]:
+        if record.get("unsupervised") or not record["seeds"] or \
+                record["seeds"][0]["metrics"].get("generate", {}).get("judge_accuracy") is None:  # it draws nothing
             continue
         where = record["seeds"][0].get("where")
         for picture in ("digits", "chains", "nearest", "inpaint"):
