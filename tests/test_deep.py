@@ -167,7 +167,7 @@ def test_the_dream_turns_the_feedback_synapses_towards_the_readout_transpose():
 
 
 def test_dropped_unit_neither_fires_nor_learns():
-    """Dropout (model.dropout, classify play only): a dropped hidden unit is silent and none of
+    """Dropout (model.net.dropout, classify play only): a dropped hidden unit is silent and none of
     its synapses change; every change is still pre * (target - post) of its own two neurons."""
     torch.manual_seed(0)
     net = deep([24, 16])
@@ -191,7 +191,7 @@ def test_dropped_unit_neither_fires_nor_learns():
 
 
 def test_label_smoothing_softens_only_the_classify_play_label_targets():
-    """model.label_smoothing: the label units' targets in the classify play move towards uniform;
+    """model.net.label_smoothing: the label units' targets in the classify play move towards uniform;
     each change is still pre * (target - post), and the generate play is untouched."""
     torch.manual_seed(0)
     net = deep([24, 16])
@@ -199,7 +199,8 @@ def test_label_smoothing_softens_only_the_classify_play_label_targets():
     y = F.one_hot(y, 10).float()
     plays = {"classify": (1.0, 1), "generate": (0.01, 1)}
     plain, _ = net.weight_changes(x, y, plays)
-    smooth, labels = net.weight_changes(x, y, plays, label_smoothing=0.1)
+    net.label_smoothing = 0.1
+    smooth, labels = net.weight_changes(x, y, plays)
     soft = y * 0.9 + 0.01
     s = net.settle(x, torch.zeros_like(y), 1)
     torch.testing.assert_close(labels, s.a[-1])
@@ -209,41 +210,44 @@ def test_label_smoothing_softens_only_the_classify_play_label_targets():
 
 
 def test_input_dropout_is_the_classify_play_on_a_damaged_image():
-    """model.input_dropout: the classify play sees the image with pixels blanked (the rest scaled
+    """model.net.input_dropout: the classify play sees the image with pixels blanked (the rest scaled
     up); its changes are those of the same play on that image, and the generate play's are untouched."""
     net = deep([24, 16])
     x, y = data(32)
     y = F.one_hot(y, 10).float()
     torch.manual_seed(1)
     seen = x * torch.empty_like(x).bernoulli_(0.5).div_(0.5)
-    torch.manual_seed(1)
-    dropped, _ = net.weight_changes(x, y, {"classify": (1.0, 1)}, input_dropout=0.5)
     on_seen, _ = net.weight_changes(seen, y, {"classify": (1.0, 1)})
     plain, _ = net.weight_changes(x, y, {"classify": (1.0, 1)})
+    gen = {"generate": (0.01, 1)}
+    generated, _ = net.weight_changes(x, y, gen)
+    net.input_dropout = 0.5
+    torch.manual_seed(1)
+    dropped, _ = net.weight_changes(x, y, {"classify": (1.0, 1)})
     for name in plain:
         assert torch.equal(dropped[name], on_seen[name]), name
     assert not torch.equal(dropped["W.0"], plain["W.0"])
-    gen = {"generate": (0.01, 1)}
-    torch.testing.assert_close(net.weight_changes(x, y, gen, input_dropout=0.5)[0], net.weight_changes(x, y, gen)[0])
+    torch.testing.assert_close(net.weight_changes(x, y, gen)[0], generated)
 
 
 def test_the_twins_input_dropout_damages_only_its_training_images():
-    """model.input_dropout on the backprop twin: its loss is that of the image with pixels
+    """model.net.input_dropout on the backprop twin: its loss is that of the image with pixels
     blanked (as model=joined's classify play sees it); its predictions see the whole image."""
     from types import SimpleNamespace
 
     from hydra.utils import instantiate
 
-    cfg = compose_config(["experiment=deep_baseline", "model.net.hidden=[16]", "model.input_dropout=0.5"])
+    cfg = compose_config(["experiment=deep_baseline", "model.net.hidden=[16]", "model.net.input_dropout=0.5"])
     twin = instantiate(cfg.model, optim=cfg.optim, lr_schedule=cfg.lr_schedule, _recursive_=False)
     twin.log = lambda *a, **k: None  # no trainer attached: its logging is not what is tested
     twin._logs_now = lambda steps_done: False
     twin.lr_schedulers = lambda: SimpleNamespace(get_last_lr=lambda: [cfg.optim.lr])
     x, y = data(32)
     torch.manual_seed(1)
-    loss = twin.training_step((x, y), 0)
+    loss = twin.train().training_step((x, y), 0)
     torch.manual_seed(1)
     seen = x * torch.empty_like(x).bernoulli_(0.5).div_(0.5)
+    twin.eval()  # the whole image from here on
     torch.testing.assert_close(loss, F.cross_entropy(twin.mlp(seen), y))
     assert not torch.allclose(loss, F.cross_entropy(twin.mlp(x), y))
     assert torch.equal(twin.predict_labels(x), twin.mlp(x).argmax(1))
@@ -251,15 +255,16 @@ def test_the_twins_input_dropout_damages_only_its_training_images():
 
 @pytest.mark.parametrize("hidden", [[16], [16, 8]])
 def test_the_twins_dropout_drops_hidden_units_and_their_votes_in_training_only(hidden):
-    """model.dropout on the backprop twin: in training each hidden unit is dropped (its activity
+    """model.net.dropout on the backprop twin: in training each hidden unit is dropped (its activity
     and so its vote are 0, the kept ones scaled by 1 / (1 - p)), as model=joined's classify play
     drops it; in evaluation it is the same network without dropout."""
     from hydra.utils import instantiate
 
     cfg = compose_config(["experiment=deep_baseline", f"model.net.hidden=[{','.join(map(str, hidden))}]",
-                          "model.dropout=0.5"])
+                          "model.net.dropout=0.5", "model.net.input_dropout=0"])  # hidden units only
     twin = instantiate(cfg.model, optim=cfg.optim, lr_schedule=cfg.lr_schedule, _recursive_=False)
-    plain = instantiate(cfg.model, optim=cfg.optim, lr_schedule=cfg.lr_schedule, _recursive_=False, dropout=0.0)
+    plain = instantiate(cfg.model, optim=cfg.optim, lr_schedule=cfg.lr_schedule, _recursive_=False,
+                        net={**cfg.model.net, "dropout": 0.0})
     for p, q in zip(plain.parameters(), twin.parameters(), strict=True):  # dropout adds no parameter
         p.data.copy_(q)
     linears = [m for m in twin.mlp.layers if isinstance(m, torch.nn.Linear)]
@@ -278,16 +283,17 @@ def test_the_twins_dropout_drops_hidden_units_and_their_votes_in_training_only(h
 
 @pytest.mark.parametrize("override, ok", [
     ("model=joined model.net.softmax_labels=true", True), ("+model.net.softmax_labels=true", False),
-    ("experiment=deep_baseline model.dropout=0.3", True), ("model=backprop_mlp model.dropout=1", False),
-    ("experiment=deep_baseline model.input_dropout=0.2", True), ("model=backprop_mlp model.input_dropout=1", False),
-    ("model=joined model.dropout=0.2", True), ("model=joined model.dropout=1", False), ("model.dropout=0.2", False),
-    ("model=joined model.label_smoothing=0.1", True), ("model=joined model.label_smoothing=1", False),
-    ("model.label_smoothing=0.1", False), ("model=joined model.input_dropout=0.2", True),
-    ("model=joined model.input_dropout=1", False), ("model.input_dropout=0.2", False),
+    ("experiment=deep_baseline model.net.dropout=0.3", True), ("model=backprop_mlp model.net.dropout=1", False),
+    ("experiment=deep_baseline model.net.input_dropout=0.2", True),
+    ("model=backprop_mlp model.net.input_dropout=1", False),
+    ("model=joined model.net.dropout=0.2", True), ("model=joined model.net.dropout=1", False),
+    ("model=joined model.net.label_smoothing=0.1", True), ("model=joined model.net.label_smoothing=1", False),
+    ("model=joined model.net.input_dropout=0.2", True), ("model=joined model.net.input_dropout=1", False),
     ("model=joined model.hidden_lr_scale=0.2", True), ("model.hidden_lr_scale=0", False),
     ("model=joined model.net.dream_noise=1", True), ("model=joined model.net.dream_noise=-1", False),
     ("+model.net.dream_noise=1", False)])
 def test_dropout_smoothing_and_input_dropout_config(override, ok):
+    """Only a network that uses a regulariser has its key; each is a share in [0, 1)."""
     from astdp.config import validate
     from astdp.errors import ConfigError
 
@@ -468,3 +474,22 @@ def test_the_feedback_alignment_is_low_for_random_vy_and_one_when_it_points_as_t
         for vy, wy in zip(net.Vy, net.Wy):
             vy.copy_(3 * wy.T)  # its strength does not matter, its direction does
     assert alignment(net, x, y) == pytest.approx([1.0, 1.0], abs=1e-5)
+
+
+def test_a_regulariser_named_where_0_20_0_kept_it_is_moved_into_the_network():
+    """Checkpoints of 0.20.0 kept the classify play's regularisers beside the network; loading
+    moves them into a network that takes them and drops them (at 0) where it does not. A config
+    that still names the old key gets one line that names the new one."""
+    from astdp.config import validate
+    from astdp.errors import ConfigError
+    from astdp.training.targets import into_net
+
+    joined = {"net": {"_target_": "astdp.nets.joined.JoinedLabelNet"}, "input_dropout": 0.2, "dropout": 0.0}
+    assert into_net(joined) == {"net": {"_target_": "astdp.nets.joined.JoinedLabelNet", "input_dropout": 0.2,
+                                        "dropout": 0.0}}
+    twin = {"net": {"_target_": "astdp.nets.mlp.mlp"}, "input_dropout": 0.3, "dropout": 0.0}
+    assert into_net(twin)["net"] == {"_target_": "astdp.nets.mlp.mlp", "input_dropout": 0.3, "dropout": 0.0}
+    visible = {"net": {"_target_": "astdp.nets.visible.VisibleLabelNet"}, "input_dropout": 0.0}
+    assert into_net(visible) == {"net": {"_target_": "astdp.nets.visible.VisibleLabelNet"}}
+    with pytest.raises(ConfigError, match=r"model\.input_dropout: .*model\.net\.input_dropout"):
+        validate(compose_config(["experiment=deep", "+model.input_dropout=0.2"]))

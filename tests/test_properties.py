@@ -153,7 +153,8 @@ def test_damaged_checkpoints_are_named_never_loaded(checkpoint, tmp_path_factory
 
 def test_a_checkpoint_saved_under_the_old_module_paths_still_loads(checkpoint, tmp_path):
     """0.18.0 saved `astdp.lit.ASTDPModule` and `astdp.core.ASTDPNet` (with the two keys it took
-    only at their off values); their checkpoints load under the new paths, with the same
+    only at their off values, and until 0.20.0 the classify play's regularisers beside the
+    network); their checkpoints load under the new paths, with the same
     weights, and an unknown path is still refused."""
     from astdp.io import DIGEST_KEY, content_digest
     from astdp.training.checkpoints import load_model
@@ -166,6 +167,7 @@ def test_a_checkpoint_saved_under_the_old_module_paths_still_loads(checkpoint, t
     hp = ckpt["hyper_parameters"]
     hp["net"]["_target_"] = old_name[hp["net"]["_target_"]]
     hp["net"] |= {"softmax_labels": False, "dream_noise": 0.0}
+    hp |= {"dropout": 0.0, "label_smoothing": 0.0, "input_dropout": 0.0}  # 0.20.0 kept them beside the network
     hp["lr_schedule"]["_target_"] = old_name[hp["lr_schedule"]["_target_"]]
     old = tmp_path / "old.ckpt"
     torch.save({**ckpt, DIGEST_KEY: content_digest(ckpt)}, old)

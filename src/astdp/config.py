@@ -95,6 +95,9 @@ MOVED = {
 # Keys a network took until 0.18.0 only to refuse anything but their "off" value: a checkpoint
 # saved then carries them at that value, and loading it drops them.
 DROPPED = {"astdp.nets.visible.VisibleLabelNet": {"softmax_labels": False, "dream_noise": 0.0}}
+# The classify play's regularisers sat beside the network until 0.20.0 (model.input_dropout);
+# since 0.21.0 they are the network's own (model.net.input_dropout): what the network takes moves in.
+INTO_NET = ("dropout", "label_smoothing", "input_dropout")
 
 
 
@@ -130,10 +133,20 @@ class JoinedNetConfig(NetConfig):
 
     softmax_labels: bool = MISSING
     dream_noise: float = MISSING
+    dropout: float = MISSING
+    label_smoothing: float = MISSING
+    input_dropout: float = MISSING
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(self.dream_noise >= 0, "model.net.dream_noise", self.dream_noise, "must be >= 0 (0: off)")
+        _shares(self, "model.net", ("dropout", "label_smoothing", "input_dropout"))
+
+
+def _shares(node: Any, prefix: str, keys: Sequence[str]) -> None:
+    """Each of ``keys`` is a share in [0, 1) (0: off)."""
+    for key in keys:
+        _check(0 <= getattr(node, key) < 1, f"{prefix}.{key}", getattr(node, key), "must be in [0, 1) (0: off)")
 
 
 # The local networks model.net._target_ may name, each with its settings' schema.
@@ -170,20 +183,12 @@ class ASTDPModelConfig:
     net: NetConfig = MISSING  # model=joined's schema types it as JoinedNetConfig
     plays: PlaysConfig = MISSING
     settle_inertia: float = MISSING
-    dropout: float = MISSING
-    label_smoothing: float = MISSING
-    input_dropout: float = MISSING
     hidden_lr_scale: float = MISSING
     eval_settle_steps: int = MISSING
     check_finite_every: int = MISSING
 
     def __post_init__(self) -> None:
         _check(0 <= self.settle_inertia < 1, "model.settle_inertia", self.settle_inertia, "must be in [0, 1) (0: off)")
-        for key in ("dropout", "label_smoothing", "input_dropout"):  # JoinedLabelNet's regularisers, each a share
-            value = getattr(self, key)
-            _check(0 <= value < 1, f"model.{key}", value, "must be in [0, 1) (0: off)")
-            _check(self.net._target_ == LOCAL_NETS[1] or value == 0, f"model.{key}", value,
-                   f"must be 0 with {self.net._target_} ({key} is {LOCAL_NETS[1]}'s)")
         _check(self.hidden_lr_scale > 0, "model.hidden_lr_scale", self.hidden_lr_scale,
                "must be > 0 (1: the synapses between hidden layers learn at optim.lr)")
         _check(self.check_finite_every > 0, "model.check_finite_every", self.check_finite_every, "must be > 0")
@@ -198,10 +203,13 @@ class MLPConfig:
     image_shape: list[int] = MISSING
     n_classes: int = MISSING
     every_layer_votes: bool = MISSING
+    dropout: float = MISSING
+    input_dropout: float = MISSING
 
     def __post_init__(self) -> None:
         _check(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "model.net.hidden", list(self.hidden),
                "must be a non-empty list of positive sizes")
+        _shares(self, "model.net", ("dropout", "input_dropout"))  # model=joined's, which its twin shares
 
 
 @dataclass
@@ -210,12 +218,6 @@ class BackpropModelConfig:
 
     _target_: str = MISSING
     net: MLPConfig = MISSING
-    input_dropout: float = MISSING
-    dropout: float = MISSING
-
-    def __post_init__(self) -> None:
-        for key in ("input_dropout", "dropout"):  # model=joined's regularisers its twin shares, each a share
-            _check(0 <= getattr(self, key) < 1, f"model.{key}", getattr(self, key), "must be in [0, 1) (0: off)")
 
 
 @dataclass
@@ -379,9 +381,15 @@ def validate(cfg: DictConfig) -> Config:
         merged = OmegaConf.merge(_schema_for(cfg), OmegaConf.to_container(cfg, enum_to_str=True))
         return OmegaConf.to_object(merged)  # runs every __post_init__
     except OmegaConfBaseException as e:
-        key = getattr(e, "full_key", None) or "?"
-        reason = str(e).splitlines()[0]
-        raise ConfigError(f"invalid config key {key}: {reason}") from None
+        raise ConfigError(invalid_key(getattr(e, "full_key", None) or "?", e)) from None
+
+
+def invalid_key(key: str, e: BaseException) -> str:
+    """One line that names the key (and where it went, if it moved)."""
+    reason = str(e).splitlines()[0]
+    if key in {f"model.{k}" for k in INTO_NET}:
+        reason += f" (since 0.21.0 it is the network's: model.net.{key.split('.')[-1]})"
+    return f"invalid config key {key}: {reason}"
 
 
 def sections(cfg: DictConfig, params: Sequence[str]) -> DictConfig:

@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
+from astdp.config import INTO_NET
 from astdp.io import atomic_path, write_json
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -60,6 +61,8 @@ CONFIG_MOVED = {
 # Keys that change neither what a run learns nor what it measures: a run made at another value
 # is still its preset's row.
 UNCHANGING = {"trainer.log_every_n_steps", "trainer.enable_progress_bar"}
+# Keys a run made before 0.21.0 holds elsewhere: the classify play's regularisers moved into the network's config.
+KEYS_MOVED = {f"model.{k}": f"model.net.{k}" for k in INTO_NET}
 
 
 @functools.cache
@@ -104,7 +107,7 @@ def changed_keys(params: dict, name: str) -> set[str]:
         return [renamed(v) for v in node] if isinstance(node, list) else node
 
     preset, run = _preset_params(name, params.get("seed", 0)), _flat(renamed(params))
-    run = {k: v for k, v in run.items() if k not in UNCHANGING}
+    run = {KEYS_MOVED.get(k, k): v for k, v in run.items() if k not in UNCHANGING}
     own_callbacks = {k.split(".")[1] for k in preset if k.startswith("callbacks.")}
     added = {k for k in run.keys() - preset.keys() if k.startswith("callbacks.") and k.split(".")[1] not in own_callbacks}
     return {k for k in run.keys() & preset.keys() if run[k] != preset[k]} | added

@@ -41,9 +41,15 @@ class JoinedLabelNet(LocalNet):
     """Chain ``x, h1..hL`` (``W[l]``: layer l up to l+1, ``V[l]``: l+1 down to l) and label
     units ``y`` joined to each ``h(l+1)`` by ``Wy[l]`` (up, the read-out) and ``Vy[l]`` (down,
     with the efficacy gain ``label_gain``). Biases ``b[0..L]`` for the chain, ``b[L+1]`` for the
-    labels. It takes :class:`astdp.nets.visible.VisibleLabelNet`'s arguments and two of its own:
+    labels. It takes :class:`astdp.nets.visible.VisibleLabelNet`'s arguments and its own:
     ``softmax_labels`` and ``dream_noise`` (0: the labels' correction comes down ``Vy``; else
-    down ``Fy[l]``, labels to ``h(l+1)``, taught by the dream with drive noise of that std).
+    down ``Fy[l]``, labels to ``h(l+1)``, taught by the dream with drive noise of that std),
+    and the classify play's regularisers (each 0: off):
+    ``dropout``: that share of hidden units, drawn afresh for each example, sits out.
+    ``label_smoothing``: the label targets move that share of the way from one-hot to
+    uniform, so a label unit's drive stops growing once it is sure enough.
+    ``input_dropout``: that share of pixels, drawn afresh for each example, is blanked (the
+    others scaled by ``1 / (1 - p)``): it learns from a damaged image.
     """
 
     def __init__(
@@ -59,10 +65,14 @@ class JoinedLabelNet(LocalNet):
         n_labels: int,
         softmax_labels: bool = False,
         dream_noise: float = 0.0,
+        dropout: float = 0.0,
+        label_smoothing: float = 0.0,
+        input_dropout: float = 0.0,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__(activation, eps, homeostasis, target_rate, image_shape, n_labels)
         self.label_gain = label_gain
+        self.dropout, self.label_smoothing, self.input_dropout = dropout, label_smoothing, input_dropout
         # softmax_labels: the label units inhibit each other, so their activities share one unit
         # of rate (a softmax of their drives); otherwise each fires as a hidden unit does.
         self.label_rho = partial(torch.softmax, dim=1) if softmax_labels else self.rho
@@ -267,18 +277,14 @@ class JoinedLabelNet(LocalNet):
                              "(model.net._target_=astdp.nets.visible.VisibleLabelNet); set model.plays.recirculate.scale=0")
 
     def learn(self, play: str, x: Tensor, y: Tensor, steps: int, scale: float, acc: dict[str, Tensor],
-              shared: dict, dropout: float = 0.0, label_smoothing: float = 0.0, input_dropout: float = 0.0,
-              **settle_kw) -> Tensor | None:
-        """One play (see :meth:`LocalNet.weight_changes`); the classify play's regularisers:
-        ``dropout``: that share of hidden units, drawn afresh for each example, sits out.
-        ``label_smoothing``: the label targets move that share of the way from one-hot to
-        uniform, so a label unit's drive stops growing once it is sure enough.
-        ``input_dropout``: that share of pixels, drawn afresh for each example, is blanked (the
-        others scaled by ``1 / (1 - p)``): it learns from a damaged image."""
+              shared: dict, **settle_kw) -> Tensor | None:
+        """One play (see :meth:`LocalNet.weight_changes`); the classify play takes the network's
+        regularisers (``dropout``, ``label_smoothing``, ``input_dropout``)."""
         if play == "classify":
-            keep = self.dropout_masks(x.shape[0], dropout, x) if dropout else None
-            target = y.lerp(torch.full_like(y, 1 / self.n_labels), label_smoothing) if label_smoothing else y
-            seen = x * kept(torch.empty_like(x), input_dropout) if input_dropout else x
+            keep = self.dropout_masks(x.shape[0], self.dropout, x) if self.dropout else None
+            smoothing, blanked = self.label_smoothing, self.input_dropout
+            target = y.lerp(torch.full_like(y, 1 / self.n_labels), smoothing) if smoothing else y
+            seen = x * kept(torch.empty_like(x), blanked) if blanked else x
             s = self.play(seen, target, False, steps, scale, acc, keep=keep, **settle_kw)
             if self.dream_noise:
                 self.dream(s, scale, acc)

@@ -4,11 +4,12 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
 def mlp(hidden: list[int], image_shape: list[int], n_classes: int, every_layer_votes: bool = False,
-        dropout: float = 0.0) -> nn.Module:
+        dropout: float = 0.0, input_dropout: float = 0.0) -> nn.Module:
     """Sigmoid MLP ``pixels -> hidden... -> classes`` (logits): the baseline's network.
 
     ``every_layer_votes``: every hidden layer adds its own linear vote to the logits, as
@@ -16,24 +17,44 @@ def mlp(hidden: list[int], image_shape: list[int], n_classes: int, every_layer_v
     With one hidden layer both are the same network, built in the same order.
     ``dropout``: that share of each hidden layer's units is dropped in training, as
     ``model=joined``'s classify play drops them (0: no dropout module, the same parameters).
+    ``input_dropout``: that share of pixels is blanked in training, as ``model=joined``'s
+    classify play sees its images (0: the random generator is not touched).
     """
     sizes = [math.prod(image_shape), *hidden]
     layers: list[nn.Module] = []
     for a, b in zip(sizes, sizes[1:]):
         layers += [nn.Linear(a, b), nn.Sigmoid(), *([nn.Dropout(dropout)] if dropout else [])]
     if not every_layer_votes:
-        return nn.Sequential(*layers, nn.Linear(sizes[-1], n_classes))
-    return LayerVotes(layers, [nn.Linear(n, n_classes, bias=k == len(hidden) - 1) for k, n in enumerate(hidden)])
+        return MLP(*layers, nn.Linear(sizes[-1], n_classes), input_dropout=input_dropout)
+    votes = [nn.Linear(n, n_classes, bias=k == len(hidden) - 1) for k, n in enumerate(hidden)]
+    return LayerVotes(layers, votes, input_dropout)
+
+
+def _damaged(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    return F.dropout(x, p, training) if p and training else x
+
+
+class MLP(nn.Sequential):
+    """``nn.Sequential`` of the layers (the same parameter names), its input dropped out in training."""
+
+    def __init__(self, *layers: nn.Module, input_dropout: float = 0.0) -> None:
+        super().__init__(*layers)
+        self.input_dropout = input_dropout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(_damaged(x, self.input_dropout, self.training))
 
 
 class LayerVotes(nn.Module):
     """Logits = the sum of each hidden layer's linear vote (one bias, the top vote's)."""
 
-    def __init__(self, layers: list[nn.Module], votes: list[nn.Module]) -> None:
+    def __init__(self, layers: list[nn.Module], votes: list[nn.Module], input_dropout: float = 0.0) -> None:
         super().__init__()
         self.layers, self.votes = nn.ModuleList(layers), nn.ModuleList(votes)
+        self.input_dropout = input_dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = _damaged(x, self.input_dropout, self.training)
         codes = []
         per_layer = len(self.layers) // len(self.votes)  # Linear, Sigmoid (, Dropout)
         for k in range(0, len(self.layers), per_layer):

@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 import astdp.config  # noqa: F401  registers the schema that conf/config.yaml lists first
+from astdp.config import invalid_key
 from astdp.errors import ConfigError, DataError, DivergenceError, StageError
 
 # conf/ ships inside the package as astdp.conf (pyproject maps it), so an installed
@@ -69,7 +70,7 @@ def _one_line(e: BaseException) -> str:
     cause = e.__cause__ if isinstance(e.__cause__, OmegaConfBaseException) else e
     key = getattr(cause, "full_key", None)
     if key:
-        return f"invalid config key {key}: {str(cause).splitlines()[0]}"
+        return invalid_key(key, cause)
     text = str(e).split("Config search path")[0]
     return " ".join(text.split())
 

@@ -17,7 +17,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from astdp.errors import StageError
 from astdp.io import DIGEST_KEY, atomic_path, content_digest
 from astdp.training.modules import ASTDPModule, BackpropModule
-from astdp.training.targets import MOVED, check_targets, moved
+from astdp.training.targets import MOVED, check_targets, into_net, moved
 
 
 MODULES = {f"{cls.__module__}.{cls.__qualname__}": cls for cls in (ASTDPModule, BackpropModule)}
@@ -50,7 +50,7 @@ def check_checkpoint(path: str | Path) -> tuple[type[pl.LightningModule], dict]:
         check_targets(moved(ckpt["hyper_parameters"]))
     except Exception as e:  # any failure here means the file is not a usable checkpoint
         raise _not_ours(path, e) from None
-    return cls, moved(ckpt["hyper_parameters"])
+    return cls, into_net(moved(ckpt["hyper_parameters"]))
 
 
 def load_model(path: str | Path, device=None) -> pl.LightningModule:

@@ -52,17 +52,14 @@ class ASTDPModule(_Optimized):
     """
 
     def __init__(self, net: dict, plays: dict, settle_inertia: float, eval_settle_steps: int,
-                 check_finite_every: int, optim: dict, lr_schedule: dict, dropout: float = 0.0,
-                 label_smoothing: float = 0.0, input_dropout: float = 0.0, hidden_lr_scale: float = 1.0):
+                 check_finite_every: int, optim: dict, lr_schedule: dict, hidden_lr_scale: float = 1.0):
         super().__init__()
         check_targets({"net": net, "optim": optim, "lr_schedule": lr_schedule})
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.net = instantiate(net)
         self.plays = {name: (p["scale"], p["steps"]) for name, p in plays.items()}
-        # JoinedLabelNet's keys (0: off, and the only value VisibleLabelNet takes; config validation says so)
-        deep_kw = {"dropout": dropout, "label_smoothing": label_smoothing, "input_dropout": input_dropout}
-        self.train_kw = {"inertia": settle_inertia, **{k: v for k, v in deep_kw.items() if v}}
+        self.train_kw = {"inertia": settle_inertia}
         self.eval_steps = eval_settle_steps
         self.check_finite_every = check_finite_every
         self._weight_changes = self.net.weight_changes  # compile_step() swaps in a compiled one
@@ -144,18 +141,15 @@ class ASTDPModule(_Optimized):
 class BackpropModule(_Optimized):
     """The baseline: the same layer sizes trained the ordinary way (autograd, cross-entropy)."""
 
-    def __init__(self, net: dict, optim: dict, lr_schedule: dict, input_dropout: float = 0.0, dropout: float = 0.0):
+    def __init__(self, net: dict, optim: dict, lr_schedule: dict):
         super().__init__()
         check_targets({"net": net, "optim": optim, "lr_schedule": lr_schedule})
         self.save_hyperparameters()
-        self.mlp = instantiate(net, dropout=dropout)
-        self.input_dropout = input_dropout
+        self.mlp = instantiate(net)
 
     def training_step(self, batch, batch_idx):
         x, y = batch
-        if self.input_dropout:  # as model=joined's classify play sees its images (0: the RNG is not touched)
-            x = F.dropout(x, self.input_dropout)
-        logits = self.mlp(x)
+        logits = self.mlp(x)  # in training mode: its dropout and input dropout act
         if self._logs_now(self.global_step + 1):  # Lightning steps the optimizer after this
             self.log("lr", self.lr_schedulers().get_last_lr()[0], on_step=True, on_epoch=False)
         self.log("train/acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True, batch_size=len(y))

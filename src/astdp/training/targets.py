@@ -5,12 +5,13 @@ A checkpoint's config is data from whoever sent the file: instantiating an arbit
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
 from hydra.utils import get_object
 
-from astdp.config import DROPPED, LOCAL_NETS, MOVED
+from astdp.config import DROPPED, INTO_NET, LOCAL_NETS, MOVED
 
 BUILT_NETS = {*LOCAL_NETS, "astdp.nets.mlp.mlp"}
 SCHEDULES = {"astdp.training.schedules.cosine_schedule", "astdp.training.schedules.constant_schedule"}
@@ -54,3 +55,20 @@ def moved(node: Any) -> Any:
     if isinstance(node, list):
         return [moved(v) for v in node]
     return node
+
+
+def into_net(hparams: dict[str, Any]) -> dict[str, Any]:
+    """A module's hyperparameters saved before 0.21.0, with the regularisers that sat beside its
+    network (:data:`INTO_NET`) moved into the network's config where its constructor takes them,
+    and dropped where it does not and they are off (0)."""
+    out = dict(hparams)
+    net = dict(out.get("net") or {})
+    if net.get("_target_") not in BUILT_NETS:  # check_targets refuses it: nothing to look up
+        return out
+    takes = inspect.signature(get_object(net["_target_"])).parameters
+    for key in INTO_NET:
+        if key in out and (key in takes or out[key]):
+            net.setdefault(key, out.pop(key))
+        elif key in out:
+            del out[key]
+    return {**out, "net": net}
