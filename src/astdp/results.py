@@ -512,7 +512,7 @@ def curves_figure(records: dict[str, dict], path: Path) -> Path:
             n = min(map(len, curves))
             epochs = range(1, n + 1)
             per_epoch = list(zip(*(c[:n] for c in curves)))
-            ax.plot(epochs, [sum(v) / len(v) for v in per_epoch], color=colour, label=f"{name} ({len(curves)} seeds)")
+            ax.plot(epochs, [sum(v) / len(v) for v in per_epoch], color=colour, label=f"{name}, n = {len(curves)}")
             ax.fill_between(epochs, [min(v) for v in per_epoch], [max(v) for v in per_epoch], color=colour, alpha=0.2)
         ax.set_title(pair[0], fontsize=9)
         ax.set_xlabel("epoch")
