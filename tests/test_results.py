@@ -309,3 +309,20 @@ def test_a_search_over_seeds_chooses_the_setting_with_the_best_mean(tmp_path):
     assert [s["val_acc"] for s in record["settings"]] == [0.945, 0.96] and len(record["trials"]) == 4
     kept = search_record("default", [tmp_path / "sweep"], keep=0)  # 0.2 leads 0.1 by more than a standard error
     assert kept["chosen"]["overrides"] == ["optim.lr=0.2"]
+
+
+def test_a_twin_run_sampled_otherwise_or_logged_more_often_is_still_its_presets():
+    """A backprop twin draws nothing, so its generate settings are no change; nor, for any run,
+    is how often it logs; a regulariser named where 0.20.0 kept it is the same setting."""
+    from astdp.results import changed_keys
+
+    params = OmegaConf.to_container(preset_config("deep_baseline"), resolve=True, enum_to_str=True)
+    params["generate"]["noise"] = 0.0
+    params["trainer"]["log_every_n_steps"] = 1
+    params["model"]["input_dropout"] = params["model"]["net"].pop("input_dropout")
+    assert changed_keys(params, "deep_baseline") == set()
+    params["model"]["input_dropout"] = 0.1
+    assert changed_keys(params, "deep_baseline") == {"model.net.input_dropout"}
+    ours = OmegaConf.to_container(preset_config("deep"), resolve=True, enum_to_str=True)
+    ours["generate"]["noise"] = 0.0  # the aSTDP preset's samples are part of its row
+    assert changed_keys(ours, "deep") == {"generate.noise"}

@@ -61,6 +61,7 @@ CONFIG_MOVED = {
 # Keys that change neither what a run learns nor what it measures: a run made at another value
 # is still its preset's row.
 UNCHANGING = {"trainer.log_every_n_steps", "trainer.enable_progress_bar"}
+BACKPROP = "astdp.training.modules.BackpropModule"
 # Keys a run made before 0.21.0 holds elsewhere: the classify play's regularisers moved into the network's config.
 KEYS_MOVED = {f"model.{k}": f"model.net.{k}" for k in INTO_NET}
 
@@ -108,6 +109,8 @@ def changed_keys(params: dict, name: str) -> set[str]:
 
     preset, run = _preset_params(name, params.get("seed", 0)), _flat(renamed(params))
     run = {KEYS_MOVED.get(k, k): v for k, v in run.items() if k not in UNCHANGING}
+    if preset.get("model._target_") == BACKPROP:  # a twin draws nothing: how to sample is no change
+        run = {k: v for k, v in run.items() if not k.startswith(("generate.", "callbacks.images."))}
     own_callbacks = {k.split(".")[1] for k in preset if k.startswith("callbacks.")}
     added = {k for k in run.keys() - preset.keys() if k.startswith("callbacks.") and k.split(".")[1] not in own_callbacks}
     return {k for k in run.keys() & preset.keys() if run[k] != preset[k]} | added
