@@ -30,8 +30,8 @@ mirror: $(STAMP)
 # every preset of conf/experiment/ but the quick try
 PRESETS := $(filter-out debug,$(basename $(notdir $(wildcard conf/experiment/*.yaml))))
 SEEDS := 0 1 2
-# the depth table's sizes besides the deep preset's own [1000,1000]: its width, and a narrow one
-DEPTHS := [1000] [1000,1000,1000] [300] [300,300] [300,300,300]
+# the depth table's sizes besides the deep preset's own [1000]: its width, and a narrow one
+DEPTHS := [1000,1000] [1000,1000,1000] [300] [300,300] [300,300,300]
 
 results: $(STAMP)          ## every preset (and depth) at every seed as a DVC experiment; results/ and the README tables
 	dvc repro download

@@ -214,9 +214,9 @@ def main() -> None:
         scaling = []
         print(f"\n{'network':>12s} {'hidden':>20s} {'batch':>5s} {'aSTDP s/epoch':>14s} {'backprop s/epoch':>17s} "
               f"{'ratio':>6s}")
-        deep = list(DEEP.model.net.hidden)  # the deep preset's shape, and one layer more
+        width = DEEP.model.net.hidden[0]  # the deep preset's width, one to three layers
         rows = [(CONF, BASELINE, h) for h in ([250], [500], [1000], [2000], [500, 500], [500, 500, 500])]
-        rows += [(DEEP, DEEP_TWIN, h) for h in ([deep[0]], deep, [*deep, deep[-1]])]
+        rows += [(DEEP, DEEP_TWIN, [width] * n) for n in (1, 2, 3)]
         rows += [(DEEP, DEEP_TWIN, [300] * n) for n in (1, 2, 3)]  # the depth table's narrow rows (README, "Depth")
         for conf, twin, h in rows:
             b = conf.data.batch_size
