@@ -153,9 +153,9 @@ def random_idx_files(root: Path) -> Path:
     return root
 
 
-def peak_rss_of_training(model: str, batches: int, data_root: str, verify: bool) -> float:
-    """Peak resident memory (GB) of an `astdp-train` process on the given model preset."""
-    cmd = [sys.executable, "-m", "astdp.stages.train", f"model={model}", "logger=none", "trainer.max_epochs=1",
+def peak_rss_of_training(preset: str, batches: int, data_root: str, verify: bool) -> float:
+    """Peak resident memory (GB) of an `astdp-train experiment=<preset>` process."""
+    cmd = [sys.executable, "-m", "astdp.stages.train", f"experiment={preset}", "logger=none", "trainer.max_epochs=1",
            f"data.root={data_root}", f"data.verify={verify}",
            f"+trainer.limit_train_batches={batches}", "+trainer.limit_val_batches=0", "trainer.enable_progress_bar=false",
            "ckpt_path=/tmp/astdp-bench/last.ckpt", "hydra.run.dir=/tmp/astdp-bench"]
