@@ -326,3 +326,17 @@ def test_a_twin_run_sampled_otherwise_or_logged_more_often_is_still_its_presets(
     ours = OmegaConf.to_container(preset_config("deep"), resolve=True, enum_to_str=True)
     ours["generate"]["noise"] = 0.0  # the aSTDP preset's samples are part of its row
     assert changed_keys(ours, "deep") == {"generate.noise"}
+
+
+def test_a_run_folder_may_name_the_commit_it_was_made_at(tmp_path):
+    import yaml
+
+    from astdp.results import folder_runs
+
+    for name, commit in (("named", "c0ffee"), ("unnamed", None)):
+        (tmp_path / name / "metrics").mkdir(parents=True)
+        (tmp_path / name / "params.yaml").write_text(yaml.safe_dump({"name": "default", "seed": 0}))
+        if commit:
+            (tmp_path / name / "commit").write_text(commit + "\n")
+    named, unnamed = folder_runs([tmp_path / "named", tmp_path / "unnamed"], "head")
+    assert (named.commit, unnamed.commit) == ("c0ffee", "head") and named.where == str(tmp_path / "named")

@@ -40,6 +40,7 @@ PUBLISHED = RESULTS / "published.yaml"  # the literature's rows: method, dataset
 CURVE = "plots/train_curve.json"  # each epoch's metrics, as the train stage wrote them
 CURVE_KEYS = ("epoch", "train_acc", "val_acc")  # what a record keeps of it
 PICTURES = ("digits", "inpaint")  # samples/<name>.png of each preset's first seed on the results page
+ALL_PICTURES = ("digits", "chains", "nearest", "inpaint")  # the default's: all it draws
 HEADLINE = {"train": ["epochs", "val_acc", "val_readout_accuracy"],
             "eval": ["test_accuracy", "readout_accuracy", "inpaint_mse", "inpaint_mse_blank", "inpaint_mse_mean",
                      "inpaint_mse_knn", "occluded_accuracy", "occluded_accuracy_knn"],
@@ -200,14 +201,18 @@ def shown_runs(exp_show: list[dict], head: str, read=None) -> list[Run]:
 
 def folder_runs(folders: list[Path], commit: str) -> list[Run]:
     """The same for run folders that hold a ``params.yaml`` and the stages' ``metrics/*.json``
-    (runs made by the stages outside DVC: a Hydra multirun job, another machine's runs)."""
+    (runs made by the stages outside DVC: a Hydra multirun job, another machine's runs), made
+    at ``commit`` unless a folder names its own in a file ``commit``."""
     import yaml
+
+    def made_at(f: Path) -> str:
+        return (f / "commit").read_text().strip() if (f / "commit").exists() else commit
 
     def metrics(f: Path) -> dict:
         found = {m.stem: json.loads(m.read_text()) for m in sorted((f / "metrics").glob("*.json"))}
         return {**found, "curve": json.loads((f / CURVE).read_text())} if (f / CURVE).exists() else found
 
-    return [Run(str(f), commit, f.name, str(f), yaml.safe_load((f / "params.yaml").read_text()), metrics(f))
+    return [Run(str(f), made_at(f), f.name, str(f), yaml.safe_load((f / "params.yaml").read_text()), metrics(f))
             for f in folders]
 
 
@@ -549,21 +554,20 @@ def depth_figure(depth: dict[tuple[str, tuple[int, ...]], dict], path: Path) -> 
 
 
 def preset_pictures(records: dict[str, dict], folder: Path) -> list[Path]:
-    """Copy each preset's first seed's pictures (``samples/*.png``) into ``folder`` as
-    ``<preset>-<picture>.png``: from the run's folder, or from the DVC cache at its experiment's
-    revision. Says which it cannot find."""
+    """Copy each preset's first seed's pictures (``samples/<picture>.png``: :data:`PICTURES`, the
+    default's all) into ``folder`` as ``<preset>-<picture>.png``: from the run's folder, or from
+    the DVC cache at its experiment's revision. Says which it cannot find."""
     written = []
     for name, record in records.items():
         if record.get("unsupervised") or not record["seeds"] or \
                 record["seeds"][0]["metrics"].get("generate", {}).get("judge_accuracy") is None:  # it draws nothing
             continue
         where = record["seeds"][0].get("where")
-        for picture in ("digits", "chains", "nearest", "inpaint"):
+        for picture in ALL_PICTURES if name == "default" else PICTURES:
             data = _picture(where, f"samples/{picture}.png") if where else None
             if data is None:
-                if picture in PICTURES:
-                    print(f"astdp-results: no samples/{picture}.png of {name} (seed {record['seeds'][0]['seed']}, "
-                          f"{where or 'no recorded run'}): `dvc exp pull` its experiment, or rerun it", file=sys.stderr)
+                print(f"astdp-results: no samples/{picture}.png of {name} (seed {record['seeds'][0]['seed']}, "
+                      f"{where or 'no recorded run'}): `dvc exp pull` its experiment, or rerun it", file=sys.stderr)
                 continue
             with atomic_path(folder / f"{name}-{picture}.png") as tmp:
                 tmp.write_bytes(data)
