@@ -52,10 +52,8 @@ def test_each_twin_is_its_preset_trained_by_backprop(preset):
     assert twin.model.net.hidden == astdp.model.net.hidden
     assert twin.trainer.max_epochs == astdp.trainer.max_epochs and twin.data == astdp.data
     assert twin.optim.weight_decay == 0
-    # model=joined's label units hear every hidden layer: so do its twin's logits (with one
-    # hidden layer the two read-outs are the same network)
-    joined = astdp.model.net._target_ == "astdp.nets.joined.JoinedLabelNet"
-    assert twin.model.net.every_layer_votes == joined or len(twin.model.net.hidden) == 1
+    # model=joined's label units hear every hidden layer: so do its twin's logits
+    assert twin.model.net.every_layer_votes == (astdp.model.net._target_ == "astdp.nets.joined.JoinedLabelNet")
     # input dropout is a regulariser each tunes with the same budget: where the twin's differs,
     # its own validation search chose it (named model.input_dropout before 0.21.0)
     ours, theirs = astdp.model.net.get("input_dropout", 0.0), twin.model.net.input_dropout
