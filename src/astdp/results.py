@@ -361,7 +361,7 @@ def collect(runs: list[Run], changed=changed_keys) -> dict[tuple[str, tuple[int,
                     "metrics": {stage: {k: m[k] for k in keys if k in m} for stage, keys in HEADLINE.items()
                                 if (m := metrics.get(stage))}}
             if metrics.get("curve"):
-                seed["curve"] = [{k: row[k] for k in CURVE_KEYS if k in row} for row in metrics["curve"]]
+                seed["curve"] = [{k: epoch[k] for k in CURVE_KEYS if k in epoch} for epoch in metrics["curve"]]
         except KeyError as e:  # a run of an older config layout
             print(f"astdp-results: skipped {exp} ({stamp}): its params.yaml has no {e}", file=sys.stderr)
             continue
