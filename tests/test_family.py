@@ -7,7 +7,7 @@ from hydra.utils import get_class
 
 from astdp.config import LOCAL_NETS
 from astdp.nets.family import LocalNet
-from astdp.nets.rule import learning_step, stdp
+from astdp.nets.rule import annealed, learning_step, stdp
 from tests.conftest import make_digits, make_net
 
 INTERFACE = ("learn", "settle", "settle_reference", "classify", "label_activity", "generate", "inpaint", "predict_pixels", "hidden_codes")
@@ -110,3 +110,26 @@ def test_the_redraw_play_is_local_and_teaches_only_the_synapses_into_the_pixels(
             assert torch.equal(both[name], alone[name]), name
     if net.V[0].shape[1] > net.n_pixels:  # the visible net's label columns: not the redraw's
         assert torch.equal(both["V.0"][:, net.n_pixels:], alone["V.0"][:, net.n_pixels:])
+
+
+@pytest.mark.parametrize("target", LOCAL_NETS)
+def test_an_annealed_sampler_is_one_inverse_temperature_per_step(target):
+    """One beta per settling step: the same value at every step draws what the scalar draws,
+    bit for bit; a schedule that starts low draws other samples; a schedule of the wrong
+    length is refused."""
+    net = trained(make_net([24, 16], _target_=target, **({"label_gain": 1.0} if target != LOCAL_NETS[0] else {})))
+    labels = torch.arange(10).repeat(3)
+
+    def draw(beta, steps=4):
+        return net.generate(labels, steps, generator=torch.Generator().manual_seed(1), sample=True, beta=beta)
+
+    assert torch.equal(draw(2.0), draw([2.0] * 4))
+    assert torch.equal(draw(2.0), draw(annealed(2.0, 2.0, 4)))
+    assert not torch.equal(draw(2.0), draw(annealed(0.5, 2.0, 4)))
+    with pytest.raises(ValueError, match="3 inverse temperatures for 4 settling steps"):
+        draw([1.0, 1.5, 2.0])
+
+
+def test_annealing_rises_evenly_to_the_sampler_beta():
+    assert annealed(1.0, 2.2, 1) == [2.2]
+    assert annealed(0.5, 2.0, 4) == pytest.approx([0.5, 1.0, 1.5, 2.0])

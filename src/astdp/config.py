@@ -307,6 +307,7 @@ class GenerateConfig:
     window: int = MISSING
     noise: float = MISSING
     beta: float = MISSING
+    beta_start: Optional[float] = MISSING
     label_strength: float = MISSING
     measure_on: str = MISSING
 
@@ -319,6 +320,8 @@ class GenerateConfig:
                "needs generate.sample=true (without spikes every draw is the same)")
         _check(self.noise >= 0, "generate.noise", self.noise, "must be >= 0")
         _check(self.beta > 0, "generate.beta", self.beta, "must be > 0")
+        _check(self.beta_start is None or self.beta_start >= 0, "generate.beta_start", self.beta_start,
+               "must be >= 0 or null (0: the first step ignores every drive, a chain from noise)")
         _check(self.label_strength > 0, "generate.label_strength", self.label_strength, "must be > 0")
 
 

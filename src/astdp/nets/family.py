@@ -128,10 +128,11 @@ class LocalNet(nn.Module):
         raise NotImplementedError
 
     def generate(self, labels: Tensor, steps: int, noise: float = 0.0, generator: torch.Generator | None = None,
-                 sample: bool = False, beta: float = 1.0, label_strength: float = 1.0) -> Tensor:
+                 sample: bool = False, beta: float | Sequence[float] = 1.0, label_strength: float = 1.0) -> Tensor:
         """Images (B, n_pixels) for the given class indices: clamp the label, read the pixels.
         ``sample``: hidden units fire binary spikes; ``noise``: Gaussian noise on free drives;
-        ``beta``: every settled drive times this (an inverse temperature); ``label_strength``:
+        ``beta``: every settled drive times this (an inverse temperature), or one value per
+        settling step (annealing, :func:`astdp.nets.rule.annealed`); ``label_strength``:
         the value the label unit is clamped at (1 in training)."""
         raise NotImplementedError
 

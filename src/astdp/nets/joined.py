@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from astdp.nets.family import LocalNet
-from astdp.nets.rule import State, stdp, synapses
+from astdp.nets.rule import State, per_step, stdp, synapses
 
 
 def kept(t: Tensor, p: float) -> Tensor:
@@ -114,7 +114,7 @@ class JoinedLabelNet(LocalNet):
 
     def settle(self, x: Tensor, y: Tensor, steps: int, clamp_labels: bool = False, inertia: float = 0.0,
                sample: bool = False, generator: torch.Generator | None = None,
-               keep: list[Tensor] | None = None, noise: float = 0.0, beta: float = 1.0) -> State:
+               keep: list[Tensor] | None = None, noise: float = 0.0, beta: float | Sequence[float] = 1.0) -> State:
         """Settle ``steps`` sweeps with the pixels (if not ``clamp_labels``) clamped to ``x``, or
         the labels (if ``clamp_labels``) to ``y``.
 
@@ -125,7 +125,8 @@ class JoinedLabelNet(LocalNet):
         probability ``rho(u)``; ``noise`` adds Gaussian noise of that std to the free units'
         drives; ``inertia`` keeps that share of a unit's previous activity;
         ``keep`` (dropout, see :meth:`dropout_masks`) multiplies each hidden layer's activity;
-        ``beta`` multiplies every settled drive (an inverse temperature).
+        ``beta`` multiplies every settled drive (an inverse temperature), or each sweep's drives
+        in turn when it is one value per sweep (annealing).
         Returns drives and activities of ``x, h1..hL, y`` (index L+1 is the labels).
         """
         B, L = x.shape[0], self.depth
@@ -136,11 +137,11 @@ class JoinedLabelNet(LocalNet):
         live = {L + 1} if clamp_labels else {0}  # layers with activity: the clamped end, then each one settled
         hidden = range(1, L + 1)
         order = [*reversed(hidden), 0] if clamp_labels else [*hidden, L + 1]
-        for _ in range(steps):
+        for b in per_step(beta, steps):
             for l in order:
                 u[l] = self._drive(a, l, live)
                 rho = self.label_rho if l == L + 1 else self.rho
-                drive = u[l] * beta if beta != 1.0 else u[l]
+                drive = u[l] * b if b != 1.0 else u[l]
                 if noise > 0:
                     new = rho(drive + noise * torch.randn(u[l].shape, generator=generator, device=u[l].device))
                 else:
@@ -327,7 +328,7 @@ class JoinedLabelNet(LocalNet):
         return self.settle(x, self._no_labels(x), steps).a[-1]
 
     def generate(self, labels: Tensor, steps: int, noise: float = 0.0, generator: torch.Generator | None = None,
-                 sample: bool = False, beta: float = 1.0, label_strength: float = 1.0) -> Tensor:
+                 sample: bool = False, beta: float | Sequence[float] = 1.0, label_strength: float = 1.0) -> Tensor:
         """Images for the given class indices: clamp the label (at ``label_strength``), read the pixels."""
         y = torch.nn.functional.one_hot(labels, self.n_labels).to(self.b[0].dtype) * label_strength
         x0 = y.new_zeros(len(labels), self.n_pixels)

@@ -6,7 +6,7 @@ Every network of the family (:mod:`astdp.nets.family`) learns through these and 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -52,6 +52,21 @@ def synapses(n_in: int, n_out: int, init_scale: float, generator: torch.Generato
     """Weights ``N(0, init_scale^2 / n_in)`` that never require grad (only the rule changes them)."""
     w = torch.randn(n_in, n_out, generator=generator) * (init_scale / n_in**0.5)
     return nn.Parameter(w, requires_grad=False)
+
+
+def annealed(start: float, end: float, steps: int) -> list[float]:
+    """An inverse temperature for each of ``steps`` settling steps, from ``start`` to ``end`` in
+    even steps (one step: ``end``): a sample explores at a low one, then commits at a high one."""
+    return [end] if steps == 1 else [start + (end - start) * k / (steps - 1) for k in range(steps)]
+
+
+def per_step(beta: float | Sequence[float], steps: int) -> list[float]:
+    """``beta`` for each settling step: one value for all, or one per step."""
+    if isinstance(beta, (int, float)):
+        return [beta] * steps
+    if len(beta) != steps:
+        raise ValueError(f"{len(beta)} inverse temperatures for {steps} settling steps")
+    return list(beta)
 
 
 @dataclass

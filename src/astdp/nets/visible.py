@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from astdp.nets.family import LocalNet
-from astdp.nets.rule import State, stdp, synapses
+from astdp.nets.rule import State, per_step, stdp, synapses
 
 
 class VisibleLabelNet(LocalNet):
@@ -99,7 +99,7 @@ class VisibleLabelNet(LocalNet):
         warm: bool = False,
         sample: bool = False,
         data_drive: Tensor | None = None,
-        beta: float = 1.0,
+        beta: float | Sequence[float] = 1.0,
     ) -> State:
         """Settle with the visible units outside ``free`` clamped to ``v``.
 
@@ -112,7 +112,9 @@ class VisibleLabelNet(LocalNet):
         probability ``rho(u)`` (stochastic sampling: varied shapes, while visible units stay
         rates, so images are not speckled); ``inertia`` keeps that share of each unit's previous
         activity at every step (MSTDP's momentum of settling; not the optimizer's); ``beta``
-        multiplies every settled drive (an inverse temperature: above 1 sharper, below 1 softer).
+        multiplies every settled drive (an inverse temperature: above 1 sharper, below 1 softer), or
+        each step's drives in turn when it is one value per step (annealing; the last visible update
+        takes the last).
         ``data_drive`` (see :meth:`data_drive`), when the caller has it, saves a product.
         """
         if isinstance(free, slice):
@@ -136,8 +138,9 @@ class VisibleLabelNet(LocalNet):
             u.append(fixed if (l == 1 and not warm and isinstance(free, slice)) else bottom_up(a, l))
             a.append(spikes(self.rho(u[l])) if sample else self.rho(u[l]))
         up1 = u[1]
+        betas = per_step(beta, steps)
 
-        def update(old: Tensor, drive: Tensor, hidden: bool) -> Tensor:
+        def update(old: Tensor, drive: Tensor, hidden: bool, beta: float) -> Tensor:
             if noise > 0:
                 drive = drive + noise * torch.randn(drive.shape, generator=generator, device=drive.device)
             if beta != 1.0:
@@ -145,31 +148,31 @@ class VisibleLabelNet(LocalNet):
             new = spikes(self.rho(drive)) if sample and hidden else self.rho(drive)
             return torch.lerp(new, old, inertia) if inertia > 0 else new
 
-        def visible_update() -> None:
+        def visible_update(beta: float) -> None:
             drive = self._down(a, free)
             if isinstance(free, slice):  # in place: a[0] and u[0] are this call's own tensors
                 u[0][:, free] = drive
-                a[0][:, free] = update(a[0][:, free], drive, False)
+                a[0][:, free] = update(a[0][:, free], drive, False, beta)
             else:
                 u[0] = drive
-                a[0] = torch.where(free, update(a[0], drive, False), v)
+                a[0] = torch.where(free, update(a[0], drive, False, beta), v)
 
-        for _ in range(steps):
-            visible_update()
+        for b in betas:
+            visible_update(b)
             for l in range(1, self.depth + 1):
                 u[l] = bottom_up(a, l)
                 if l == 1:
                     up1 = u[1]
                 if l < self.depth:
                     u[l] = torch.addmm(u[l], a[l + 1], self.V[l])
-                a[l] = update(a[l], u[l], True)
+                a[l] = update(a[l], u[l], True, b)
         # End on the visible layer: each free visible activity is then the one that h1's final
         # state produced, so top-down synapses learn from matching (pre, post) pairs (without
         # it generation stays poor at a low generate-play weight: docs/findings.md). A warm
         # start (recirculation) keeps the visible layer one step behind, as in recirculation
         # proper, whose read-out code measured better so.
         if not warm:
-            visible_update()
+            visible_update(betas[-1] if betas else beta)
         return State(u, a, up1)
 
     def settle_reference(self, v: Tensor, free: Tensor, steps: int, inertia: float = 0.0, warm: bool = False) -> State:
@@ -321,7 +324,7 @@ class VisibleLabelNet(LocalNet):
 
     def generate(
         self, labels: Tensor, steps: int, noise: float = 0.0, generator: torch.Generator | None = None,
-        sample: bool = False, beta: float = 1.0, label_strength: float = 1.0,
+        sample: bool = False, beta: float | Sequence[float] = 1.0, label_strength: float = 1.0,
     ) -> Tensor:
         """Images for the given class indices: clamp the label, read the pixels.
 

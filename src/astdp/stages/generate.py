@@ -5,6 +5,7 @@ import torch
 from omegaconf import DictConfig
 
 from astdp.config import sections
+from astdp.nets.rule import annealed
 from astdp.stages._cli import cli, output_dir, progress
 from astdp.tracking import model_artifact_name, used, wandb_logger
 
@@ -18,8 +19,14 @@ def draw(net, labels: torch.Tensor, g: DictConfig, generator: torch.Generator, n
     mean rate over ``g.window`` independent spike draws of the hidden layers (drive noise
     ``g.noise`` unless ``noise`` says otherwise)."""
     noise = g.noise if noise is None else noise
-    return torch.stack([net.generate(labels, g.settle_steps, noise, generator, sample=g.sample, beta=g.beta,
-                                     label_strength=g.label_strength) for _ in range(g.window)]).mean(0)
+    return torch.stack([net.generate(labels, g.settle_steps, noise, generator, sample=g.sample,
+                                     beta=betas(g, g.settle_steps), label_strength=g.label_strength)
+                        for _ in range(g.window)]).mean(0)
+
+
+def betas(g: DictConfig, steps: int) -> float | list[float]:
+    """The sampler's inverse temperature: ``g.beta`` at every step, or annealed from ``g.beta_start``."""
+    return g.beta if g.beta_start is None else annealed(g.beta_start, g.beta, steps)
 
 
 def chains(net, n_classes: int, g: DictConfig, seed: int, steps: int = 8) -> torch.Tensor:
@@ -27,7 +34,7 @@ def chains(net, n_classes: int, g: DictConfig, seed: int, steps: int = 8) -> tor
     Each column reruns the chain from the same seed, so it is the same chain one step further."""
     labels = torch.arange(n_classes, device=net.b[0].device)
     frames = [net.generate(labels, k, g.noise, torch.Generator(device=labels.device).manual_seed(seed), sample=g.sample,
-                           beta=g.beta, label_strength=g.label_strength) for k in range(1, steps + 1)]
+                           beta=betas(g, k), label_strength=g.label_strength) for k in range(1, steps + 1)]
     return torch.stack(frames, 1).flatten(0, 1)  # (classes * steps, pixels), row by row
 
 
