@@ -112,6 +112,30 @@ def test_the_redraw_play_is_local_and_teaches_only_the_synapses_into_the_pixels(
         assert torch.equal(both["V.0"][:, net.n_pixels:], alone["V.0"][:, net.n_pixels:])
 
 
+def test_the_completion_play_teaches_the_pixels_to_be_drawn_from_half_an_images_code():
+    """The completion play settles each image with a random half hidden and the labels free (as
+    in-painting does), then teaches only V.0's pixel columns and the pixels' biases to draw the
+    whole image from that code: the rule's form, and nothing classification reads changes."""
+    net = trained(make_net([24, 16]))
+    x, y = data(32)
+    alone, _ = net.weight_changes(x, y, {"classify": (1.0, 2)})
+    torch.manual_seed(5)
+    both, _ = net.weight_changes(x, y, {"classify": (1.0, 2), "complete": (0.5, 2)})
+    torch.manual_seed(5)  # the same halves
+    hidden = net.halves(x.device)[torch.randint(4, (len(x),))]
+    assert hidden.sum(1).eq(net.n_pixels // 2).all()
+    free = torch.cat([hidden, torch.ones(len(x), net.n_labels, dtype=torch.bool)], 1)
+    code = net.settle(torch.cat([x, y], 1), free, 2).a[1]
+    pixels = slice(0, net.n_pixels)
+    drawn = net.rho(net.b[0][pixels] + code @ net.V[0][:, pixels])
+    torch.testing.assert_close(both["V.0"][:, pixels] - alone["V.0"][:, pixels], stdp(code, drawn, x, 0.5))
+    torch.testing.assert_close(both["b.0"][pixels] - alone["b.0"][pixels], 0.5 * (x - drawn).mean(0))
+    for name in alone:
+        if name not in ("V.0", "b.0"):
+            assert torch.equal(both[name], alone[name]), name
+    assert torch.equal(both["V.0"][:, net.n_pixels:], alone["V.0"][:, net.n_pixels:])
+
+
 @pytest.mark.parametrize("target", LOCAL_NETS)
 def test_an_annealed_sampler_is_one_inverse_temperature_per_step(target):
     """One beta per settling step: the same value at every step draws what the scalar draws,

@@ -190,9 +190,12 @@ def test_training_the_judge_and_the_benchmarks_never_read_the_test_images(cfg_ti
     bench.load_data(str(tiny_mnist), "cpu")
     monkeypatch.setattr(sys, "argv", ["feedback.py", "--feedback", "rule", "--hidden", "16", "--epochs", "1", "--data-root", str(tiny_mnist)])
     feedback.main()
-    with open_dict(cfg_tiny):  # a search of sampling settings: measured on validation only
-        cfg_tiny.generate.measure_on = "val"
+    with open_dict(cfg_tiny):  # searches of sampling and in-painting settings: measured on validation only
+        cfg_tiny.generate.measure_on = cfg_tiny.evaluate.measure_on = "val"
     assert "fid_val" in generate(cfg_tiny) and set(read) == {"train"}
+    measured = evaluate(cfg_tiny)
+    assert {"accuracy_val", "inpaint_mse_val", "inpaint_mse_knn_val"} <= set(measured) and set(read) == {"train"}
+    cfg_tiny.evaluate.measure_on = "test"
     sealed[0], before = False, len(read)
     evaluate(cfg_tiny)  # the end: here the test images are read
     assert "test" in read[before:]

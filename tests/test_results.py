@@ -311,6 +311,34 @@ def test_a_search_over_seeds_chooses_the_setting_with_the_best_mean(tmp_path):
     assert kept["chosen"]["overrides"] == ["optim.lr=0.2"]
 
 
+def test_over_seeds_a_requirement_holds_on_the_means_and_a_setting_on_fewer_seeds_sits_out(tmp_path):
+    """In-painting chosen by its error, accuracy kept: a setting whose mean accuracy fails the
+    requirement cannot be chosen even though one of its seeds passes it, and a setting tried on
+    one seed only (its low error could be that seed's luck) is on record but not chosen."""
+    import yaml
+
+    from astdp.results import search_record
+
+    trials = [(0.0, 0, 0.970, 0.08), (0.0, 1, 0.968, 0.08), (0.1, 0, 0.969, 0.057), (0.1, 1, 0.968, 0.057),
+              (0.2, 0, 0.970, 0.050), (0.2, 1, 0.960, 0.050), (0.5, 0, 0.990, 0.040)]
+    for i, (scale, seed, val, mse) in enumerate(trials):
+        job = tmp_path / "sweep" / str(i)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"model.plays.complete.scale={scale}", f"seed={seed}"]))
+        (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "data": {"val_size": 5000}}))
+        (job / "metrics").mkdir()
+        (job / "metrics" / "train.json").write_text(json.dumps({"epochs": 8, "val_acc": val}))
+        (job / "metrics" / "eval.json").write_text(json.dumps({"inpaint_mse_val": mse}))
+    record = search_record("complete", [tmp_path / "sweep"], "eval.inpaint_mse_val", lower=True,
+                           require=["train.val_acc>=0.968"])
+    assert record["chosen"]["overrides"] == ["model.plays.complete.scale=0.1"]  # 0.2's mean accuracy is 0.965
+    assert record["chosen"]["val_acc"] == 0.9685 and record["chosen"]["inpaint_mse_val"] == 0.057
+    assert len(record["settings"]) == 4 and len(record["trials"]) == 7  # 0.5 (seed 0 only) stays on record
+    assert "over seeds [0, 1]" in record["criterion"] and "(requirements on the means)" in record["criterion"]
+    with pytest.raises(SystemExit, match="no finished setting run on every seed meets"):
+        search_record("complete", [tmp_path / "sweep"], "eval.inpaint_mse_val", lower=True, require=["train.val_acc>=0.99"])
+
+
 def test_a_twin_run_sampled_otherwise_or_logged_more_often_is_still_its_presets():
     """A backprop twin draws nothing, so its generate settings are no change; nor, for any run,
     is how often it logs; a regulariser named where 0.20.0 kept it is the same setting."""

@@ -166,6 +166,7 @@ class PlaysConfig:
     generate: Play = MISSING
     recirculate: Play = MISSING
     redraw: Play = MISSING
+    complete: Play = MISSING
 
     def __post_init__(self) -> None:
         for name, play in vars(self).items():
@@ -194,6 +195,8 @@ class ASTDPModelConfig:
         _check(self.check_finite_every > 0, "model.check_finite_every", self.check_finite_every, "must be > 0")
         _check(self.net._target_ == LOCAL_NETS[0] or self.plays.recirculate.scale == 0, "model.plays.recirculate.scale",
                self.plays.recirculate.scale, f"must be 0 with {self.net._target_} (the unsupervised play needs {LOCAL_NETS[0]})")
+        _check(self.net._target_ == LOCAL_NETS[0] or self.plays.complete.scale == 0, "model.plays.complete.scale",
+               self.plays.complete.scale, f"must be 0 with {self.net._target_} (the completion play needs {LOCAL_NETS[0]})")
 
 
 @dataclass
@@ -278,8 +281,10 @@ class EvaluateConfig:
     settle_steps: int = MISSING
     batch_size: int = MISSING
     occlude: Occlusion = MISSING
+    measure_on: str = MISSING
 
     def __post_init__(self) -> None:
+        _check(self.measure_on in ("test", "val"), "evaluate.measure_on", self.measure_on, "must be test or val")
         _check(self.settle_steps >= 0, "evaluate.settle_steps", self.settle_steps, "must be >= 0")
         _check(self.batch_size > 0, "evaluate.batch_size", self.batch_size, "must be > 0")
 

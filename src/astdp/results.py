@@ -240,7 +240,9 @@ def search_record(name: str, sweeps: list[Path], metric: str = "train.val_acc", 
     with ``n`` the validation images (an accuracy metric only).
 
     ``require`` (``stage.key>=value`` or ``<=``): only trials that meet every requirement can be
-    chosen; each trial records whether it does (``meets``)."""
+    chosen; each trial records whether it does (``meets``). Over several seeds, settings compete
+    by their means over the same seeds (a setting run on fewer seeds than the search's is left
+    out of the choice), and a requirement holds on a setting's mean."""
     import yaml
 
     if keep is not None and lower:
@@ -259,26 +261,29 @@ def search_record(name: str, sweeps: list[Path], metric: str = "train.val_acc", 
                  key: value[-1] if isinstance(value, list) else value}
         if conditions:
             trial |= {k: read(st).get(k) for st, k, _, _ in conditions}
-            trial["meets"] = all(trial[k] is not None and (trial[k] >= v if op == ">=" else trial[k] <= v)
-                                 for _, k, op, v in conditions)
+            trial["meets"] = meets(trial, conditions)
         trials.append(trial)
     done = [t for t in trials if t[key] is not None]  # a stopped trial counts in no budget
     if not done:
         raise SystemExit(f"error: no finished trial with {metric} in {', '.join(map(str, sweeps))}")
     budget = {"trials": len(done), "epochs": sorted({t["epochs"] for t in done} - {None}),
               "seeds": sorted({t["seed"] for t in done}), "stopped": len(trials) - len(done)}
-    eligible = [t for t in done if t.get("meets", True)]
-    if not eligible:
-        raise SystemExit(f"error: no finished trial meets {' and '.join(require)}")
     criterion = f"{'lowest' if lower else 'highest'} {metric}" + "".join(f" where {r}" for r in require)
-    if len(budget["seeds"]) > 1:  # each setting over several seeds: settings compete by their mean
-        eligible = _settings(eligible, key)
-        criterion = criterion.replace(metric, f"mean {metric} over seeds", 1)
+    if len(budget["seeds"]) > 1:  # each setting over several seeds: settings compete by their means
+        settings = _settings(done, [key, *(k for _, k, _, _ in conditions)])
+        eligible = [t for t in settings if sorted(t["seeds"]) == budget["seeds"] and meets(t, conditions)]
+        criterion = criterion.replace(metric, f"mean {metric} over seeds {budget['seeds']}", 1)
+        criterion += " (requirements on the means)" if conditions else ""
+    else:
+        eligible = [t for t in done if t.get("meets", True)]
+    if not eligible:
+        what = "setting run on every seed" if len(budget["seeds"]) > 1 else "trial"
+        raise SystemExit(f"error: no finished {what} meets {' and '.join(require) or 'the search'}")
     best = (min if lower else max)(eligible, key=lambda t: t[key])
     record = {"preset": name, "sweeps": [str(s) for s in sweeps], "criterion": criterion,
               "budget": budget, "trials": done, "best": best, "chosen": best}
     if len(budget["seeds"]) > 1:
-        record["settings"] = eligible
+        record["settings"] = settings
     if keep is not None:
         kept = next(t for t in eligible if _setting(t["overrides"]) == _setting(done[keep]["overrides"]))
         p = kept[key]
@@ -292,13 +297,19 @@ def _setting(overrides: list[str]) -> list[str]:
     return [o for o in overrides if not o.startswith("seed=")]
 
 
-def _settings(trials: list[dict], key: str) -> list[dict]:
-    """One entry per setting (a trial's overrides but its seed): its seeds and the mean of ``key``."""
+def meets(trial: dict, conditions: list[tuple[str, str, str, float]]) -> bool:
+    """Whether a trial (or a setting's means) meets every ``(stage, key, op, value)``."""
+    return all(trial.get(k) is not None and (trial[k] >= v if op == ">=" else trial[k] <= v) for _, k, op, v in conditions)
+
+
+def _settings(trials: list[dict], keys: list[str]) -> list[dict]:
+    """One entry per setting (a trial's overrides but its seed): its seeds and the mean of each of ``keys``."""
     groups: dict[tuple, list[dict]] = {}
     for t in trials:
         groups.setdefault(tuple(_setting(t["overrides"])), []).append(t)
-    return [{"overrides": list(k), "seeds": [t["seed"] for t in g], "val_size": g[0]["val_size"],
-             "epochs": g[0]["epochs"], key: round(sum(t[key] for t in g) / len(g), 6)} for k, g in groups.items()]
+    mean = lambda g, k: None if any(t.get(k) is None for t in g) else round(sum(t[k] for t in g) / len(g), 6)
+    return [{"overrides": list(o), "seeds": [t["seed"] for t in g], "val_size": g[0]["val_size"],
+             "epochs": g[0]["epochs"], **{k: mean(g, k) for k in dict.fromkeys(keys)}} for o, g in groups.items()]
 
 
 def _mean_std(values: list[float]) -> dict:

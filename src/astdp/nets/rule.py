@@ -17,7 +17,7 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "hardsigmoid": lambda u: torch.clamp(0.25 * u + 0.5, 0.0, 1.0),
 }
 
-PLAYS = ("classify", "generate", "recirculate", "redraw")  # what each clamps: see LocalNet.weight_changes
+PLAYS = ("classify", "generate", "recirculate", "redraw", "complete")  # what each clamps: see LocalNet.weight_changes
 
 
 def stdp(pre: Tensor, post: Tensor, target: Tensor, scale: float = 1.0, out: Tensor | None = None,

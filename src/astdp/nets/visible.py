@@ -270,7 +270,8 @@ class VisibleLabelNet(LocalNet):
               shared: dict, **settle_kw) -> Tensor | None:
         """One play (see :meth:`LocalNet.weight_changes`): ``classify`` frees the label units,
         ``generate`` the pixels, ``recirculate`` settles the pixels from the image with no label,
-        ``redraw`` teaches h1 -> pixels from the classify play's code (:meth:`LocalNet.redraw`).
+        ``redraw`` teaches h1 -> pixels from the classify play's code (:meth:`LocalNet.redraw`),
+        ``complete`` the same from the code of the image with a random half hidden (in-painting's).
         The plays that clamp the whole visible layer share h1's drive from it (``shared``)."""
         if play == "recirculate":
             self.play(torch.cat([x, torch.zeros_like(y)], 1), self.pixels, steps, scale, acc, warm=True, **settle_kw)
@@ -287,6 +288,11 @@ class VisibleLabelNet(LocalNet):
             code = shared["code"] if "code" in shared else self.settle(v, self.labels, steps, data_drive=drive).a[1]
             self.redraw(code, x, scale, acc, self.pixels)
             return None
+        if play == "complete":  # in-painting's settling: a random half of each image hidden, the labels free
+            hidden = self.halves(x.device)[torch.randint(4, (x.shape[0],), device=x.device)]
+            free = torch.cat([hidden, hidden.new_ones(x.shape[0], self.n_labels)], 1)
+            self.redraw(self.settle(v, free, steps).a[1], x, scale, acc, self.pixels)
+            return None
         groups = None
         if not settle_kw.get("noise") and not settle_kw.get("sample"):
             # With only the label clamped, the free phase is the same for every example of a
@@ -295,6 +301,13 @@ class VisibleLabelNet(LocalNet):
             groups = (torch.cat([x.new_zeros(self.n_labels, self.n_pixels), classes], 1), y)
         self.play(v, self.pixels, steps, scale, acc, drive, groups=groups, **settle_kw)
         return None
+
+    def halves(self, device: torch.device) -> Tensor:
+        """(4, n_pixels) boolean: the bottom, top, right and left half of an image."""
+        h, w = self.image_shape
+        rows = torch.arange(h, device=device)[:, None].expand(h, w)
+        cols = torch.arange(w, device=device)[None, :].expand(h, w)
+        return torch.stack([rows >= h // 2, rows < h // 2, cols >= w // 2, cols < w // 2]).flatten(1)
 
     # ------------------------------------------------------------------ use
     def _visible(self, x: Tensor | None, y: Tensor | None, batch: int) -> Tensor:

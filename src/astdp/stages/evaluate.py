@@ -11,16 +11,15 @@ from astdp.tracking import model_artifact_name, used, wandb_logger
 PARAMS = ["name", "ckpt_path", "data", "evaluate", "logger"]  # as dvc.yaml declares
 
 
-def probe_and_inpaint(net, data, y: torch.Tensor, ev: DictConfig, say=lambda what: None) -> dict:
-    """Each hidden layer's own linear read-out, and in-painting beside three fills that know
-    nothing of the network: blank, the mean training image, the mean of the 10 training
+def probe_and_inpaint(net, data, x: torch.Tensor, y: torch.Tensor, ev: DictConfig, say=lambda what: None) -> dict:
+    """Each hidden layer's own linear read-out, and in-painting of ``x`` beside three fills that
+    know nothing of the network: blank, the mean training image, the mean of the 10 training
     images nearest on the visible half (k-NN). The references are the images the network
     learned from (the training split, without the validation draw)."""
     from astdp.measure.inpaint import knn_fill, occlusion_mask
     from astdp.measure.probe import probe_layers
 
     device, steps = y.device, ev.settle_steps
-    x = data.splits["test"][0].to(device)
     x_train, y_train = (t.to(device) for t in data.train_val()["train"])
     batches = lambda t: t.split(ev.batch_size)
     accuracy = lambda pred: round((pred == y).float().mean().item(), 5)
@@ -51,7 +50,9 @@ def evaluate(cfg: DictConfig) -> dict:
     """Write ``metrics/eval.json`` and ``plots/confusion.json``; returns the metrics.
 
     The model is the checkpoint's, built from the config it carries, whatever ``model``
-    says now; the test split comes through the datamodule.
+    says now; the test split comes through the datamodule. ``evaluate.measure_on=val``
+    measures the validation images instead (a search must not see a test image), every key
+    ending ``_val`` (``test_accuracy`` is ``accuracy_val``).
     """
     cfg = sections(cfg, PARAMS)
     from hydra.utils import instantiate
@@ -65,12 +66,13 @@ def evaluate(cfg: DictConfig) -> dict:
     module = load_model(ckpt)
     device = module.device
     data = instantiate(cfg.data)
-    data.setup("test")
-    ys, preds = [], []
-    for xb, yb in data.test_dataloader():
-        preds.append(module.predict_labels(xb.to(device)))
-        ys.append(yb.to(device))
-    y, pred = torch.cat(ys), torch.cat(preds)
+    on_test = cfg.evaluate.measure_on == "test"
+    if on_test:
+        data.setup("test")
+        x, y = (torch.cat(t).to(device) for t in zip(*data.test_dataloader()))
+    else:
+        x, y = (t.to(device) for t in data.train_val()["val"])
+    pred = torch.cat([module.predict_labels(xb) for xb in x.split(cfg.evaluate.batch_size)])
     from torchmetrics.functional.classification import multiclass_accuracy, multiclass_confusion_matrix
 
     n = data.n_classes
@@ -81,9 +83,11 @@ def evaluate(cfg: DictConfig) -> dict:
         "per_class_accuracy": {name: round(a, 5) for name, a in zip(data.classes, per_class)},
         "confusion_matrix": confusion.tolist(),
     }
-    say(f"test accuracy {metrics['test_accuracy']}")
+    say(f"{cfg.evaluate.measure_on} accuracy {metrics['test_accuracy']}")
     if isinstance(module, ASTDPModule):  # read-outs and in-painting need the aSTDP network
-        metrics.update(probe_and_inpaint(module.net, data, y, cfg.evaluate, say))
+        metrics.update(probe_and_inpaint(module.net, data, x, y, cfg.evaluate, say))
+    if not on_test:
+        metrics = {("accuracy" if k == "test_accuracy" else k) + "_val": v for k, v in metrics.items()}
     out = output_dir()
     write_metrics(out, "eval", metrics)
     rows = [{"actual": data.classes[a], "predicted": data.classes[p]} for a, p in zip(y.tolist(), pred.tolist())]
