@@ -339,6 +339,18 @@ def test_over_seeds_a_requirement_holds_on_the_means_and_a_setting_on_fewer_seed
         search_record("complete", [tmp_path / "sweep"], "eval.inpaint_mse_val", lower=True, require=["train.val_acc>=0.99"])
 
 
+def test_a_run_from_before_a_key_was_added_ran_at_its_old_value():
+    """A run made before the completion play and the annealed sampler existed played no completion
+    and sampled at one temperature: the default, which now does both, does not count it; the deep
+    preset, which does neither, does."""
+    from astdp.results import changed_keys
+
+    for name, changed in (("default", {"model.plays.complete.scale", "generate.beta_start"}), ("deep", set())):
+        params = OmegaConf.to_container(preset_config(name), resolve=True, enum_to_str=True)
+        del params["model"]["plays"]["complete"], params["generate"]["beta_start"]
+        assert changed_keys(params, name) == changed, name
+
+
 def test_a_twin_run_sampled_otherwise_or_logged_more_often_is_still_its_presets():
     """A backprop twin draws nothing, so its generate settings are no change; nor, for any run,
     is how often it logs; a regulariser named where 0.20.0 kept it is the same setting."""

@@ -65,6 +65,8 @@ UNCHANGING = {"trainer.log_every_n_steps", "trainer.enable_progress_bar"}
 BACKPROP = "astdp.training.modules.BackpropModule"
 # Keys a run made before 0.21.0 holds elsewhere: the classify play's regularisers moved into the network's config.
 KEYS_MOVED = {f"model.{k}": f"model.net.{k}" for k in INTO_NET}
+# Keys added since, at the value a run made before them ran with: a preset that sets another is another setting.
+KEYS_ADDED = {"model.plays.complete.scale": 0.0, "generate.beta_start": None}
 
 
 @functools.cache
@@ -98,7 +100,8 @@ def _preset_params(name: str, seed: int = 0) -> dict:
 def changed_keys(params: dict, name: str) -> set[str]:
     """The keys of a run's params.yaml that ``experiment=<name>`` now sets otherwise: a run with
     such overrides (a sweep's, a trial's) is not that preset's row. Keys one side lacks (added
-    or removed since the run) do not count, nor does a target that moved or an :data:`UNCHANGING`
+    or removed since the run) do not count, except one of :data:`KEYS_ADDED` that the preset sets
+    otherwise than the run ran; nor does a target that moved or an :data:`UNCHANGING`
     key, except a callback the run added (``callbacks=ema``: the later stages load what it made
     of the weights)."""
     from astdp.config import MOVED
@@ -110,6 +113,7 @@ def changed_keys(params: dict, name: str) -> set[str]:
 
     preset, run = _preset_params(name, params.get("seed", 0)), _flat(renamed(params))
     run = {KEYS_MOVED.get(k, k): v for k, v in run.items() if k not in UNCHANGING}
+    run = {k: v for k, v in KEYS_ADDED.items() if k in preset} | run
     if preset.get("model._target_") == BACKPROP:  # a twin draws nothing: how to sample is no change
         run = {k: v for k, v in run.items() if not k.startswith(("generate.", "callbacks.images."))}
     own_callbacks = {k.split(".")[1] for k in preset if k.startswith("callbacks.")}
