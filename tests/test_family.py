@@ -100,16 +100,21 @@ def test_the_redraw_play_is_local_and_teaches_only_the_synapses_into_the_pixels(
     x, y = data(32)
     alone, _ = net.weight_changes(x, y, {"classify": (1.0, 2)})
     both, labels = net.weight_changes(x, y, {"classify": (1.0, 2), "redraw": (0.5, 1)})
-    pixels = slice(0, net.n_pixels)
     code = net.settle(x, y, 2).a[1] if target == LOCAL_NETS[1] else net._partial(x, None, 2).a[1]
+    assert_only_the_drawing_learned(net, alone, both, code, x, 0.5)
+
+
+def assert_only_the_drawing_learned(net, alone: dict, both: dict, code, x, scale: float) -> None:
+    """``both`` is ``alone`` plus the rule's change of V.0's pixel columns and the pixels' biases
+    for drawing ``x`` from ``code``; every other parameter (a visible net's label columns too) is the same."""
+    pixels = slice(0, net.n_pixels)
     drawn = net.rho(net.b[0][pixels] + code @ net.V[0][:, pixels])
-    torch.testing.assert_close(both["V.0"][:, pixels] - alone["V.0"][:, pixels], stdp(code, drawn, x, 0.5))
-    torch.testing.assert_close(both["b.0"][pixels] - alone["b.0"][pixels], 0.5 * (x - drawn).mean(0))
+    torch.testing.assert_close(both["V.0"][:, pixels] - alone["V.0"][:, pixels], stdp(code, drawn, x, scale))
+    torch.testing.assert_close(both["b.0"][pixels] - alone["b.0"][pixels], scale * (x - drawn).mean(0))
     for name in alone:
         if name not in ("V.0", "b.0"):
             assert torch.equal(both[name], alone[name]), name
-    if net.V[0].shape[1] > net.n_pixels:  # the visible net's label columns: not the redraw's
-        assert torch.equal(both["V.0"][:, net.n_pixels:], alone["V.0"][:, net.n_pixels:])
+    assert torch.equal(both["V.0"][:, net.n_pixels:], alone["V.0"][:, net.n_pixels:])
 
 
 def test_the_completion_play_teaches_the_pixels_to_be_drawn_from_half_an_images_code():
@@ -126,14 +131,7 @@ def test_the_completion_play_teaches_the_pixels_to_be_drawn_from_half_an_images_
     assert hidden.sum(1).eq(net.n_pixels // 2).all()
     free = torch.cat([hidden, torch.ones(len(x), net.n_labels, dtype=torch.bool)], 1)
     code = net.settle(torch.cat([x, y], 1), free, 2).a[1]
-    pixels = slice(0, net.n_pixels)
-    drawn = net.rho(net.b[0][pixels] + code @ net.V[0][:, pixels])
-    torch.testing.assert_close(both["V.0"][:, pixels] - alone["V.0"][:, pixels], stdp(code, drawn, x, 0.5))
-    torch.testing.assert_close(both["b.0"][pixels] - alone["b.0"][pixels], 0.5 * (x - drawn).mean(0))
-    for name in alone:
-        if name not in ("V.0", "b.0"):
-            assert torch.equal(both[name], alone[name]), name
-    assert torch.equal(both["V.0"][:, net.n_pixels:], alone["V.0"][:, net.n_pixels:])
+    assert_only_the_drawing_learned(net, alone, both, code, x, 0.5)
 
 
 @pytest.mark.parametrize("target", LOCAL_NETS)

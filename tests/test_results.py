@@ -147,19 +147,25 @@ def test_an_experiment_still_running_is_not_collected():
     assert experiments(shown) == ["done"]
 
 
-def test_a_search_record_holds_every_finished_trial_its_budget_and_the_choice(tmp_path):
+def sweep_job(job, overrides: list[str], seed: int = 0, **metrics: dict) -> None:
+    """A finished Hydra multirun job as `astdp-results --search` reads it: its overrides and
+    config under .hydra/, and ``metrics/<stage>.json`` for each ``stage=dict`` given."""
     import yaml
 
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "data": {"val_size": 5000}}))
+    for stage, values in metrics.items():
+        (job / "metrics").mkdir(exist_ok=True)
+        (job / "metrics" / f"{stage}.json").write_text(json.dumps(values))
+
+
+def test_a_search_record_holds_every_finished_trial_its_budget_and_the_choice(tmp_path):
     from astdp.results import search_record
 
     for i, (lr, val) in enumerate([(0.1, 0.95), (0.2, 0.97), (0.4, None)]):  # the last one was stopped
-        job = tmp_path / "sweep" / str(i)
-        (job / ".hydra").mkdir(parents=True)
-        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"optim.lr={lr}"]))
-        (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": 0, "data": {"val_size": 5000}}))
-        if val is not None:
-            (job / "metrics").mkdir()
-            (job / "metrics" / "train.json").write_text(json.dumps({"epochs": 8, "val_acc": val}))
+        sweep_job(tmp_path / "sweep" / str(i), [f"optim.lr={lr}"],
+                  **({} if val is None else {"train": {"epochs": 8, "val_acc": val}}))
     record = search_record("default", [tmp_path / "sweep"])
     assert record["budget"] == {"trials": 2, "epochs": [8], "seeds": [0], "stopped": 1}
     assert record["chosen"]["overrides"] == ["optim.lr=0.2"] and len(record["trials"]) == 2
@@ -192,17 +198,11 @@ def test_collected_metrics_are_the_files_the_run_wrote_lists_included(tmp_path, 
 
 
 def test_a_sampling_search_is_chosen_by_the_lowest_validation_distance(tmp_path):
-    import yaml
-
     from astdp.results import search_record
 
     for i, (window, fid, judged) in enumerate([(1, 300.0, 0.99), (4, 120.0, 0.9), (2, 200.0, 0.985)]):
-        job = tmp_path / "sweep" / str(i)
-        (job / ".hydra").mkdir(parents=True)
-        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"generate.window={window}"]))
-        (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": 0, "data": {"val_size": 5000}}))
-        (job / "metrics").mkdir()
-        (job / "metrics" / "generate.json").write_text(json.dumps({"fid_val": fid, "fid": 1.0, "judge_accuracy": judged}))
+        sweep_job(tmp_path / "sweep" / str(i), [f"generate.window={window}"],
+                  generate={"fid_val": fid, "fid": 1.0, "judge_accuracy": judged})
     record = search_record("s", [tmp_path / "sweep"], "generate.fid_val", lower=True)
     assert record["chosen"]["overrides"] == ["generate.window=4"] and record["criterion"] == "lowest generate.fid_val"
     assert record["budget"] == {"trials": 3, "epochs": [], "seeds": [0], "stopped": 0}
@@ -217,18 +217,11 @@ def test_a_sampling_search_is_chosen_by_the_lowest_validation_distance(tmp_path)
 
 
 def test_a_search_keeps_its_incumbent_unless_beaten_by_more_than_one_standard_error(tmp_path):
-    import yaml
-
     from astdp.results import search_record
 
     def sweep(name, vals):
         for i, val in enumerate(vals):
-            job = tmp_path / name / str(i)
-            (job / ".hydra").mkdir(parents=True)
-            (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"x={i}"]))
-            (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": 0, "data": {"val_size": 5000}}))
-            (job / "metrics").mkdir()
-            (job / "metrics" / "train.json").write_text(json.dumps({"epochs": 8, "val_acc": val}))
+            sweep_job(tmp_path / name / str(i), [f"x={i}"], train={"epochs": 8, "val_acc": val})
         return tmp_path / name
 
     # at 97% one standard error of 5000 images is 0.24 points
@@ -292,18 +285,12 @@ def test_the_figures_and_each_presets_pictures_come_from_the_records(tmp_path, m
 
 
 def test_a_search_over_seeds_chooses_the_setting_with_the_best_mean(tmp_path):
-    import yaml
-
     from astdp.results import search_record
 
     trials = [(0.1, 0, 0.99), (0.1, 1, 0.90), (0.2, 0, 0.96), (0.2, 1, 0.96)]  # 0.1 has the single best trial
     for i, (lr, seed, val) in enumerate(trials):
-        job = tmp_path / "sweep" / str(i)
-        (job / ".hydra").mkdir(parents=True)
-        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"optim.lr={lr}", f"seed={seed}"]))
-        (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "data": {"val_size": 5000}}))
-        (job / "metrics").mkdir()
-        (job / "metrics" / "train.json").write_text(json.dumps({"epochs": 8, "val_acc": val}))
+        sweep_job(tmp_path / "sweep" / str(i), [f"optim.lr={lr}", f"seed={seed}"], seed,
+                  train={"epochs": 8, "val_acc": val})
     record = search_record("default", [tmp_path / "sweep"])
     assert record["chosen"]["overrides"] == ["optim.lr=0.2"] and record["chosen"]["seeds"] == [0, 1]
     assert [s["val_acc"] for s in record["settings"]] == [0.945, 0.96] and len(record["trials"]) == 4
@@ -315,20 +302,14 @@ def test_over_seeds_a_requirement_holds_on_the_means_and_a_setting_on_fewer_seed
     """In-painting chosen by its error, accuracy kept: a setting whose mean accuracy fails the
     requirement cannot be chosen even though one of its seeds passes it, and a setting tried on
     one seed only (its low error could be that seed's luck) is on record but not chosen."""
-    import yaml
 
     from astdp.results import search_record
 
     trials = [(0.0, 0, 0.970, 0.08), (0.0, 1, 0.968, 0.08), (0.1, 0, 0.969, 0.057), (0.1, 1, 0.968, 0.057),
               (0.2, 0, 0.970, 0.050), (0.2, 1, 0.960, 0.050), (0.5, 0, 0.990, 0.040)]
     for i, (scale, seed, val, mse) in enumerate(trials):
-        job = tmp_path / "sweep" / str(i)
-        (job / ".hydra").mkdir(parents=True)
-        (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"model.plays.complete.scale={scale}", f"seed={seed}"]))
-        (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"seed": seed, "data": {"val_size": 5000}}))
-        (job / "metrics").mkdir()
-        (job / "metrics" / "train.json").write_text(json.dumps({"epochs": 8, "val_acc": val}))
-        (job / "metrics" / "eval.json").write_text(json.dumps({"inpaint_mse_val": mse}))
+        sweep_job(tmp_path / "sweep" / str(i), [f"model.plays.complete.scale={scale}", f"seed={seed}"], seed,
+                  train={"epochs": 8, "val_acc": val}, eval={"inpaint_mse_val": mse})
     record = search_record("complete", [tmp_path / "sweep"], "eval.inpaint_mse_val", lower=True,
                            require=["train.val_acc>=0.968"])
     assert record["chosen"]["overrides"] == ["model.plays.complete.scale=0.1"]  # 0.2's mean accuracy is 0.965

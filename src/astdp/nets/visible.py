@@ -62,6 +62,7 @@ class VisibleLabelNet(LocalNet):
         gain = torch.ones(sizes[0])
         gain[n_pixels:] = label_gain
         self.register_buffer("gain", gain)
+        self._halves: dict[torch.device, Tensor] = {}  # see halves()
 
     # ------------------------------------------------------------------ settling
     @staticmethod
@@ -303,11 +304,14 @@ class VisibleLabelNet(LocalNet):
         return None
 
     def halves(self, device: torch.device) -> Tensor:
-        """(4, n_pixels) boolean: the bottom, top, right and left half of an image."""
-        h, w = self.image_shape
-        rows = torch.arange(h, device=device)[:, None].expand(h, w)
-        cols = torch.arange(w, device=device)[None, :].expand(h, w)
-        return torch.stack([rows >= h // 2, rows < h // 2, cols >= w // 2, cols < w // 2]).flatten(1)
+        """(4, n_pixels) boolean: the bottom, top, right and left half of an image (made once per
+        device, not on every batch; not a buffer, so checkpoints keep their keys)."""
+        if device not in self._halves:
+            h, w = self.image_shape
+            rows = torch.arange(h, device=device)[:, None].expand(h, w)
+            cols = torch.arange(w, device=device)[None, :].expand(h, w)
+            self._halves[device] = torch.stack([rows >= h // 2, rows < h // 2, cols >= w // 2, cols < w // 2]).flatten(1)
+        return self._halves[device]
 
     # ------------------------------------------------------------------ use
     def _visible(self, x: Tensor | None, y: Tensor | None, batch: int) -> Tensor:
