@@ -86,6 +86,9 @@ def test_learns_classification_and_generation():
     err = (filled - xt)[~known].square().mean()
     mean_fill = (x.mean(0) - xt)[~known].square().mean()  # the mean training image: knows nothing of xt
     assert err < 0.8 * mean_fill, (err, mean_fill)
+    soft = net.inpaint(xt, known, 5, beta=0.5)  # evaluate.inpaint_beta: a softer settle
+    assert torch.equal(soft[known], xt[known])
+    assert (soft[~known] - 0.5).abs().mean() < (filled[~known] - 0.5).abs().mean()
 
 
 def test_unsupervised_play_learns_a_useful_code():

@@ -388,6 +388,9 @@ def test_deep_inpainting_fills_with_the_picture_of_the_labels_it_reads():
     torch.testing.assert_close(filled[~known], picture[~known])
     again = net.settle(filled, net._no_labels(x), 1).a[-1]
     assert torch.equal(net.classify(x, 1, known), again.argmax(1))
+    soft = net.settle(torch.where(known, x, 0.0), net._no_labels(x), 1, beta=0.5).a[-1]  # evaluate.inpaint_beta
+    picture = net.settle(x, soft, 1, clamp_labels=True, beta=0.5).a[0]
+    torch.testing.assert_close(net.inpaint(x, known, 1, beta=0.5)[~known], picture[~known])
 
 def test_deep_generate_play_settled_once_per_class_gives_the_same_changes():
     torch.manual_seed(0)

@@ -281,12 +281,14 @@ class EvaluateConfig:
     settle_steps: int = MISSING
     batch_size: int = MISSING
     occlude: Occlusion = MISSING
+    inpaint_beta: float = MISSING
     measure_on: str = MISSING
 
     def __post_init__(self) -> None:
         _check(self.measure_on in ("test", "val"), "evaluate.measure_on", self.measure_on, "must be test or val")
         _check(self.settle_steps >= 0, "evaluate.settle_steps", self.settle_steps, "must be >= 0")
         _check(self.batch_size > 0, "evaluate.batch_size", self.batch_size, "must be > 0")
+        _check(self.inpaint_beta > 0, "evaluate.inpaint_beta", self.inpaint_beta, "must be > 0")
 
 
 @dataclass

@@ -136,8 +136,9 @@ class LocalNet(nn.Module):
         the value the label unit is clamped at (1 in training)."""
         raise NotImplementedError
 
-    def inpaint(self, x: Tensor, known: Tensor, steps: int) -> Tensor:
-        """Fill in the pixels where ``known`` is False; the known ones stay clamped."""
+    def inpaint(self, x: Tensor, known: Tensor, steps: int, beta: float = 1.0) -> Tensor:
+        """Fill in the pixels where ``known`` is False; the known ones stay clamped. ``beta``:
+        every settled drive times this (as in :meth:`generate`)."""
         raise NotImplementedError
 
     def predict_pixels(self, x: Tensor, steps: int) -> Tensor:

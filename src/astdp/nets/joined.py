@@ -303,7 +303,7 @@ class JoinedLabelNet(LocalNet):
     def _no_labels(self, x: Tensor) -> Tensor:
         return x.new_zeros(x.shape[0], self.n_labels)
 
-    def inpaint(self, x: Tensor, known: Tensor, steps: int) -> Tensor:
+    def inpaint(self, x: Tensor, known: Tensor, steps: int, beta: float = 1.0) -> Tensor:
         """Fill in the pixels where ``known`` is False; the known ones stay clamped.
 
         Each of the ``steps`` rounds reads the labels from the known pixels and the current
@@ -313,8 +313,8 @@ class JoinedLabelNet(LocalNet):
         """
         filled = torch.where(known, x, 0.0)
         for _ in range(steps):
-            labels = self.settle(filled, self._no_labels(x), 1).a[-1]
-            filled = torch.where(known, x, self.settle(filled, labels, 1, clamp_labels=True).a[0])
+            labels = self.settle(filled, self._no_labels(x), 1, beta=beta).a[-1]
+            filled = torch.where(known, x, self.settle(filled, labels, 1, clamp_labels=True, beta=beta).a[0])
         return filled
 
     def classify(self, x: Tensor, steps: int, known: Tensor | None = None) -> Tensor:

@@ -320,13 +320,13 @@ class VisibleLabelNet(LocalNet):
         y = y if y is not None else ref.new_zeros(batch, self.n_labels)
         return torch.cat([x, y], dim=1)
 
-    def _partial(self, x: Tensor, known: Tensor | None, steps: int) -> State:
+    def _partial(self, x: Tensor, known: Tensor | None, steps: int, beta: float = 1.0) -> State:
         """Settle with the known pixels clamped (all of them if ``known`` is None), labels free."""
         v = self._visible(x, None, x.shape[0])
         if known is None:
             return self.settle(v, self.labels, steps)
         labels_free = known.new_ones(known.shape[0], self.n_labels)
-        return self.settle(v, torch.cat([~known, labels_free], 1), steps)
+        return self.settle(v, torch.cat([~known, labels_free], 1), steps, beta=beta)
 
     def classify(self, x: Tensor, steps: int, known: Tensor | None = None) -> Tensor:
         """Class indices: clamp the image (only its ``known`` pixels if given), read the labels."""
@@ -335,9 +335,9 @@ class VisibleLabelNet(LocalNet):
     def label_activity(self, x: Tensor, steps: int) -> Tensor:
         return self._partial(x, None, steps).a[0][:, self.labels]
 
-    def inpaint(self, x: Tensor, known: Tensor, steps: int) -> Tensor:
+    def inpaint(self, x: Tensor, known: Tensor, steps: int, beta: float = 1.0) -> Tensor:
         """Fill in the pixels where ``known`` is False; the known ones stay clamped."""
-        return self._partial(x, known, steps).a[0][:, self.pixels]
+        return self._partial(x, known, steps, beta).a[0][:, self.pixels]
 
     def generate(
         self, labels: Tensor, steps: int, noise: float = 0.0, generator: torch.Generator | None = None,

@@ -26,7 +26,7 @@ def probe_and_inpaint(net, data, x: torch.Tensor, y: torch.Tensor, ev: DictConfi
     readout = probe_layers(lambda b: net.hidden_codes(b, steps), (x_train, y_train), (x, y), ev.batch_size)
     say(f"each hidden layer's linear read-out {readout}")
     known = occlusion_mask(len(x), ev.occlude, data.image_shape, device)
-    filled = torch.cat([net.inpaint(xb, kb, steps + 2) for xb, kb in zip(batches(x), batches(known))])
+    filled = torch.cat([net.inpaint(xb, kb, steps + 2, ev.inpaint_beta) for xb, kb in zip(batches(x), batches(known))])
     knn = knn_fill(x, known[0], x_train)
     occluded = ~known  # the pixels to fill
     mse = lambda fill: round((fill - x)[occluded].square().mean().item(), 6)

@@ -9,8 +9,8 @@ from astdp.nets.rule import annealed
 from astdp.stages._cli import cli, output_dir, progress
 from astdp.tracking import model_artifact_name, used, wandb_logger
 
-PARAMS = ["name", "seed", "ckpt_path", "data", "evaluate.occlude", "evaluate.settle_steps", "judge.path",
-          "generate", "logger"]  # as dvc.yaml declares
+PARAMS = ["name", "seed", "ckpt_path", "data", "evaluate.occlude", "evaluate.settle_steps", "evaluate.inpaint_beta",
+          "judge.path", "generate", "logger"]  # as dvc.yaml declares
 
 
 def draw(net, labels: torch.Tensor, g: DictConfig, generator: torch.Generator, noise: float | None = None
@@ -138,7 +138,7 @@ def generate(cfg: DictConfig) -> dict:
     # In-painting: occluded / filled in / original, ten images of the first measured split.
     x = splits[measured[0][0]][0][:10].to(device)
     known = occlusion_mask(10, cfg.evaluate.occlude, shape, device)
-    filled = net.inpaint(x, known, cfg.evaluate.settle_steps + 2)
+    filled = net.inpaint(x, known, cfg.evaluate.settle_steps + 2, cfg.evaluate.inpaint_beta)
     inpaint = save_grid(out / "samples" / "inpaint.png", torch.cat([x * known, filled, x]), 10, shape)
     # A chain of each class settling, and one sample of each class beside its 5 nearest training
     # images in the judge's features (a sample that is a copy would sit on its first neighbour).
