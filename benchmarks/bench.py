@@ -42,8 +42,8 @@ def composed(*overrides):
 
 
 CONF = composed()
-DEEP = composed("experiment=deep")  # astdp.nets.joined.JoinedLabelNet, its batch size, settling and optimizer
-BASELINE, DEEP_TWIN = composed("experiment=baseline"), composed("experiment=deep_baseline")  # their backprop twins
+DEEP = composed("experiment=invariant")  # astdp.nets.joined.JoinedLabelNet, its batch size, settling and optimizer
+BASELINE, DEEP_TWIN = composed("experiment=baseline"), composed("experiment=invariant_baseline")  # their backprop twins
 
 
 def build_module(hidden, conf=CONF):

@@ -3,7 +3,7 @@
 # DVC: for a machine without DVC, or for many seeds side by side (a GPU runs several at once).
 #   [PARALLEL=N] scripts/stage_runs.sh RUNS JOBS [OVERRIDE ...]
 # JOBS: a file, one job a line: "NAME SEED [OVERRIDE ...]" (NAME names the folder, the overrides
-# pick the run: experiment=deep). Every job also gets the OVERRIDEs given here. RUNS/NAME-SEED/
+# pick the run: experiment=invariant). Every job also gets the OVERRIDEs given here. RUNS/NAME-SEED/
 # ends with params.yaml (the composed config) and the stages' metrics/ and reports/;
 # `astdp-results --runs RUNS/*-*` collects them. The datasets (RUNS/data/) and the judges
 # (RUNS/judges/, one per dataset and seed) are shared by the jobs.

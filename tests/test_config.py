@@ -44,7 +44,7 @@ def test_presets_compose_validate_and_build(overrides):
     assert instantiate(cfg.data).batch_size == cfg.data.batch_size
 
 
-@pytest.mark.parametrize("preset", ["shifts", "deep", "fashion"])
+@pytest.mark.parametrize("preset", ["shifts", "invariant", "fashion"])
 def test_each_twin_is_its_preset_trained_by_backprop(preset):
     """Same layer sizes, data (batch size, shifts) and epochs; only the learning (and its lr) differ."""
     astdp, twin = compose_config([f"experiment={preset}"]), compose_config([f"experiment={preset}_baseline"])
@@ -188,3 +188,18 @@ def test_an_old_name_of_0_18_0_is_gone_and_the_error_names_what_there_is():
         lines = [l for l in done.stderr.splitlines() if l.strip()]
         assert done.returncode == 1 and len(lines) == 1 and f"{group}/{old}" in lines[0] and new in lines[0]
 
+
+
+def test_an_old_preset_name_composes_the_new_one_with_a_one_line_notice():
+    """experiment=deep (one layer since 0.21.0) is experiment=invariant from 0.23.0; the old
+    names compose the new ones and every stage says so, until 0.24.0."""
+    for old, new in [("deep", "invariant"), ("deep_baseline", "invariant_baseline")]:
+        before, after = (OmegaConf.to_container(compose_config([f"experiment={n}"])) for n in (old, new))
+        assert before.pop("deprecated") == f"experiment={old} is now experiment={new} (the old name goes in 0.24.0)"
+        assert after.pop("deprecated") is None and before == after
+    from astdp.results import presets
+    assert "invariant" in presets() and "deep" not in presets()  # one row, under the new name
+    done = run_stage("experiment=deep", "optim.lr=-1", "logger=none")
+    lines = [l for l in done.stderr.splitlines() if l.strip()]
+    assert lines == ["notice: experiment=deep is now experiment=invariant (the old name goes in 0.24.0)",
+                     "error: invalid config value optim.lr=-1.0: must be > 0"], done.stderr[-2000:]

@@ -237,7 +237,7 @@ def test_the_twins_input_dropout_damages_only_its_training_images():
 
     from hydra.utils import instantiate
 
-    cfg = compose_config(["experiment=deep_baseline", "model.net.hidden=[16]", "model.net.input_dropout=0.5"])
+    cfg = compose_config(["experiment=invariant_baseline", "model.net.hidden=[16]", "model.net.input_dropout=0.5"])
     twin = instantiate(cfg.model, optim=cfg.optim, lr_schedule=cfg.lr_schedule, _recursive_=False)
     twin.log = lambda *a, **k: None  # no trainer attached: its logging is not what is tested
     twin._logs_now = lambda steps_done: False
@@ -260,7 +260,7 @@ def test_the_twins_dropout_drops_hidden_units_and_their_votes_in_training_only(h
     drops it; in evaluation it is the same network without dropout."""
     from hydra.utils import instantiate
 
-    cfg = compose_config(["experiment=deep_baseline", f"model.net.hidden=[{','.join(map(str, hidden))}]",
+    cfg = compose_config(["experiment=invariant_baseline", f"model.net.hidden=[{','.join(map(str, hidden))}]",
                           "model.net.dropout=0.5", "model.net.input_dropout=0"])  # hidden units only
     twin = instantiate(cfg.model, optim=cfg.optim, lr_schedule=cfg.lr_schedule, _recursive_=False)
     plain = instantiate(cfg.model, optim=cfg.optim, lr_schedule=cfg.lr_schedule, _recursive_=False,
@@ -283,8 +283,8 @@ def test_the_twins_dropout_drops_hidden_units_and_their_votes_in_training_only(h
 
 @pytest.mark.parametrize("override, ok", [
     ("model=joined model.net.softmax_labels=true", True), ("+model.net.softmax_labels=true", False),
-    ("experiment=deep_baseline model.net.dropout=0.3", True), ("model=backprop_mlp model.net.dropout=1", False),
-    ("experiment=deep_baseline model.net.input_dropout=0.2", True),
+    ("experiment=invariant_baseline model.net.dropout=0.3", True), ("model=backprop_mlp model.net.dropout=1", False),
+    ("experiment=invariant_baseline model.net.input_dropout=0.2", True),
     ("model=backprop_mlp model.net.input_dropout=1", False),
     ("model=joined model.net.dropout=0.2", True), ("model=joined model.net.dropout=1", False),
     ("model=joined model.net.label_smoothing=0.1", True), ("model=joined model.net.label_smoothing=1", False),
@@ -419,7 +419,7 @@ def test_recirculate_with_deep_is_a_config_error():
     from astdp.config import validate
     from astdp.errors import ConfigError
 
-    cfg = compose_config(["experiment=deep", "model.plays.recirculate.scale=1.0"])
+    cfg = compose_config(["experiment=invariant", "model.plays.recirculate.scale=1.0"])
     with pytest.raises(ConfigError, match="model.plays.recirculate.scale"):
         validate(cfg)
     with pytest.raises(ValueError, match="recirculate"):
@@ -427,13 +427,13 @@ def test_recirculate_with_deep_is_a_config_error():
 
 
 def test_deep_preset_runs_every_stage(tiny_mnist, tmp_path, monkeypatch):
-    """experiment=deep through train, evaluate and generate, and its checkpoint loads as JoinedLabelNet."""
+    """experiment=invariant through train, evaluate and generate, and its checkpoint loads as JoinedLabelNet."""
     from astdp.training.checkpoints import load_model
     from tests.conftest import run_pipeline
 
     monkeypatch.chdir(tmp_path)
     cfg = compose_config([
-        "experiment=deep", f"data.root={tiny_mnist}", "data.verify=false", "data.val_size=100",
+        "experiment=invariant", f"data.root={tiny_mnist}", "data.verify=false", "data.val_size=100",
         "model.net.hidden=[64,32]", "trainer.max_epochs=4", "trainer.enable_progress_bar=false", "logger=none",
         "optim.lr=0.02",  # 64 Adam steps on 500 images: the preset's lr is for 34,000
         "evaluate.batch_size=100", "generate.per_class=4", "judge.epochs=1", "judge.batch_size=32",
@@ -495,4 +495,4 @@ def test_a_regulariser_named_where_0_20_0_kept_it_is_moved_into_the_network():
     visible = {"net": {"_target_": "astdp.nets.visible.VisibleLabelNet"}, "input_dropout": 0.0}
     assert into_net(visible) == {"net": {"_target_": "astdp.nets.visible.VisibleLabelNet"}}
     with pytest.raises(ConfigError, match=r"model\.input_dropout: .*model\.net\.input_dropout"):
-        validate(compose_config(["experiment=deep", "+model.input_dropout=0.2"]))
+        validate(compose_config(["experiment=invariant", "+model.input_dropout=0.2"]))

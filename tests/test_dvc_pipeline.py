@@ -86,7 +86,7 @@ def test_each_stage_depends_on_every_source_file_it_runs(stage):
 def test_lazy_imports_are_seen():
     """The import scan reads function bodies: evaluate's read-out is imported inside a function."""
     assert "src/astdp/measure/probe.py" in source_files("evaluate")
-    assert "src/astdp/nets/joined.py" in source_files("evaluate")  # a checkpoint of experiment=deep names it
+    assert "src/astdp/nets/joined.py" in source_files("evaluate")  # a checkpoint of experiment=invariant names it
     assert "src/astdp/data/datamodule.py" in source_files("train")  # named only by data._target_
 
 

@@ -59,10 +59,10 @@ def record(name, hidden, accs, epochs=20, readouts=None):
 
 
 def test_depth_table_pairs_each_size_with_its_twin():
-    records = {("deep", (10, 10)): record("deep", [10, 10], [0.98, 0.96], readouts=[0.9, 0.2]),
-               ("deep_baseline", (10, 10)): record("deep_baseline", [10, 10], [0.97]),
-               ("deep", (10,)): record("deep", [10], [0.96]), ("deep", (5, 5)): record("deep", [5, 5], [0.95]),
-               ("deep", (20,)): record("deep", [20], [0.99])}
+    records = {("invariant", (10, 10)): record("invariant", [10, 10], [0.98, 0.96], readouts=[0.9, 0.2]),
+               ("invariant_baseline", (10, 10)): record("invariant_baseline", [10, 10], [0.97]),
+               ("invariant", (10,)): record("invariant", [10], [0.96]), ("invariant", (5, 5)): record("invariant", [5, 5], [0.95]),
+               ("invariant", (20,)): record("invariant", [20], [0.99])}
     rows = depth_table(records).splitlines()[2:]
     assert rows[0].startswith("| [5, 5] | 95.00 ± 0.00 (1) |")  # by width, then shallow first
     assert rows[1].startswith("| [10] | 96.00 ± 0.00 (1) |")
@@ -70,20 +70,20 @@ def test_depth_table_pairs_each_size_with_its_twin():
     assert rows[2].startswith("| [10, 10] | 97.00 ± 1.41 (2) | 97.00 ± 1.41 (2) | 90.00 ± 0.00 (2) / 20.00 ± 0.00 (2) "
                               "| 97.00 ± 0.00 (1) | 20 | - |"), rows[2]
     assert rows[3].startswith("| [20] |")
-    assert len(preset_hidden("deep")) == 1  # at width 1000 validation prefers one layer (docs/findings.md)
+    assert len(preset_hidden("invariant")) == 1  # at width 1000 validation prefers one layer (docs/findings.md)
 
 
 def test_depth_table_takes_each_size_epoch_time_from_the_deep_rows_of_a_bench():
     bench = {"device": "cpu", "threads": 2, "scaling": [
         {"net": "VisibleLabelNet", "hidden": [10], "astdp_epoch_s": 9.0, "backprop_epoch_s": 1.0},  # another network
         {"net": "JoinedLabelNet", "hidden": [10], "astdp_epoch_s": 3.0, "backprop_epoch_s": 1.5}]}
-    header, _, row = depth_table({("deep", (10,)): record("deep", [10], [0.9], epochs=2)}, bench).splitlines()
+    header, _, row = depth_table({("invariant", (10,)): record("invariant", [10], [0.9], epochs=2)}, bench).splitlines()
     assert "cpu 2 threads" in header
     assert "| 3.0 / 1.5 (2.00x) |" in row
 
 
 def test_rows_are_paired_with_their_twin_seed_by_seed():
-    ours, twin = record("deep", [10], [0.981, 0.975, 0.990]), record("deep_baseline", [10], [0.980, 0.978])
+    ours, twin = record("invariant", [10], [0.981, 0.975, 0.990]), record("invariant_baseline", [10], [0.980, 0.978])
     assert paired(ours, twin) == "-0.10 (+0.10, -0.30)"  # seed 2 has no twin: left out
     assert paired(ours, None) == "-"
     summary = summarize(ours["seeds"])["test_accuracy"]
@@ -99,10 +99,10 @@ def test_a_depth_run_with_its_own_learning_rate_says_so_in_its_command():
         (record,) = collect(shown_runs([{"rev": "abcdef0", "experiments": [{"revs": [rev]}]}], "head")).values()
         return record["command"]
 
-    own = preset_config("deep_baseline").optim.lr
-    assert newest("deep_baseline", own / 2) == (
-        f"dvc exp run -S experiment=deep_baseline -S 'model.net.hidden=[10]' -S optim.lr={own / 2}")
-    assert "optim.lr" not in newest("deep_baseline", own)  # the preset's own rate: nothing to add
+    own = preset_config("invariant_baseline").optim.lr
+    assert newest("invariant_baseline", own / 2) == (
+        f"dvc exp run -S experiment=invariant_baseline -S 'model.net.hidden=[10]' -S optim.lr={own / 2}")
+    assert "optim.lr" not in newest("invariant_baseline", own)  # the preset's own rate: nothing to add
 
 
 def test_a_run_with_overrides_its_row_would_not_name_is_not_collected():
@@ -114,14 +114,14 @@ def test_a_run_with_overrides_its_row_would_not_name_is_not_collected():
                                                    "metrics": {"metrics/eval.json": {"data": {"test_accuracy": 0.9}}}}}
 
     sweep = {"_target_": "torch.optim.AdamW"}  # a newer trial of another optimizer
-    shown = [{"rev": "abcdef0", "experiments": [{"revs": [run("deep", "2026-01-01"), run("deep", "2026-01-02", **sweep)]}]}]
+    shown = [{"rev": "abcdef0", "experiments": [{"revs": [run("invariant", "2026-01-01"), run("invariant", "2026-01-02", **sweep)]}]}]
     assert experiments(shown) == ["exp-2026-01-01"]
-    half = preset_config("deep").optim.lr / 2  # a newer trial of another rate at the preset's own size
-    shown = [{"rev": "abcdef0", "experiments": [{"revs": [run("deep", "2026-01-01"), run("deep", "2026-01-02", lr=half)]}]}]
+    half = preset_config("invariant").optim.lr / 2  # a newer trial of another rate at the preset's own size
+    shown = [{"rev": "abcdef0", "experiments": [{"revs": [run("invariant", "2026-01-01"), run("invariant", "2026-01-02", lr=half)]}]}]
     assert experiments(shown) == ["exp-2026-01-01"]
-    averaged = run("deep", "2026-01-02")  # a newer run that added a callback (callbacks=ema)
+    averaged = run("invariant", "2026-01-02")  # a newer run that added a callback (callbacks=ema)
     averaged["data"]["params"]["params.yaml"]["data"]["callbacks"] = {"ema": {"_target_": "astdp.training.callbacks.WeightAverage"}}
-    shown = [{"rev": "abcdef0", "experiments": [{"revs": [run("deep", "2026-01-01"), averaged]}]}]
+    shown = [{"rev": "abcdef0", "experiments": [{"revs": [run("invariant", "2026-01-01"), averaged]}]}]
     assert experiments(shown) == ["exp-2026-01-01"]
     paper = [run("shifts", "2026-01-01"), run("shifts", "2026-01-02", lr=0.5)]  # a row names no lr but the depth rows'
     assert experiments([{"rev": "abcdef0", "experiments": [{"revs": paper}]}]) == [
@@ -135,7 +135,7 @@ def experiments(shown):
 def test_an_experiment_still_running_is_not_collected():
     # a queued or running experiment shows the metrics of the workspace it was copied from
     def exp(name, timestamp, state):
-        params = {"name": "deep", "seed": 0, "model": {"net": {"hidden": [10]}}, "optim": dict(preset_config("deep").optim),
+        params = {"name": "invariant", "seed": 0, "model": {"net": {"hidden": [10]}}, "optim": dict(preset_config("invariant").optim),
                   "data": {"name": "mnist", "max_shift": 0}}
         rev = {"name": name, "data": {"timestamp": timestamp, "params": {"params.yaml": {"data": params}},
                                       "metrics": {"metrics/eval.json": {"data": {"test_accuracy": 0.9}}}}}
@@ -172,15 +172,17 @@ def test_a_search_record_holds_every_finished_trial_its_budget_and_the_choice(tm
 
 
 def test_every_seed_of_a_preset_is_collected_into_one_record():
-    def run(seed, timestamp):
-        params = {"name": "deep", "seed": seed, "model": {"net": {"hidden": preset_hidden("deep")}},
+    """Seed 2 ran under the preset's old name (experiment=deep until 0.23.0): it is the same row."""
+    def run(seed, timestamp, name="invariant"):
+        params = {"name": name, "seed": seed, "model": {"net": {"hidden": preset_hidden("invariant")}},
                   "data": {"name": "mnist", "max_shift": 0, "seed": seed},  # data.seed follows the seed
-                  "optim": dict(preset_config("deep").optim)}
+                  "optim": dict(preset_config("invariant").optim)}
         return {"name": f"s{seed}", "data": {"timestamp": timestamp, "params": {"params.yaml": {"data": params}},
                                              "metrics": {"metrics/eval.json": {"data": {"test_accuracy": 0.98 + seed / 100}}}}}
 
-    shown = [{"rev": "abcdef0", "experiments": [{"revs": [run(0, "1"), run(1, "2"), run(2, "3"), run(1, "4")]}]}]
+    shown = [{"rev": "abcdef0", "experiments": [{"revs": [run(0, "1"), run(1, "2"), run(2, "3", "deep"), run(1, "4")]}]}]
     (record,) = collect(shown_runs(shown, "head")).values()
+    assert record["preset"] == "invariant" and record["command"].startswith("dvc exp run -S experiment=invariant ")
     assert [s["seed"] for s in record["seeds"]] == [0, 1, 2] and record["seeds"][1]["experiment"] == "s1"
     assert record["summary"]["test_accuracy"]["n"] == 3
 
@@ -267,21 +269,21 @@ def test_the_figures_and_each_presets_pictures_come_from_the_records(tmp_path, m
     monkeypatch.setattr(astdp.results, "RESULTS", results)
     monkeypatch.setattr(astdp.results, "PUBLISHED", results / "published.yaml")
     curve = [{"epoch": e, "val_acc": 0.9 + e / 100} for e in (1, 2, 3)]
-    for name, where in (("default", str(run)), ("baseline", None), ("deep", str(tmp_path / "gone"))):
+    for name, where in (("default", str(run)), ("baseline", None), ("invariant", str(tmp_path / "gone"))):
         r = record(name, [10], [0.97, 0.96])
         for s in r["seeds"]:
             s.update(curve=curve, where=where)
             s["metrics"]["generate"] = {"judge_accuracy": 0.99}
         (results / f"{name}.json").write_text(json.dumps({**r, "dataset": "mnist", "max_shift": 0, "unsupervised": False}))
-    for name, hidden in (("deep", [10]), ("deep", [10, 10]), ("deep_baseline", [10])):
+    for name, hidden in (("invariant", [10]), ("invariant", [10, 10]), ("invariant_baseline", [10])):
         (results / "depth" / f"{name}-{len(hidden)}.json").write_text(json.dumps(record(name, hidden, [0.98, 0.97])))
     main(["--figure", str(tmp_path / "figures/accuracy.png")])
     figures = tmp_path / "figures"
     assert (figures / "default-digits.png").read_bytes() == b"\x89PNG digits"
     for drawn in ("accuracy", "curves", "depth"):
         assert (figures / f"{drawn}.png").read_bytes()[:4] == b"\x89PNG", drawn
-    assert "no samples/digits.png of deep" in capsys.readouterr().err  # named, not skipped in silence
-    assert not list(figures.glob("deep-*"))
+    assert "no samples/digits.png of invariant" in capsys.readouterr().err  # named, not skipped in silence
+    assert not list(figures.glob("invariant-*"))
 
 
 def test_a_search_over_seeds_chooses_the_setting_with_the_best_mean(tmp_path):
@@ -322,11 +324,11 @@ def test_over_seeds_a_requirement_holds_on_the_means_and_a_setting_on_fewer_seed
 
 def test_a_run_from_before_a_key_was_added_ran_at_its_old_value():
     """A run made before the completion play and the annealed sampler existed played no completion
-    and sampled at one temperature: the default, which now does both, does not count it; the deep
+    and sampled at one temperature: the default, which now does both, does not count it; the invariant
     preset, which does neither, does."""
     from astdp.results import changed_keys
 
-    for name, changed in (("default", {"model.plays.complete.scale", "generate.beta_start"}), ("deep", set())):
+    for name, changed in (("default", {"model.plays.complete.scale", "generate.beta_start"}), ("invariant", set())):
         params = OmegaConf.to_container(preset_config(name), resolve=True, enum_to_str=True)
         del params["model"]["plays"]["complete"], params["generate"]["beta_start"]
         assert changed_keys(params, name) == changed, name
@@ -337,16 +339,16 @@ def test_a_twin_run_sampled_otherwise_or_logged_more_often_is_still_its_presets(
     is how often it logs; a regulariser named where 0.20.0 kept it is the same setting."""
     from astdp.results import changed_keys
 
-    params = OmegaConf.to_container(preset_config("deep_baseline"), resolve=True, enum_to_str=True)
+    params = OmegaConf.to_container(preset_config("invariant_baseline"), resolve=True, enum_to_str=True)
     params["generate"]["noise"] = 0.0
     params["trainer"]["log_every_n_steps"] = 1
     params["model"]["input_dropout"] = params["model"]["net"].pop("input_dropout")
-    assert changed_keys(params, "deep_baseline") == set()
+    assert changed_keys(params, "invariant_baseline") == set()
     params["model"]["input_dropout"] = 0.1
-    assert changed_keys(params, "deep_baseline") == {"model.net.input_dropout"}
-    ours = OmegaConf.to_container(preset_config("deep"), resolve=True, enum_to_str=True)
+    assert changed_keys(params, "invariant_baseline") == {"model.net.input_dropout"}
+    ours = OmegaConf.to_container(preset_config("invariant"), resolve=True, enum_to_str=True)
     ours["generate"]["noise"] = 0.0  # the aSTDP preset's samples are part of its row
-    assert changed_keys(ours, "deep") == {"generate.noise"}
+    assert changed_keys(ours, "invariant") == {"generate.noise"}
 
 
 def test_a_run_folder_may_name_the_commit_it_was_made_at(tmp_path):

@@ -5,7 +5,7 @@
     astdp-results --readme README.md docs/results.md  # and write it between their results markers
 
 The depth table comes the same way from ``results/depth/<preset>-<hidden>.json``: every size
-of ``experiment=deep`` and its twin that was run (``-S 'model.net.hidden=[...]'``). Its epoch
+of ``experiment=invariant`` and its twin that was run (``-S 'model.net.hidden=[...]'``). Its epoch
 times come from ``results/bench.json`` (``make bench``), where both learners were timed side by
 side in one process: the experiments' own wall-clock shares cores with whatever ran beside them.
 
@@ -34,7 +34,7 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 DEPTH_START, DEPTH_END = "<!-- depth:start -->", "<!-- depth:end -->"
 RESULTS = Path("results")
 BENCH = RESULTS / "bench.json"  # benchmarks/bench.py --out: epoch times of the depth table's sizes
-DEPTH = ("deep", "deep_baseline")  # presets whose sizes make the depth table: (aSTDP, its backprop twin)
+DEPTH = ("invariant", "invariant_baseline")  # presets whose sizes make the depth table: (aSTDP, its backprop twin)
 DEPTH_OVERRIDES = {"model.net.hidden", "optim.lr"}  # what their rows' commands may add to the preset
 PUBLISHED = RESULTS / "published.yaml"  # the literature's rows: method, dataset, accuracy, source
 CURVE = "plots/train_curve.json"  # each epoch's metrics, as the train stage wrote them
@@ -61,12 +61,15 @@ CONFIG_MOVED = {
 
 # Keys that change neither what a run learns nor what it measures: a run made at another value
 # is still its preset's row.
-UNCHANGING = {"trainer.log_every_n_steps", "trainer.enable_progress_bar"}
+UNCHANGING = {"trainer.log_every_n_steps", "trainer.enable_progress_bar", "description", "deprecated"}
 BACKPROP = "astdp.training.modules.BackpropModule"
 # Keys a run made before 0.21.0 holds elsewhere: the classify play's regularisers moved into the network's config.
 KEYS_MOVED = {f"model.{k}": f"model.net.{k}" for k in INTO_NET}
 # Keys added since, at the value a run made before them ran with: a preset that sets another is another setting.
-KEYS_ADDED = {"model.plays.complete.scale": 0.0, "generate.beta_start": None}
+KEYS_ADDED = {"model.plays.complete.scale": 0.0, "generate.beta_start": None, "evaluate.inpaint_beta": 1.0}
+# Presets' old names (a run saved under one is the new name's): conf/experiment/<old>.yaml composes the new
+# one with a notice for one release.
+RENAMED = {"deep": "invariant", "deep_baseline": "invariant_baseline"}
 
 
 @functools.cache
@@ -128,7 +131,7 @@ def presets() -> list[str]:
     from importlib.resources import files
 
     names = sorted(f.name.removesuffix(".yaml") for f in (files("astdp.conf") / "experiment").iterdir()
-                   if f.name.endswith(".yaml"))
+                   if f.name.endswith(".yaml") and f.name.removesuffix(".yaml") not in RENAMED)
     ours = ["default", *(n for n in names if n != "baseline" and not n.endswith("_baseline"))]
     return [m for n in ours for m in (n, twin(n)) if m in names or m == "default"]
 
@@ -352,7 +355,8 @@ def collect(runs: list[Run], changed=changed_keys) -> dict[tuple[str, tuple[int,
     """
     newest: dict[tuple[str, tuple[int, ...], int], tuple] = {}
     for stamp, base, exp, where, params, metrics in sorted(runs, key=lambda r: r[0]):
-        name = params.get("name")
+        name = RENAMED.get(params.get("name"), params.get("name"))
+        params = {**params, "name": name}
         if name not in presets() or not metrics.get("eval"):
             continue
         try:
@@ -433,7 +437,7 @@ def depth_table(records: dict[tuple[str, tuple[int, ...]], dict], bench: dict | 
     # grouped by width, shallow first: each group is one depth comparison at the same width
     sizes = sorted({h for name, h in records if name in DEPTH}, key=lambda h: (max(h), len(h), h))
     where = f", {bench['device']} {bench.get('threads', '')} threads" if bench else ""
-    lines = ["| hidden | aSTDP `experiment=deep`, test | validation | each layer's read-out, bottom first "
+    lines = ["| hidden | aSTDP `experiment=invariant`, test | validation | each layer's read-out, bottom first "
              f"| backprop twin, test | epochs | s/epoch aSTDP / twin (`make bench`{where}) | made by |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for h in sizes:
