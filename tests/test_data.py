@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from astdp.data import download as dl
-from astdp.data.datamodule import TensorBatches, translate
+from astdp.data.datamodule import TensorBatches, mirror, translate
 from astdp.errors import DataError
 from astdp.data.idx import sha256
 from tests.conftest import MNIST, SHARED_MNIST, load, write_digits
@@ -149,6 +149,18 @@ def test_shifted_batches_are_seeded_and_vary_by_epoch():
     assert not all(torch.equal(a, b) for a, (b, _) in zip(first, plain))  # ...of moved images
     epoch[0] = 1
     assert not all(torch.equal(a, b) for a, b in zip(first, batches()))
+
+
+def test_mirrored_batches_flip_a_seeded_half_left_to_right():
+    x, y = torch.rand(400, 784), torch.arange(400) % 10
+    plain = list(TensorBatches(x, y, 100, True, seed=3))
+    flipped = list(TensorBatches(x, y, 100, True, seed=3, image_shape=(28, 28), flip=True))
+    assert all(torch.equal(a, b) for (_, a), (_, b) in zip(flipped, plain))  # the same order
+    a, b = torch.cat([b for b, _ in flipped]), torch.cat([b for b, _ in plain])
+    same = (a == b).all(1)
+    assert torch.equal(a[~same], mirror(b[~same], (28, 28)))  # the others mirrored
+    assert 150 < (~same).sum() < 250  # about half
+    assert torch.equal(a, torch.cat([b for b, _ in TensorBatches(x, y, 100, True, seed=3, image_shape=(28, 28), flip=True)]))
 
 
 def make_wheel(folder: Path, member: bytes | None) -> Path:

@@ -66,6 +66,7 @@ class DataConfig:
     val_size: int = MISSING
     verify: bool = MISSING
     max_shift: int = MISSING
+    flip: bool = MISSING
     seed: int = MISSING
     eval_batch_size: int = MISSING
 

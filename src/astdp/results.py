@@ -66,7 +66,8 @@ BACKPROP = "astdp.training.modules.BackpropModule"
 # Keys a run made before 0.21.0 holds elsewhere: the classify play's regularisers moved into the network's config.
 KEYS_MOVED = {f"model.{k}": f"model.net.{k}" for k in INTO_NET}
 # Keys added since, at the value a run made before them ran with: a preset that sets another is another setting.
-KEYS_ADDED = {"model.plays.complete.scale": 0.0, "generate.beta_start": None, "evaluate.inpaint_beta": 1.0}
+KEYS_ADDED = {"model.plays.complete.scale": 0.0, "generate.beta_start": None, "evaluate.inpaint_beta": 1.0,
+              "data.flip": False}
 # Presets' old names (a run saved under one is the new name's): conf/experiment/<old>.yaml composes the new
 # one with a notice for one release.
 RENAMED = {"deep": "invariant", "deep_baseline": "invariant_baseline"}

@@ -27,6 +27,11 @@ def translate(x: torch.Tensor, offsets: torch.Tensor, max_shift: int, image_shap
     return padded[torch.arange(b, device=x.device)[:, None, None], rows, cols].reshape(b, -1)
 
 
+def mirror(x: torch.Tensor, image_shape: Sequence[int]) -> torch.Tensor:
+    """Each (height x width) image mirrored left to right."""
+    return x.view(len(x), *image_shape).flip(-1).reshape(len(x), -1)
+
+
 class TensorBatches(IterableDataset):
     """Yields ``(x, y)`` slices of device tensors.
 
@@ -36,16 +41,17 @@ class TensorBatches(IterableDataset):
     piece per rank: the ranks together see exactly the batches a single process would.
     ``max_shift > 0`` (training) moves every image by a random offset of up to that many
     pixels along each axis, drawn from the same generator: an augmentation that is also
-    the same under DDP and on resume. ``done()`` batches of the epoch are skipped (a run
+    the same under DDP and on resume. ``flip`` (training) mirrors a random half of the
+    images left to right, drawn after the offsets. ``done()`` batches of the epoch are skipped (a run
     resumed mid-epoch).
     """
 
     def __init__(self, x, y, batch_size: int, shuffle: bool = False, seed: int = 0,
                  epoch: Callable[[], int] = lambda: 0, rank: int = 0, world: int = 1, max_shift: int = 0,
-                 done: Callable[[], int] = lambda: 0, image_shape: Sequence[int] = ()):
+                 done: Callable[[], int] = lambda: 0, image_shape: Sequence[int] = (), flip: bool = False):
         self.x, self.y, self.batch_size, self.shuffle, self.seed = x, y, batch_size, shuffle, seed
         self.epoch, self.rank, self.world, self.max_shift, self.done = epoch, rank, world, max_shift, done
-        self.image_shape = image_shape  # needed with max_shift
+        self.image_shape, self.flip = image_shape, flip  # the shape: needed with max_shift or flip
 
     def __len__(self) -> int:
         return -(-len(self.x) // (self.batch_size * self.world))
@@ -60,11 +66,15 @@ class TensorBatches(IterableDataset):
             x, y = self.x, self.y
         if self.max_shift:
             offsets = torch.randint(0, 2 * self.max_shift + 1, (n, 2), generator=g).to(self.x.device)
+        if self.flip:
+            mirrored = (torch.rand(n, generator=g) < 0.5).to(self.x.device)[:, None]
         for start in range(self.done() * step, n, step):
             lo = start + self.rank * self.batch_size
             hi = min(lo + self.batch_size, start + step, n)
             if lo < hi:
                 xb = translate(x[lo:hi], offsets[lo:hi], self.max_shift, self.image_shape) if self.max_shift else x[lo:hi]
+                if self.flip:
+                    xb = torch.where(mirrored[lo:hi], mirror(xb, self.image_shape), xb)
                 yield xb, y[lo:hi]
 
 
@@ -79,12 +89,12 @@ class IDXDataModule(pl.LightningDataModule):
 
     def __init__(self, name: str, root: str, classes: list[str], n_classes: int, image_shape: list[int],
                  files: dict[str, str], mirrors: list[str], batch_size: int, val_size: int, seed: int,
-                 eval_batch_size: int, verify: bool, max_shift: int):
+                 eval_batch_size: int, verify: bool, max_shift: int, flip: bool):
         super().__init__()
         self.name, self.root, self.classes, self.n_classes = name, root, list(classes), n_classes
         self.image_shape, self.files, self.mirrors = tuple(image_shape), dict(files), list(mirrors)
         self.batch_size, self.val_size, self.seed = batch_size, val_size, seed
-        self.eval_batch_size, self.verify, self.max_shift = eval_batch_size, verify, max_shift
+        self.eval_batch_size, self.verify, self.max_shift, self.flip = eval_batch_size, verify, max_shift, flip
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._resume_skip = 0
 
@@ -122,13 +132,14 @@ class IDXDataModule(pl.LightningDataModule):
             x, y = self.load("test")
             self.splits["test"] = (x.to(self.device), y.to(self.device))
 
-    def _loader(self, split: str, batch_size: int, shuffle: bool = False, max_shift: int = 0) -> DataLoader:
+    def _loader(self, split: str, batch_size: int, shuffle: bool = False, max_shift: int = 0,
+                flip: bool = False) -> DataLoader:
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if (trainer and shuffle) else (0, 1)
         epoch = (lambda: trainer.current_epoch) if trainer is not None else (lambda: 0)
         done = self._take_resume_skip if shuffle else (lambda: 0)
         batches = TensorBatches(*self.splits[split], batch_size, shuffle, self.seed, epoch, rank, world, max_shift, done,
-                                self.image_shape)
+                                self.image_shape, flip)
         return DataLoader(batches, batch_size=None)
 
     # A checkpoint written mid-epoch (on SIGTERM) records how many batches of the epoch were
@@ -145,7 +156,7 @@ class IDXDataModule(pl.LightningDataModule):
         return skip
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size, shuffle=True, max_shift=self.max_shift)
+        return self._loader("train", self.batch_size, shuffle=True, max_shift=self.max_shift, flip=self.flip)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", self.eval_batch_size)
