@@ -109,7 +109,7 @@ def test_a_run_with_overrides_its_row_would_not_name_is_not_collected():
     def run(name, timestamp, **optim):
         params = {"name": name, "seed": 0, "model": {"net": {"hidden": preset_hidden(name)}},
                   "data": {"name": "mnist", "max_shift": preset_config(name).data.max_shift},
-                  "optim": {**preset_config(name).optim, **optim}}
+                  "optim": {**preset_config(name).optim, **optim}, "evaluate": dict(preset_config(name).evaluate)}
         return {"name": f"exp-{timestamp}", "data": {"timestamp": timestamp, "params": {"params.yaml": {"data": params}},
                                                    "metrics": {"metrics/eval.json": {"data": {"test_accuracy": 0.9}}}}}
 
@@ -136,7 +136,7 @@ def test_an_experiment_still_running_is_not_collected():
     # a queued or running experiment shows the metrics of the workspace it was copied from
     def exp(name, timestamp, state):
         params = {"name": "invariant", "seed": 0, "model": {"net": {"hidden": [10]}}, "optim": dict(preset_config("invariant").optim),
-                  "data": {"name": "mnist", "max_shift": 0}}
+                  "data": {"name": "mnist", "max_shift": 0}, "evaluate": dict(preset_config("invariant").evaluate)}
         rev = {"name": name, "data": {"timestamp": timestamp, "params": {"params.yaml": {"data": params}},
                                       "metrics": {"metrics/eval.json": {"data": {"test_accuracy": 0.9}}}}}
         return {"name": name, "revs": [rev], "executor": {"state": state} if state else None}
@@ -176,7 +176,7 @@ def test_every_seed_of_a_preset_is_collected_into_one_record():
     def run(seed, timestamp, name="invariant"):
         params = {"name": name, "seed": seed, "model": {"net": {"hidden": preset_hidden("invariant")}},
                   "data": {"name": "mnist", "max_shift": 0, "seed": seed},  # data.seed follows the seed
-                  "optim": dict(preset_config("invariant").optim)}
+                  "optim": dict(preset_config("invariant").optim), "evaluate": dict(preset_config("invariant").evaluate)}
         return {"name": f"s{seed}", "data": {"timestamp": timestamp, "params": {"params.yaml": {"data": params}},
                                              "metrics": {"metrics/eval.json": {"data": {"test_accuracy": 0.98 + seed / 100}}}}}
 
@@ -300,6 +300,17 @@ def test_a_search_over_seeds_chooses_the_setting_with_the_best_mean(tmp_path):
     assert kept["chosen"]["overrides"] == ["optim.lr=0.2"]
 
 
+def test_a_search_of_evaluation_settings_pairs_each_seed_with_its_own_checkpoint(tmp_path):
+    from astdp.results import search_record
+
+    for i, (beta, seed, mse) in enumerate([(0.8, 0, 0.052), (0.8, 1, 0.053), (1.0, 0, 0.055), (1.0, 1, 0.056)]):
+        own = [f"ckpt_path=/runs/s{seed}/models/last.ckpt", f"judge.path=/runs/s{seed}/models/judge.pt"]
+        sweep_job(tmp_path / "sweep" / str(i), [f"seed={seed}", *own, f"evaluate.inpaint_beta={beta}"], seed,
+                  eval={"inpaint_mse_val": mse})
+    record = search_record("default", [tmp_path / "sweep"], "eval.inpaint_mse_val", lower=True)
+    assert record["chosen"]["overrides"] == ["evaluate.inpaint_beta=0.8"] and record["chosen"]["seeds"] == [0, 1]
+
+
 def test_over_seeds_a_requirement_holds_on_the_means_and_a_setting_on_fewer_seeds_sits_out(tmp_path):
     """In-painting chosen by its error, accuracy kept: a setting whose mean accuracy fails the
     requirement cannot be chosen even though one of its seeds passes it, and a setting tried on
@@ -323,32 +334,38 @@ def test_over_seeds_a_requirement_holds_on_the_means_and_a_setting_on_fewer_seed
 
 
 def test_a_run_from_before_a_key_was_added_ran_at_its_old_value():
-    """A run made before the completion play and the annealed sampler existed played no completion
-    and sampled at one temperature: the default, which now does both, does not count it; the invariant
-    preset, which does neither, does."""
+    """A run made before the completion play, the annealed sampler, in-painting's temperature and
+    mirrored images existed played no completion, sampled and in-painted at one temperature and
+    saw no mirror image: the default, which now does the first three, does not count it; the
+    invariant preset, which only in-paints otherwise, counts it but for that."""
     from astdp.results import changed_keys
 
-    for name, changed in (("default", {"model.plays.complete.scale", "generate.beta_start"}), ("invariant", set())):
+    for name, changed in (("default", {"model.plays.complete.scale", "generate.beta_start", "evaluate.inpaint_beta"}),
+                          ("invariant", {"evaluate.inpaint_beta"})):
         params = OmegaConf.to_container(preset_config(name), resolve=True, enum_to_str=True)
         del params["model"]["plays"]["complete"], params["generate"]["beta_start"]
+        del params["evaluate"]["inpaint_beta"], params["data"]["flip"]
         assert changed_keys(params, name) == changed, name
 
 
 def test_a_twin_run_sampled_otherwise_or_logged_more_often_is_still_its_presets():
-    """A backprop twin draws nothing, so its generate settings are no change; nor, for any run,
-    is how often it logs; a regulariser named where 0.20.0 kept it is the same setting."""
+    """A backprop twin draws and fills in nothing, so its generate and in-painting settings are no
+    change; nor, for any run, is how often it logs; a regulariser named where 0.20.0 kept it is
+    the same setting."""
     from astdp.results import changed_keys
 
     params = OmegaConf.to_container(preset_config("invariant_baseline"), resolve=True, enum_to_str=True)
     params["generate"]["noise"] = 0.0
+    params["evaluate"]["inpaint_beta"] = 0.5
     params["trainer"]["log_every_n_steps"] = 1
     params["model"]["input_dropout"] = params["model"]["net"].pop("input_dropout")
     assert changed_keys(params, "invariant_baseline") == set()
     params["model"]["input_dropout"] = 0.1
     assert changed_keys(params, "invariant_baseline") == {"model.net.input_dropout"}
     ours = OmegaConf.to_container(preset_config("invariant"), resolve=True, enum_to_str=True)
-    ours["generate"]["noise"] = 0.0  # the aSTDP preset's samples are part of its row
-    assert changed_keys(ours, "invariant") == {"generate.noise"}
+    ours["generate"]["noise"] = 0.0  # the aSTDP preset's samples and in-painting are part of its row
+    ours["evaluate"]["inpaint_beta"] = 0.5
+    assert changed_keys(ours, "invariant") == {"generate.noise", "evaluate.inpaint_beta"}
 
 
 def test_a_run_folder_may_name_the_commit_it_was_made_at(tmp_path):

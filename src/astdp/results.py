@@ -118,8 +118,8 @@ def changed_keys(params: dict, name: str) -> set[str]:
     preset, run = _preset_params(name, params.get("seed", 0)), _flat(renamed(params))
     run = {KEYS_MOVED.get(k, k): v for k, v in run.items() if k not in UNCHANGING}
     run = {k: v for k, v in KEYS_ADDED.items() if k in preset} | run
-    if preset.get("model._target_") == BACKPROP:  # a twin draws nothing: how to sample is no change
-        run = {k: v for k, v in run.items() if not k.startswith(("generate.", "callbacks.images."))}
+    if preset.get("model._target_") == BACKPROP:  # a twin draws and fills nothing: how to is no change
+        run = {k: v for k, v in run.items() if not k.startswith(("generate.", "callbacks.images.", "evaluate.inpaint_"))}
     own_callbacks = {k.split(".")[1] for k in preset if k.startswith("callbacks.")}
     added = {k for k in run.keys() - preset.keys() if k.startswith("callbacks.") and k.split(".")[1] not in own_callbacks}
     return {k for k in run.keys() & preset.keys() if run[k] != preset[k]} | added
@@ -302,7 +302,11 @@ def search_record(name: str, sweeps: list[Path], metric: str = "train.val_acc", 
 
 
 def _setting(overrides: list[str]) -> list[str]:
-    return [o for o in overrides if not o.startswith("seed=")]
+    """A trial's setting: its overrides but the seed and that seed's own inputs (a search of
+    evaluation or sampling settings runs each seed on its own checkpoint and judge); a preset's
+    old name is its new one."""
+    renamed = {f"experiment={old}": f"experiment={new}" for old, new in RENAMED.items()}
+    return [renamed.get(o, o) for o in overrides if not o.startswith(("seed=", "ckpt_path=", "judge.path="))]
 
 
 def meets(trial: dict, conditions: list[tuple[str, str, str, float]]) -> bool:
