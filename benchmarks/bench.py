@@ -42,8 +42,8 @@ def composed(*overrides):
 
 
 CONF = composed()
-DEEP = composed("experiment=invariant")  # astdp.nets.joined.JoinedLabelNet, its batch size, settling and optimizer
-BASELINE, DEEP_TWIN = composed("experiment=baseline"), composed("experiment=invariant_baseline")  # their backprop twins
+INVARIANT = composed("experiment=invariant")  # astdp.nets.joined.JoinedLabelNet, its batch size, settling and optimizer
+BASELINE, INVARIANT_TWIN = composed("experiment=baseline"), composed("experiment=invariant_baseline")  # their backprop twins
 
 
 def build_module(hidden, conf=CONF):
@@ -66,7 +66,7 @@ def load_data(root: str, device):
 
 
 def backprop_loop(x, y, hidden, batch, n_batches, twin=BASELINE):
-    # the twin's read-out (a deep twin: every hidden layer votes) and its optimizer
+    # the twin's read-out (a joined-label twin: every hidden layer votes) and its optimizer
     mlp = lit_mlp(hidden, [28, 28], 10, twin.model.net.every_layer_votes).to(x.device)
     opt = instantiate(twin.optim)(mlp.parameters())
 
@@ -217,10 +217,10 @@ def main() -> None:
         scaling = []
         print(f"\n{'network':>12s} {'hidden':>20s} {'batch':>5s} {'aSTDP s/epoch':>14s} {'backprop s/epoch':>17s} "
               f"{'ratio':>6s}")
-        width = DEEP.model.net.hidden[0]  # the deep preset's width, one to three layers
+        width = INVARIANT.model.net.hidden[0]  # the invariant preset's width, one to three layers
         rows = [(CONF, BASELINE, h) for h in ([250], [500], [1000], [2000], [500, 500], [500, 500, 500])]
-        rows += [(DEEP, DEEP_TWIN, [width] * n) for n in (1, 2, 3)]
-        rows += [(DEEP, DEEP_TWIN, [300] * n) for n in (1, 2, 3)]  # the depth table's narrow rows (README, "Depth")
+        rows += [(INVARIANT, INVARIANT_TWIN, [width] * n) for n in (1, 2, 3)]
+        rows += [(INVARIANT, INVARIANT_TWIN, [300] * n) for n in (1, 2, 3)]  # the depth table's narrow rows (README, "Depth")
         for conf, twin, h in rows:
             b = conf.data.batch_size
             epoch = -(-55000 // b)

@@ -2,7 +2,7 @@
 
 In ``model=joined`` a hidden neuron hears the labels' correction through its own label synapses
 ``Vy`` (local; the generate play shapes them). Backprop would send it through the transpose of
-the read-out ``Wy``, which no synapse of the neuron can know. This script trains the deep
+the read-out ``Wy``, which no synapse of the neuron can know. This script trains the invariant
 preset's net (any hidden sizes) in the bare loop, without Lightning, with the rule
 (``--feedback rule``), with the rule and feedback synapses of their own taught by a dream
 (``--feedback dream``, ``model.net.dream_noise``), or with the transpose (``--feedback
@@ -74,20 +74,20 @@ def main() -> None:
     ap.add_argument("--data-root", default="data/mnist")
     args = ap.parse_args()
 
-    from bench import DEEP, build_module  # the deep preset, composed and built as the train stage does
+    from bench import INVARIANT, build_module  # the invariant preset, composed and built as the train stage does
 
     hidden = [int(h) for h in args.hidden.split(",")]
-    module = build_module(hidden, DEEP)  # its plays, settling settings and optimizer groups
+    module = build_module(hidden, INVARIANT)  # its plays, settling settings and optimizer groups
     torch.manual_seed(args.seed)
-    data = instantiate(DEEP.data, root=args.data_root)
+    data = instantiate(INVARIANT.data, root=args.data_root)
     (x, y), (xv, yv) = data.train_val().values()  # as the pipeline: the test images stay unread
     order = torch.Generator().manual_seed(args.seed)
 
-    module.net = net = build_net(DEEP, hidden, args.feedback, args.dream_noise)  # built after the seed: every variant starts alike
-    batch = DEEP.data.batch_size
+    module.net = net = build_net(INVARIANT, hidden, args.feedback, args.dream_noise)  # built after the seed: every variant starts alike
+    batch = INVARIANT.data.batch_size
     steps = args.epochs * math.ceil(len(x) / batch)
-    opt = instantiate(DEEP.optim)(module.param_groups())
-    schedule = instantiate(DEEP.lr_schedule)(opt, total_steps=steps)
+    opt = instantiate(INVARIANT.optim)(module.param_groups())
+    schedule = instantiate(INVARIANT.lr_schedule)(opt, total_steps=steps)
     params = dict(net.named_parameters())
     for epoch in range(1, args.epochs + 1):
         start, hits = time.time(), torch.zeros((), dtype=torch.long)
@@ -96,7 +96,7 @@ def main() -> None:
             hits += (labels.argmax(1) == y[b]).sum()
             learning_step(opt, params.items(), changes)
             schedule.step()
-        val = (net.classify(xv, DEEP.evaluate.settle_steps) == yv).float().mean().item()
+        val = (net.classify(xv, INVARIANT.evaluate.settle_steps) == yv).float().mean().item()
         aligned = [round(c, 2) for c in alignment(net, xv[:2000], F.one_hot(yv[:2000], net.n_labels).float())]
         print(f"{args.feedback} {hidden} epoch {epoch}: train {hits.item() / len(x):.4f} validation {val:.4f} "
               f"feedback aligned {aligned} {time.time() - start:.0f}s", flush=True)

@@ -184,7 +184,7 @@ def test_training_the_judge_and_the_benchmarks_never_read_the_test_images(cfg_ti
     import bench
     import feedback
 
-    for conf in (bench.CONF, bench.DEEP):  # the synthetic digits: no checksums, a smaller validation draw
+    for conf in (bench.CONF, bench.INVARIANT):  # the synthetic digits: no checksums, a smaller validation draw
         monkeypatch.setattr(conf.data, "verify", False)
         monkeypatch.setattr(conf.data, "val_size", 100)
     bench.load_data(str(tiny_mnist), "cpu")

@@ -7,14 +7,14 @@ from astdp.config import LOCAL_NETS
 from astdp.nets.rule import learning_step, stdp
 from tests.conftest import ROOT, compose_config, data, linear_accuracy, make_net, plays, train
 
-DEEP = "astdp.nets.joined.JoinedLabelNet"
+JOINED = "astdp.nets.joined.JoinedLabelNet"
 
 
-def deep(hidden, **kw):
-    return make_net(hidden, _target_=DEEP, **kw)
+def joined(hidden, **kw):
+    return make_net(hidden, _target_=JOINED, **kw)
 
 
-@pytest.mark.parametrize("target, dream_noise", [(LOCAL_NETS[0], 0.0), (DEEP, 0.0), (DEEP, 1.0)])
+@pytest.mark.parametrize("target, dream_noise", [(LOCAL_NETS[0], 0.0), (JOINED, 0.0), (JOINED, 1.0)])
 def test_no_architecture_uses_autograd(target, dream_noise, monkeypatch):
     def forbidden(*a, **k):
         raise AssertionError("autograd backward was called")
@@ -22,7 +22,7 @@ def test_no_architecture_uses_autograd(target, dream_noise, monkeypatch):
     monkeypatch.setattr(torch.autograd, "backward", forbidden)
     monkeypatch.setattr(torch.Tensor, "backward", forbidden)
     torch.manual_seed(0)
-    net = make_net([32, 16, 8], _target_=target, **({"dream_noise": dream_noise} if target == DEEP else {}))
+    net = make_net([32, 16, 8], _target_=target, **({"dream_noise": dream_noise} if target == JOINED else {}))
     assert not any(p.requires_grad for p in net.parameters())
     x, y = data(64)
     changes, labels = net.weight_changes(x, F.one_hot(y, 10).float(), plays(recirculate=(0.0, 1)))
@@ -35,19 +35,19 @@ def test_every_architecture_has_a_locality_test():
     any target the schema admits) is one that a locality test below or in test_core covers."""
     from tests.test_core import test_rule_is_local
 
-    covered = {"astdp.nets.visible.VisibleLabelNet": test_rule_is_local, DEEP: test_deep_rule_is_local}
+    covered = {"astdp.nets.visible.VisibleLabelNet": test_rule_is_local, JOINED: test_joined_rule_is_local}
     options = [compose_config([f"model={p.stem}"]).model for p in sorted((ROOT / "conf" / "model").glob("*.yaml"))]
     in_conf = {m.net._target_ for m in options if m._target_ == "astdp.training.modules.ASTDPModule"}
     assert in_conf and in_conf | set(LOCAL_NETS) <= covered.keys(), (in_conf | set(LOCAL_NETS)) - covered.keys()
 
 
 @pytest.mark.parametrize("softmax_labels, dream_noise", [(False, 0.0), (True, 0.0), (False, 1.0)])
-def test_deep_rule_is_local(softmax_labels, dream_noise):
+def test_joined_rule_is_local(softmax_labels, dream_noise):
     """Each synapse changes by pre * (target - post) of its own two neurons, and a hidden
     neuron's target depends only on its own incoming synapses and its neighbours' rises
     (with the dream, the labels' correction comes in through ``Fy``, not ``Vy``)."""
     torch.manual_seed(0)
-    net = deep([24, 16, 12], softmax_labels=softmax_labels, dream_noise=dream_noise)
+    net = joined([24, 16, 12], softmax_labels=softmax_labels, dream_noise=dream_noise)
     x, y = data(32)
     y = F.one_hot(y, 10).float()
     for clamp_labels in (False, True):
@@ -87,7 +87,7 @@ def test_softmax_label_units_share_one_unit_of_rate_and_learn_by_the_same_rule()
     """model.net.softmax_labels: the label activities are a softmax of their drives; every
     change is still pre * (target - post), and the generate play (labels clamped) is untouched."""
     torch.manual_seed(0)
-    net, plain = deep([24, 16], softmax_labels=True), deep([24, 16])
+    net, plain = joined([24, 16], softmax_labels=True), joined([24, 16])
     plain.load_state_dict(net.state_dict())
     x, y = data(32)
     y = F.one_hot(y, 10).float()
@@ -112,7 +112,7 @@ def test_the_dream_teaches_only_the_feedback_synapses_by_the_rule_with_a_negativ
     noise taken away through its own slope at the undisturbed drive). The plays are the rule's,
     with the labels' correction coming down Fy instead of Vy."""
     torch.manual_seed(0)
-    net, plain = deep([24, 16], dream_noise=0.5), deep([24, 16])
+    net, plain = joined([24, 16], dream_noise=0.5), joined([24, 16])
     plain.load_state_dict(net.state_dict(), strict=False)
     x, y = data(32)
     y = F.one_hot(y, 10).float()
@@ -149,7 +149,7 @@ def test_the_dream_turns_the_feedback_synapses_towards_the_readout_transpose():
     """Dreams alone (plain steps along the rule's changes, every other synapse fixed) bring each
     layer's Fy from random (cosine near 0) to pointing as its read-out's transpose does."""
     torch.manual_seed(0)
-    net = deep([64, 32], dream_noise=1.0)
+    net = joined([64, 32], dream_noise=1.0)
     x, y = data(256)
     with torch.no_grad():
         for wy in net.Wy:
@@ -170,7 +170,7 @@ def test_dropped_unit_neither_fires_nor_learns():
     """Dropout (model.net.dropout, classify play only): a dropped hidden unit is silent and none of
     its synapses change; every change is still pre * (target - post) of its own two neurons."""
     torch.manual_seed(0)
-    net = deep([24, 16])
+    net = joined([24, 16])
     x, y = data(32)
     y = F.one_hot(y, 10).float()
     keep = net.dropout_masks(32, 0.5, x)
@@ -194,7 +194,7 @@ def test_label_smoothing_softens_only_the_classify_play_label_targets():
     """model.net.label_smoothing: the label units' targets in the classify play move towards uniform;
     each change is still pre * (target - post), and the generate play is untouched."""
     torch.manual_seed(0)
-    net = deep([24, 16])
+    net = joined([24, 16])
     x, y = data(32)
     y = F.one_hot(y, 10).float()
     plays = {"classify": (1.0, 1), "generate": (0.01, 1)}
@@ -212,7 +212,7 @@ def test_label_smoothing_softens_only_the_classify_play_label_targets():
 def test_input_dropout_is_the_classify_play_on_a_damaged_image():
     """model.net.input_dropout: the classify play sees the image with pixels blanked (the rest scaled
     up); its changes are those of the same play on that image, and the generate play's are untouched."""
-    net = deep([24, 16])
+    net = joined([24, 16])
     x, y = data(32)
     y = F.one_hot(y, 10).float()
     torch.manual_seed(1)
@@ -333,7 +333,7 @@ def test_hidden_lr_scale_slows_only_the_synapses_between_hidden_layers(model):
 def test_generation_noise_varies_the_digits():
     """generate.noise: Gaussian noise on the free units' drives, drawn from the given generator."""
     torch.manual_seed(0)
-    net, labels = deep([16, 8]), torch.arange(10)
+    net, labels = joined([16, 8]), torch.arange(10)
     assert torch.equal(net.generate(labels, 1), net.generate(labels, 1))
     draw = lambda g: net.generate(labels, 1, noise=1.0, generator=g)
     g = torch.Generator().manual_seed(0)
@@ -344,7 +344,7 @@ def test_generation_noise_varies_the_digits():
 
 def test_labels_correction_reaches_every_hidden_layer():
     torch.manual_seed(0)
-    net = deep([24, 16, 12])
+    net = joined([24, 16, 12])
     x, y = data(32)
     s = net.settle(x, torch.zeros(32, 10), 1)
     t = net.targets(x, F.one_hot(y, 10).float(), s, up=False)
@@ -352,11 +352,11 @@ def test_labels_correction_reaches_every_hidden_layer():
     # With the labels in the visible layer only h1 is told directly (the layers above follow h1).
 
 
-def test_deep_learns_classification_and_generation():
+def test_joined_learns_classification_and_generation():
     torch.manual_seed(0)
     x, y = data(600, 1)
     xt, yt = data(200, 2)
-    net = train(deep([64, 64], label_gain=1.0), x, y, eta=0.2,
+    net = train(joined([64, 64], label_gain=1.0), x, y, eta=0.2,
                 plays={"classify": (1.0, 1), "generate": (0.1, 1)})
     assert (net.classify(xt, 1) == yt).float().mean() >= linear_accuracy(600) - 0.05
     means = torch.stack([x[y == c].mean(0) for c in range(10)])
@@ -372,12 +372,12 @@ def test_deep_learns_classification_and_generation():
     assert err < 0.9 * mean_fill, (err, mean_fill)  # it fills in the digit it reads, not an average one
 
 
-def test_deep_inpainting_fills_with_the_picture_of_the_labels_it_reads():
+def test_joined_inpainting_fills_with_the_picture_of_the_labels_it_reads():
     """A round reads the labels bottom-up from the known pixels, then draws those labels'
     top-down picture into the unknown ones (the path the generate play taught); with more
     rounds the labels are read again from the filled image."""
     torch.manual_seed(0)
-    net = deep([32, 16])
+    net = joined([32, 16])
     x, _ = data(64)
     known = torch.ones_like(x, dtype=torch.bool)
     known[:, 392:] = False
@@ -392,9 +392,9 @@ def test_deep_inpainting_fills_with_the_picture_of_the_labels_it_reads():
     picture = net.settle(x, soft, 1, clamp_labels=True, beta=0.5).a[0]
     torch.testing.assert_close(net.inpaint(x, known, 1, beta=0.5)[~known], picture[~known])
 
-def test_deep_generate_play_settled_once_per_class_gives_the_same_changes():
+def test_joined_generate_play_settled_once_per_class_gives_the_same_changes():
     torch.manual_seed(0)
-    net = deep([32, 16])
+    net = joined([32, 16])
     x, y = data(64)
     onehot = F.one_hot(y, 10).float()
     per_example, per_class = {}, {}
@@ -405,17 +405,17 @@ def test_deep_generate_play_settled_once_per_class_gives_the_same_changes():
         torch.testing.assert_close(per_example[k], per_class[k], rtol=1e-5, atol=1e-6)
 
 
-def test_deep_seeded_training_is_bit_identical():
+def test_joined_seeded_training_is_bit_identical():
     x, y = data(200)
     nets = []
     for _ in range(2):
         torch.manual_seed(7)
-        nets.append(train(deep([32, 16]), x, y, epochs=1, sample=True, generator=torch.Generator().manual_seed(3)))
+        nets.append(train(joined([32, 16]), x, y, epochs=1, sample=True, generator=torch.Generator().manual_seed(3)))
     for a, b in zip(nets[0].parameters(), nets[1].parameters()):
         assert torch.equal(a, b)
 
 
-def test_recirculate_with_deep_is_a_config_error():
+def test_recirculate_with_joined_labels_is_a_config_error():
     from astdp.config import validate
     from astdp.errors import ConfigError
 
@@ -423,10 +423,10 @@ def test_recirculate_with_deep_is_a_config_error():
     with pytest.raises(ConfigError, match="model.plays.recirculate.scale"):
         validate(cfg)
     with pytest.raises(ValueError, match="recirculate"):
-        deep([8]).weight_changes(*data(4)[:1], torch.eye(10)[:4], {"recirculate": (1.0, 1)})
+        joined([8]).weight_changes(*data(4)[:1], torch.eye(10)[:4], {"recirculate": (1.0, 1)})
 
 
-def test_deep_preset_runs_every_stage(tiny_mnist, tmp_path, monkeypatch):
+def test_joined_preset_runs_every_stage(tiny_mnist, tmp_path, monkeypatch):
     """experiment=invariant through train, evaluate and generate, and its checkpoint loads as JoinedLabelNet."""
     from astdp.training.checkpoints import load_model
     from tests.conftest import run_pipeline
@@ -449,7 +449,7 @@ def test_the_feedback_diagnostic_changes_only_the_path_of_the_labels_correction(
     # transpose; the network keeps its own Vy for everything else.
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     torch.manual_seed(0)
-    rule = deep([24, 16])
+    rule = joined([24, 16])
     transposed = make_net([24, 16], _target_="feedback.TransposedFeedback")
     transposed.load_state_dict(rule.state_dict())
     x, y = data(32)
@@ -469,7 +469,7 @@ def test_the_feedback_alignment_is_low_for_random_vy_and_one_when_it_points_as_t
     from feedback import alignment
 
     torch.manual_seed(0)
-    net = deep([24, 16])
+    net = joined([24, 16])
     x, y = data(64)
     y = F.one_hot(y, 10).float()
     assert all(c < 0.5 for c in alignment(net, x, y))  # independent random synapses
