@@ -101,6 +101,7 @@ class VisibleLabelNet(LocalNet):
         sample: bool = False,
         data_drive: Tensor | None = None,
         beta: float | Sequence[float] = 1.0,
+        code_only: bool = False,
     ) -> State:
         """Settle with the visible units outside ``free`` clamped to ``v``.
 
@@ -117,6 +118,8 @@ class VisibleLabelNet(LocalNet):
         each step's drives in turn when it is one value per step (annealing; the last visible update
         takes the last).
         ``data_drive`` (see :meth:`data_drive`), when the caller has it, saves a product.
+        ``code_only``: the caller reads only the hidden layers; the closing visible update, which
+        changes none of them, is skipped (the visible layer is then one step behind).
         """
         if isinstance(free, slice):
             # The clamped units' share of h1's drive is fixed while settling: compute it once.
@@ -172,7 +175,7 @@ class VisibleLabelNet(LocalNet):
         # it generation stays poor at a low generate-play weight: docs/findings.md). A warm
         # start (recirculation) keeps the visible layer one step behind, as in recirculation
         # proper, whose read-out code measured better so.
-        if not warm:
+        if not warm and not code_only:
             visible_update(betas[-1] if betas else beta)
         return State(u, a, up1)
 
@@ -286,13 +289,13 @@ class VisibleLabelNet(LocalNet):
             shared["code"] = s.a[1]
             return s.a[0][:, self.labels]
         if play == "redraw":
-            code = shared["code"] if "code" in shared else self.settle(v, self.labels, steps, data_drive=drive).a[1]
+            code = shared["code"] if "code" in shared else self.settle(v, self.labels, steps, data_drive=drive, code_only=True).a[1]
             self.redraw(code, x, scale, acc, self.pixels)
             return None
         if play == "complete":  # in-painting's settling: a random half of each image hidden, the labels free
             hidden = self.halves(x.device)[torch.randint(4, (x.shape[0],), device=x.device)]
             free = torch.cat([hidden, hidden.new_ones(x.shape[0], self.n_labels)], 1)
-            self.redraw(self.settle(v, free, steps).a[1], x, scale, acc, self.pixels)
+            self.redraw(self.settle(v, free, steps, code_only=True).a[1], x, scale, acc, self.pixels)
             return None
         groups = None
         if not settle_kw.get("noise") and not settle_kw.get("sample"):
@@ -356,9 +359,9 @@ class VisibleLabelNet(LocalNet):
 
     def predict_pixels(self, x: Tensor, steps: int) -> Tensor:
         """Top-down prediction of a clamped image from its settled hidden code."""
-        s = self.settle(self._visible(x, None, x.shape[0]), self.labels, steps)
+        s = self.settle(self._visible(x, None, x.shape[0]), self.labels, steps, code_only=True)
         return self.rho(torch.addmm(self.b[0][self.pixels], s.a[1], self.V[0][:, self.pixels]))
 
     def hidden_codes(self, x: Tensor, steps: int) -> list[Tensor]:
         """Each hidden layer's activity with the image clamped, bottom first (for linear read-outs)."""
-        return self.settle(self._visible(x, None, x.shape[0]), self.labels, steps).a[1:]
+        return self.settle(self._visible(x, None, x.shape[0]), self.labels, steps, code_only=True).a[1:]
