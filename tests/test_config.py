@@ -181,26 +181,14 @@ def test_slurm_trainer_wires_lightnings_auto_requeue():
     assert slurm.auto_requeue and slurm.requeue_signal == signal.SIGUSR1
 
 
-def test_an_old_name_of_0_18_0_is_gone_and_the_error_names_what_there_is():
-    """model=deep, deep_dream and paper and experiment=paper and paper_baseline composed their
-    new names in 0.19.0; from 0.20.0 they are gone, and the one-line error lists the options."""
-    for group, old, new in [("model", "deep", "joined"), ("experiment", "paper", "shifts")]:
+def test_an_old_name_is_gone_after_one_release_and_the_error_names_what_there_is():
+    """Renamed presets and models compose their new names with a notice for one release, then
+    go, and the one-line error lists the options: model=deep and experiment=paper (renamed in
+    0.19.0, gone in 0.20.0), experiment=deep (renamed in 0.23.0, gone in 0.24.0)."""
+    from astdp.results import presets
+    assert "invariant" in presets() and "deep" not in presets()
+    for group, old, new in [("model", "deep", "joined"), ("experiment", "paper", "shifts"),
+                            ("experiment", "deep", "invariant"), ("experiment", "deep_baseline", "invariant_baseline")]:
         done = run_stage(f"{group}={old}")
         lines = [l for l in done.stderr.splitlines() if l.strip()]
         assert done.returncode == 1 and len(lines) == 1 and f"{group}/{old}" in lines[0] and new in lines[0]
-
-
-
-def test_an_old_preset_name_composes_the_new_one_with_a_one_line_notice():
-    """experiment=deep (one layer since 0.21.0) is experiment=invariant from 0.23.0; the old
-    names compose the new ones and every stage says so, until 0.24.0."""
-    for old, new in [("deep", "invariant"), ("deep_baseline", "invariant_baseline")]:
-        before, after = (OmegaConf.to_container(compose_config([f"experiment={n}"])) for n in (old, new))
-        assert before.pop("deprecated") == f"experiment={old} is now experiment={new} (the old name goes in 0.24.0)"
-        assert after.pop("deprecated") is None and before == after
-    from astdp.results import presets
-    assert "invariant" in presets() and "deep" not in presets()  # one row, under the new name
-    done = run_stage("experiment=deep", "optim.lr=-1", "logger=none")
-    lines = [l for l in done.stderr.splitlines() if l.strip()]
-    assert lines == ["notice: experiment=deep is now experiment=invariant (the old name goes in 0.24.0)",
-                     "error: invalid config value optim.lr=-1.0: must be > 0"], done.stderr[-2000:]

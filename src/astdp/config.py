@@ -337,7 +337,6 @@ class GenerateConfig:
 class Config:
     name: str = MISSING
     description: str = MISSING
-    deprecated: Optional[str] = MISSING  # an old preset name's notice: which name to use now
     seed: int = MISSING
     ckpt_path: str = MISSING
     resume: bool = MISSING

@@ -61,15 +61,16 @@ CONFIG_MOVED = {
 
 # Keys that change neither what a run learns nor what it measures: a run made at another value
 # is still its preset's row.
-UNCHANGING = {"trainer.log_every_n_steps", "trainer.enable_progress_bar", "description", "deprecated"}
+UNCHANGING = {"trainer.log_every_n_steps", "trainer.enable_progress_bar", "description",
+              "deprecated"}  # deprecated: an old preset name's notice (0.23.0 only)
 BACKPROP = "astdp.training.modules.BackpropModule"
 # Keys a run made before 0.21.0 holds elsewhere: the classify play's regularisers moved into the network's config.
 KEYS_MOVED = {f"model.{k}": f"model.net.{k}" for k in INTO_NET}
 # Keys added since, at the value a run made before them ran with: a preset that sets another is another setting.
 KEYS_ADDED = {"model.plays.complete.scale": 0.0, "generate.beta_start": None, "evaluate.inpaint_beta": 1.0,
               "data.flip": False}
-# Presets' old names (a run saved under one is the new name's): conf/experiment/<old>.yaml composes the new
-# one with a notice for one release.
+# Presets' old names: a run or search trial saved under one is the new name's (experiment=deep was renamed in
+# 0.23.0; from 0.24.0 the old name no longer composes).
 RENAMED = {"deep": "invariant", "deep_baseline": "invariant_baseline"}
 
 
@@ -132,7 +133,7 @@ def presets() -> list[str]:
     from importlib.resources import files
 
     names = sorted(f.name.removesuffix(".yaml") for f in (files("astdp.conf") / "experiment").iterdir()
-                   if f.name.endswith(".yaml") and f.name.removesuffix(".yaml") not in RENAMED)
+                   if f.name.endswith(".yaml"))
     ours = ["default", *(n for n in names if n != "baseline" and not n.endswith("_baseline"))]
     return [m for n in ours for m in (n, twin(n)) if m in names or m == "default"]
 

@@ -83,8 +83,6 @@ def stage(fn: Callable[[DictConfig], object]) -> Callable[[DictConfig], object]:
 
     @functools.wraps(fn)
     def wrapper(cfg: DictConfig):
-        if cfg.get("deprecated"):
-            print(f"notice: {cfg.deprecated}", file=sys.stderr)
         try:
             return fn(cfg)
         except EXPECTED_ERRORS as e:
