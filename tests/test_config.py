@@ -170,6 +170,13 @@ def test_pyproject_ships_every_config_group():
     assert groups <= set(packages)
 
 
+def test_the_citation_names_the_packaged_version():
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert yaml.safe_load((ROOT / "CITATION.cff").read_text())["version"] == version
+
+
 def test_slurm_trainer_wires_lightnings_auto_requeue():
     import signal
 
