@@ -196,8 +196,6 @@ class ASTDPModelConfig:
         _check(self.check_finite_every > 0, "model.check_finite_every", self.check_finite_every, "must be > 0")
         _check(self.net._target_ == LOCAL_NETS[0] or self.plays.recirculate.scale == 0, "model.plays.recirculate.scale",
                self.plays.recirculate.scale, f"must be 0 with {self.net._target_} (the unsupervised play needs {LOCAL_NETS[0]})")
-        _check(self.net._target_ == LOCAL_NETS[0] or self.plays.complete.scale == 0, "model.plays.complete.scale",
-               self.plays.complete.scale, f"must be 0 with {self.net._target_} (the completion play needs {LOCAL_NETS[0]})")
 
 
 @dataclass
@@ -283,6 +281,7 @@ class EvaluateConfig:
     batch_size: int = MISSING
     occlude: Occlusion = MISSING
     inpaint_beta: float = MISSING
+    inpaint_from: str = MISSING
     measure_on: str = MISSING
 
     def __post_init__(self) -> None:
@@ -290,6 +289,7 @@ class EvaluateConfig:
         _check(self.settle_steps >= 0, "evaluate.settle_steps", self.settle_steps, "must be >= 0")
         _check(self.batch_size > 0, "evaluate.batch_size", self.batch_size, "must be > 0")
         _check(self.inpaint_beta > 0, "evaluate.inpaint_beta", self.inpaint_beta, "must be > 0")
+        _check(self.inpaint_from in ("labels", "code"), "evaluate.inpaint_from", self.inpaint_from, "must be labels or code")
 
 
 @dataclass

@@ -16,6 +16,11 @@ def occlusion_mask(n: int, side: str, image_shape: Sequence[int], device=None) -
     return known.flatten().expand(n, -1)
 
 
+def inpainted(net, x: torch.Tensor, known: torch.Tensor, ev) -> torch.Tensor:
+    """``x`` with the pixels where ``known`` is False filled in by the network, as the evaluate
+    stage's ``ev`` (``settle_steps`` + 2 rounds, ``inpaint_beta``, ``inpaint_from``) says."""
+    return net.inpaint(x, known, ev.settle_steps + 2, ev.inpaint_beta, from_code=ev.inpaint_from == "code")
+
 
 def knn_fill(x: torch.Tensor, known: torch.Tensor, reference: torch.Tensor, k: int = 10,
              batch: int = 500) -> torch.Tensor:

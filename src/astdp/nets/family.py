@@ -37,6 +37,7 @@ class LocalNet(nn.Module):
         # firing rate tends to target_rate. Local to the neuron; it makes codes sparse.
         self.homeostasis, self.target_rate = homeostasis, target_rate
         self.image_shape, self.n_pixels, self.n_labels = tuple(image_shape), math.prod(image_shape), n_labels
+        self._halves: dict[torch.device, Tensor] = {}  # see halves()
 
     @property
     def depth(self) -> int:
@@ -82,6 +83,16 @@ class LocalNet(nn.Module):
         stdp(h1, drawn, x, scale, dv[:, pixels])
         db = self.change(acc, "b.0")
         db[pixels] += (x - drawn).mean(0) * scale
+
+    def halves(self, device: torch.device) -> Tensor:
+        """(4, n_pixels) boolean: the bottom, top, right and left half of an image (made once per
+        device, not on every batch; not a buffer, so checkpoints keep their keys)."""
+        if device not in self._halves:
+            h, w = self.image_shape
+            rows = torch.arange(h, device=device)[:, None].expand(h, w)
+            cols = torch.arange(w, device=device)[None, :].expand(h, w)
+            self._halves[device] = torch.stack([rows >= h // 2, rows < h // 2, cols >= w // 2, cols < w // 2]).flatten(1)
+        return self._halves[device]
 
     def learn(self, play: str, x: Tensor, y: Tensor, steps: int, scale: float, acc: dict[str, Tensor],
               shared: dict, **kw) -> Tensor | None:
@@ -136,9 +147,10 @@ class LocalNet(nn.Module):
         the value the label unit is clamped at (1 in training)."""
         raise NotImplementedError
 
-    def inpaint(self, x: Tensor, known: Tensor, steps: int, beta: float = 1.0) -> Tensor:
+    def inpaint(self, x: Tensor, known: Tensor, steps: int, beta: float = 1.0, from_code: bool = False) -> Tensor:
         """Fill in the pixels where ``known`` is False; the known ones stay clamped. ``beta``:
-        every settled drive times this (as in :meth:`generate`)."""
+        every settled drive times this (as in :meth:`generate`); ``from_code``: draw them from
+        the hidden code of the known pixels, as the completion play teaches."""
         raise NotImplementedError
 
     def predict_pixels(self, x: Tensor, steps: int) -> Tensor:

@@ -293,7 +293,12 @@ class JoinedLabelNet(LocalNet):
             return s.a[-1]
         if play == "redraw":  # h1's code of the image as the classify play saw it (dropout and all)
             code = shared["code"] if "code" in shared else self.settle(x, y, steps).a[1]
-            self.redraw(code, x, scale, acc, slice(0, self.n_pixels))
+            self.redraw(code, x, scale, acc, self.pixels)
+            return None
+        if play == "complete":  # the code of the image with a random half hidden (in-painting's, from the code)
+            hidden = self.halves(x.device)[torch.randint(4, (x.shape[0],), device=x.device)]
+            code = self.settle(x.masked_fill(hidden, 0.0), self._no_labels(x), steps).a[1]
+            self.redraw(code, x, scale, acc, self.pixels)
             return None
         groups = None if settle_kw.get("sample") else (torch.eye(self.n_labels, dtype=x.dtype, device=x.device), y)
         self.play(x, y, True, steps, scale, acc, groups, **settle_kw)
@@ -303,14 +308,19 @@ class JoinedLabelNet(LocalNet):
     def _no_labels(self, x: Tensor) -> Tensor:
         return x.new_zeros(x.shape[0], self.n_labels)
 
-    def inpaint(self, x: Tensor, known: Tensor, steps: int, beta: float = 1.0) -> Tensor:
+    def inpaint(self, x: Tensor, known: Tensor, steps: int, beta: float = 1.0, from_code: bool = False) -> Tensor:
         """Fill in the pixels where ``known`` is False; the known ones stay clamped.
 
         Each of the ``steps`` rounds reads the labels from the known pixels and the current
         fill (up), then draws the picture those labels stand for (down, the labels clamped to
-        that activity) into the unknown pixels. The top-down path learned from label-driven
-        codes only, so it is fed a label, not the bottom-up code of a half-blank image.
+        that activity) into the unknown pixels: without the completion play the top-down path
+        learns from label-driven codes and whole images only, so it is fed a label, not the
+        bottom-up code of a half-blank image. ``from_code``: one sweep up from the known pixels
+        (the others 0) to h1's code, and one draw down from it, as the completion play teaches.
         """
+        if from_code:
+            code = self.settle(torch.where(known, x, 0.0), self._no_labels(x), 1, beta=beta).a[1]
+            return torch.where(known, x, self.rho(torch.addmm(self.b[0], code, self.V[0]) * beta))
         filled = torch.where(known, x, 0.0)
         for _ in range(steps):
             labels = self.settle(filled, self._no_labels(x), 1, beta=beta).a[-1]

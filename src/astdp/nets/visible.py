@@ -62,7 +62,6 @@ class VisibleLabelNet(LocalNet):
         gain = torch.ones(sizes[0])
         gain[n_pixels:] = label_gain
         self.register_buffer("gain", gain)
-        self._halves: dict[torch.device, Tensor] = {}  # see halves()
 
     # ------------------------------------------------------------------ settling
     @staticmethod
@@ -306,16 +305,6 @@ class VisibleLabelNet(LocalNet):
         self.play(v, self.pixels, steps, scale, acc, drive, groups=groups, **settle_kw)
         return None
 
-    def halves(self, device: torch.device) -> Tensor:
-        """(4, n_pixels) boolean: the bottom, top, right and left half of an image (made once per
-        device, not on every batch; not a buffer, so checkpoints keep their keys)."""
-        if device not in self._halves:
-            h, w = self.image_shape
-            rows = torch.arange(h, device=device)[:, None].expand(h, w)
-            cols = torch.arange(w, device=device)[None, :].expand(h, w)
-            self._halves[device] = torch.stack([rows >= h // 2, rows < h // 2, cols >= w // 2, cols < w // 2]).flatten(1)
-        return self._halves[device]
-
     # ------------------------------------------------------------------ use
     def _visible(self, x: Tensor | None, y: Tensor | None, batch: int) -> Tensor:
         ref = self.b[0]
@@ -338,8 +327,9 @@ class VisibleLabelNet(LocalNet):
     def label_activity(self, x: Tensor, steps: int) -> Tensor:
         return self._partial(x, None, steps).a[0][:, self.labels]
 
-    def inpaint(self, x: Tensor, known: Tensor, steps: int, beta: float = 1.0) -> Tensor:
-        """Fill in the pixels where ``known`` is False; the known ones stay clamped."""
+    def inpaint(self, x: Tensor, known: Tensor, steps: int, beta: float = 1.0, from_code: bool = False) -> Tensor:
+        """Fill in the pixels where ``known`` is False; the known ones stay clamped. The settling
+        draws them from h1's code at every step, so ``from_code`` changes nothing here."""
         return self._partial(x, known, steps, beta).a[0][:, self.pixels]
 
     def generate(

@@ -9,7 +9,7 @@ from astdp.nets.rule import annealed
 from astdp.stages._cli import cli, output_dir, progress
 from astdp.tracking import model_artifact_name, used, wandb_logger
 
-PARAMS = ["name", "seed", "ckpt_path", "data", "evaluate.occlude", "evaluate.settle_steps", "evaluate.inpaint_beta",
+PARAMS = ["name", "seed", "ckpt_path", "data", "evaluate.occlude", "evaluate.settle_steps", "evaluate.inpaint_beta", "evaluate.inpaint_from",
           "judge.path", "generate", "logger"]  # as dvc.yaml declares
 
 
@@ -66,7 +66,7 @@ def generate(cfg: DictConfig) -> dict:
     cfg = sections(cfg, PARAMS)
     from hydra.utils import instantiate
 
-    from astdp.measure.inpaint import occlusion_mask
+    from astdp.measure.inpaint import inpainted, occlusion_mask
     from astdp.images import save_grid
     from astdp.io import write_metrics
     from astdp.measure.samples import frechet_distance, precision_recall, variety
@@ -138,7 +138,7 @@ def generate(cfg: DictConfig) -> dict:
     # In-painting: occluded / filled in / original, ten images of the first measured split.
     x = splits[measured[0][0]][0][:10].to(device)
     known = occlusion_mask(10, cfg.evaluate.occlude, shape, device)
-    filled = net.inpaint(x, known, cfg.evaluate.settle_steps + 2, cfg.evaluate.inpaint_beta)
+    filled = inpainted(net, x, known, cfg.evaluate)
     inpaint = save_grid(out / "samples" / "inpaint.png", torch.cat([x * known, filled, x]), 10, shape)
     # A chain of each class settling, and one sample of each class beside its 5 nearest training
     # images in the judge's features (a sample that is a copy would sit on its first neighbour).
