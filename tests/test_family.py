@@ -117,11 +117,15 @@ def assert_only_the_drawing_learned(net, alone: dict, both: dict, code, x, scale
     assert torch.equal(both["V.0"][:, net.n_pixels:], alone["V.0"][:, net.n_pixels:])
 
 
-def test_the_completion_play_teaches_the_pixels_to_be_drawn_from_half_an_images_code():
-    """The completion play settles each image with a random half hidden and the labels free (as
-    in-painting does), then teaches only V.0's pixel columns and the pixels' biases to draw the
-    whole image from that code: the rule's form, and nothing classification reads changes."""
-    net = trained(make_net([24, 16]))
+@pytest.mark.parametrize("target", LOCAL_NETS)
+def test_the_completion_play_teaches_the_pixels_to_be_drawn_from_half_an_images_code(target):
+    """The completion play settles each image with a random half hidden (the visible-label
+    network settles that half and the labels, as its in-painting does; the joined-label network
+    takes one bottom-up sweep from the half image), then teaches only V.0's pixel columns and the
+    pixels' biases to draw the whole image from that code: the rule's form, and nothing
+    classification reads changes."""
+    joined = target == LOCAL_NETS[1]
+    net = trained(make_net([24, 16], _target_=target, **({"label_gain": 1.0} if joined else {})))
     x, y = data(32)
     alone, _ = net.weight_changes(x, y, {"classify": (1.0, 2)})
     torch.manual_seed(5)
@@ -129,9 +133,28 @@ def test_the_completion_play_teaches_the_pixels_to_be_drawn_from_half_an_images_
     torch.manual_seed(5)  # the same halves
     hidden = net.halves(x.device)[torch.randint(4, (len(x),))]
     assert hidden.sum(1).eq(net.n_pixels // 2).all()
-    free = torch.cat([hidden, torch.ones(len(x), net.n_labels, dtype=torch.bool)], 1)
-    code = net.settle(torch.cat([x, y], 1), free, 2).a[1]
+    if joined:
+        code = net.settle(x.masked_fill(hidden, 0.0), net._no_labels(x), 2).a[1]
+    else:
+        free = torch.cat([hidden, torch.ones(len(x), net.n_labels, dtype=torch.bool)], 1)
+        code = net.settle(torch.cat([x, y], 1), free, 2).a[1]
     assert_only_the_drawing_learned(net, alone, both, code, x, 0.5)
+
+
+def test_the_joined_network_in_paints_from_the_code_of_the_known_half_in_one_draw():
+    """evaluate.inpaint_from=code: one sweep up from the known pixels (the rest 0) to h1, one draw
+    down, the known pixels kept; the default path reads the labels and draws what they stand for.
+    The visible-label network draws from its settled code either way."""
+    net = trained(make_net([24, 16], _target_=LOCAL_NETS[1], label_gain=1.0))
+    x, _ = data(16)
+    known = torch.zeros_like(x, dtype=torch.bool)
+    known[:, : net.n_pixels // 2] = True
+    code = net.settle(torch.where(known, x, 0.0), net._no_labels(x), 1, beta=0.8).a[1]
+    filled = net.inpaint(x, known, 3, beta=0.8, from_code=True)
+    torch.testing.assert_close(filled, torch.where(known, x, net.rho((net.b[0] + code @ net.V[0]) * 0.8)))
+    assert not torch.equal(filled, net.inpaint(x, known, 3, beta=0.8))
+    visible = trained(make_net([24, 16]))
+    assert torch.equal(visible.inpaint(x, known, 3, 0.8, from_code=True), visible.inpaint(x, known, 3, 0.8))
 
 
 @pytest.mark.parametrize("target", LOCAL_NETS)
