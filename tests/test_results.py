@@ -107,7 +107,7 @@ def test_a_depth_run_with_its_own_learning_rate_says_so_in_its_command():
 
 def test_a_run_with_overrides_its_row_would_not_name_is_not_collected():
     def run(name, timestamp, **optim):
-        params = {"name": name, "seed": 0, "model": {"net": {"hidden": preset_hidden(name)}},
+        params = {"name": name, "seed": 0, "model": {"net": {"hidden": preset_hidden(name)}, "plays": plays(name)},
                   "data": {"name": "mnist", "max_shift": preset_config(name).data.max_shift},
                   "optim": {**preset_config(name).optim, **optim}, "evaluate": dict(preset_config(name).evaluate)}
         return {"name": f"exp-{timestamp}", "data": {"timestamp": timestamp, "params": {"params.yaml": {"data": params}},
@@ -128,6 +128,11 @@ def test_a_run_with_overrides_its_row_would_not_name_is_not_collected():
         "exp-2026-01-01"]
 
 
+def plays(name: str) -> dict:
+    """The preset's plays, as its runs' params.yaml holds them (a run without them played no completion)."""
+    return OmegaConf.to_container(preset_config(name).model.plays)
+
+
 def experiments(shown):
     return [s["experiment"] for r in collect(shown_runs(shown, "head")).values() for s in r["seeds"]]
 
@@ -135,7 +140,8 @@ def experiments(shown):
 def test_an_experiment_still_running_is_not_collected():
     # a queued or running experiment shows the metrics of the workspace it was copied from
     def exp(name, timestamp, state):
-        params = {"name": "invariant", "seed": 0, "model": {"net": {"hidden": [10]}}, "optim": dict(preset_config("invariant").optim),
+        params = {"name": "invariant", "seed": 0, "model": {"net": {"hidden": [10]}, "plays": plays("invariant")},
+                  "optim": dict(preset_config("invariant").optim),
                   "data": {"name": "mnist", "max_shift": 0}, "evaluate": dict(preset_config("invariant").evaluate)}
         rev = {"name": name, "data": {"timestamp": timestamp, "params": {"params.yaml": {"data": params}},
                                       "metrics": {"metrics/eval.json": {"data": {"test_accuracy": 0.9}}}}}
@@ -174,7 +180,7 @@ def test_a_search_record_holds_every_finished_trial_its_budget_and_the_choice(tm
 def test_every_seed_of_a_preset_is_collected_into_one_record():
     """Seed 2 ran under the preset's old name (experiment=deep until 0.23.0): it is the same row."""
     def run(seed, timestamp, name="invariant"):
-        params = {"name": name, "seed": seed, "model": {"net": {"hidden": preset_hidden("invariant")}},
+        params = {"name": name, "seed": seed, "model": {"net": {"hidden": preset_hidden("invariant")}, "plays": plays("invariant")},
                   "data": {"name": "mnist", "max_shift": 0, "seed": seed},  # data.seed follows the seed
                   "optim": dict(preset_config("invariant").optim), "evaluate": dict(preset_config("invariant").evaluate)}
         return {"name": f"s{seed}", "data": {"timestamp": timestamp, "params": {"params.yaml": {"data": params}},
