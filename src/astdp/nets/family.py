@@ -73,16 +73,22 @@ class LocalNet(nn.Module):
             acc[name] = torch.zeros_like(self.get_parameter(name))
         return acc[name]
 
-    def redraw(self, h1: Tensor, x: Tensor, scale: float, acc: dict[str, Tensor], pixels: slice) -> None:
+    def draw(self, h1: Tensor, beta: float = 1.0) -> Tensor:
+        """The pixels (B, n_pixels) that h1's activity ``h1`` draws top-down, every drive times ``beta``
+        (a network keeps its pixels' slice of layer 0 in ``self.pixels``)."""
+        u = torch.addmm(self.b[0][self.pixels], h1, self.V[0][:, self.pixels])
+        return self.rho(u * beta if beta != 1.0 else u)
+
+    def redraw(self, h1: Tensor, x: Tensor, scale: float, acc: dict[str, Tensor]) -> None:
         """The redraw play's changes: the synapses from h1 down to the pixels (``V.0``, and the
         pixels' biases) learn to draw the image ``x`` (B, n_pixels) from h1's code of it ``h1``:
         pre ``h1``, post the pixels' top-down prediction, target the image. Only top-down
         synapses change, so classification (which never drives the pixels) is untouched."""
-        drawn = self.rho(torch.addmm(self.b[0][pixels], h1, self.V[0][:, pixels]))
+        drawn = self.draw(h1)
         dv = self.change(acc, "V.0")
-        stdp(h1, drawn, x, scale, dv[:, pixels])
+        stdp(h1, drawn, x, scale, dv[:, self.pixels])
         db = self.change(acc, "b.0")
-        db[pixels] += (x - drawn).mean(0) * scale
+        db[self.pixels] += (x - drawn).mean(0) * scale
 
     def halves(self, device: torch.device) -> Tensor:
         """(4, n_pixels) boolean: the bottom, top, right and left half of an image (made once per

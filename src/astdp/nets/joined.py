@@ -293,12 +293,12 @@ class JoinedLabelNet(LocalNet):
             return s.a[-1]
         if play == "redraw":  # h1's code of the image as the classify play saw it (dropout and all)
             code = shared["code"] if "code" in shared else self.settle(x, y, steps).a[1]
-            self.redraw(code, x, scale, acc, self.pixels)
+            self.redraw(code, x, scale, acc)
             return None
         if play == "complete":  # the code of the image with a random half hidden (in-painting's, from the code)
             hidden = self.halves(x.device)[torch.randint(4, (x.shape[0],), device=x.device)]
             code = self.settle(x.masked_fill(hidden, 0.0), self._no_labels(x), steps).a[1]
-            self.redraw(code, x, scale, acc, self.pixels)
+            self.redraw(code, x, scale, acc)
             return None
         groups = None if settle_kw.get("sample") else (torch.eye(self.n_labels, dtype=x.dtype, device=x.device), y)
         self.play(x, y, True, steps, scale, acc, groups, **settle_kw)
@@ -320,7 +320,7 @@ class JoinedLabelNet(LocalNet):
         """
         if from_code:
             code = self.settle(torch.where(known, x, 0.0), self._no_labels(x), 1, beta=beta).a[1]
-            return torch.where(known, x, self.rho(torch.addmm(self.b[0], code, self.V[0]) * beta))
+            return torch.where(known, x, self.draw(code, beta))
         filled = torch.where(known, x, 0.0)
         for _ in range(steps):
             labels = self.settle(filled, self._no_labels(x), 1, beta=beta).a[-1]
@@ -347,8 +347,7 @@ class JoinedLabelNet(LocalNet):
 
     def predict_pixels(self, x: Tensor, steps: int) -> Tensor:
         """Top-down prediction of a clamped image from its settled hidden code."""
-        s = self.settle(x, self._no_labels(x), steps)
-        return self.rho(torch.addmm(self.b[0], s.a[1], self.V[0]))
+        return self.draw(self.settle(x, self._no_labels(x), steps).a[1])
 
     def hidden_codes(self, x: Tensor, steps: int) -> list[Tensor]:
         """Each hidden layer's activity with the image clamped, bottom first (for linear read-outs)."""

@@ -289,12 +289,12 @@ class VisibleLabelNet(LocalNet):
             return s.a[0][:, self.labels]
         if play == "redraw":
             code = shared["code"] if "code" in shared else self.settle(v, self.labels, steps, data_drive=drive, code_only=True).a[1]
-            self.redraw(code, x, scale, acc, self.pixels)
+            self.redraw(code, x, scale, acc)
             return None
         if play == "complete":  # in-painting's settling: a random half of each image hidden, the labels free
             hidden = self.halves(x.device)[torch.randint(4, (x.shape[0],), device=x.device)]
             free = torch.cat([hidden, hidden.new_ones(x.shape[0], self.n_labels)], 1)
-            self.redraw(self.settle(v, free, steps, code_only=True).a[1], x, scale, acc, self.pixels)
+            self.redraw(self.settle(v, free, steps, code_only=True).a[1], x, scale, acc)
             return None
         groups = None
         if not settle_kw.get("noise") and not settle_kw.get("sample"):
@@ -349,8 +349,7 @@ class VisibleLabelNet(LocalNet):
 
     def predict_pixels(self, x: Tensor, steps: int) -> Tensor:
         """Top-down prediction of a clamped image from its settled hidden code."""
-        s = self.settle(self._visible(x, None, x.shape[0]), self.labels, steps, code_only=True)
-        return self.rho(torch.addmm(self.b[0][self.pixels], s.a[1], self.V[0][:, self.pixels]))
+        return self.draw(self.settle(self._visible(x, None, x.shape[0]), self.labels, steps, code_only=True).a[1])
 
     def hidden_codes(self, x: Tensor, steps: int) -> list[Tensor]:
         """Each hidden layer's activity with the image clamped, bottom first (for linear read-outs)."""
