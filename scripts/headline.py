@@ -32,7 +32,9 @@ def main() -> None:
               f"(class means {gen['fid_class_means']:.1f}, real images {gen['fid_real_train']:.1f}), "
               f"precision {gen['precision']:.2f}, recall {gen['recall']:.2f}")
     if ev.get("inpaint_mse") is not None:
-        print(f"  in-painting MSE {ev['inpaint_mse']:.4f} (10-nearest-neighbour fill {ev['inpaint_mse_knn']:.4f})")
+        print(f"  in-painting MSE {ev['inpaint_mse']:.4f} (10-nearest-neighbour fill {ev['inpaint_mse_knn']:.4f})"
+              + (f", the judge reads {100 * gen['inpaint_judge_accuracy']:.1f}% of the filled digits right "
+                 f"({100 * gen['inpaint_judge_accuracy_knn']:.1f}% of the k-NN fill)" if "inpaint_judge_accuracy" in gen else ""))
     url = remote_reachable()
     if url:
         print(f"share: dvc push (to {url}) and git push; a clone then runs dvc pull")

@@ -47,6 +47,8 @@ def test_train_evaluate_generate(cfg_tiny, tmp_path):
     assert gen["judge_accuracy"] < 0.5 and gen["precision"] < 0.5 and gen["fid"] > gen["fid_class_means"]
     assert gen["judge_test_accuracy"] > 0.9 and 0 < gen["variety_ratio"] < 1
     assert gen["fid_real_train"] < gen["fid_class_means"]  # real images are the floor
+    # half-occluded test images completed by the network and by memory, as the judge reads them
+    assert gen["inpaint_judge_accuracy_knn"] > 0.5 and 0 <= gen["inpaint_judge_accuracy"] <= 1
     assert Path("samples/digits.png").is_file() and Path("samples/inpaint.png").is_file()
     from PIL import Image  # chains: 10 classes x the sampler's steps (8 at least); nearest: a sample and 5 neighbours
 

@@ -46,7 +46,8 @@ HEADLINE = {"train": ["epochs", "val_acc", "val_readout_accuracy"],
                      "inpaint_mse_knn", "occluded_accuracy", "occluded_accuracy_knn"],
             "generate": ["judge_accuracy", "judge_val_accuracy", "judge_test_accuracy", "variety_ratio", "fid",
                          "fid_real_train", "fid_class_means", "precision", "recall", "fid_val", "precision_val",
-                         "recall_val", "variety_ratio_val"]}
+                         "recall_val", "variety_ratio_val", "inpaint_judge_accuracy", "inpaint_judge_accuracy_knn",
+                         "inpaint_judge_accuracy_val", "inpaint_judge_accuracy_knn_val"]}
 
 
 # Where 0.18.0's runs name what a run config builds besides a checkpoint's network, optimizer

@@ -22,6 +22,16 @@ def inpainted(net, x: torch.Tensor, known: torch.Tensor, ev) -> torch.Tensor:
     return net.inpaint(x, known, ev.settle_steps + 2, ev.inpaint_beta, from_code=ev.inpaint_from == "code")
 
 
+def fills(net, x: torch.Tensor, x_train: torch.Tensor, ev) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The known pixels' mask when half of each image of ``x`` (``ev.occlude``) is hidden, and ``x``
+    completed by the network (:func:`inpainted`, batches of ``ev.batch_size``) and by memory: the
+    mean of the 10 ``x_train`` images nearest on the visible half."""
+    known = occlusion_mask(len(x), ev.occlude, net.image_shape, x.device)
+    split = lambda t: t.split(ev.batch_size)
+    filled = torch.cat([inpainted(net, xb, kb, ev) for xb, kb in zip(split(x), split(known))])
+    return known, filled, knn_fill(x, known[0], x_train)
+
+
 def knn_fill(x: torch.Tensor, known: torch.Tensor, reference: torch.Tensor, k: int = 10,
              batch: int = 500) -> torch.Tensor:
     """``x`` with its unknown pixels filled by the mean of the ``k`` ``reference`` images nearest

@@ -16,7 +16,7 @@ def probe_and_inpaint(net, data, x: torch.Tensor, y: torch.Tensor, ev: DictConfi
     know nothing of the network: blank, the mean training image, the mean of the 10 training
     images nearest on the visible half (k-NN). The references are the images the network
     learned from (the training split, without the validation draw)."""
-    from astdp.measure.inpaint import inpainted, knn_fill, occlusion_mask
+    from astdp.measure.inpaint import fills
     from astdp.measure.probe import probe_layers
 
     device, steps = y.device, ev.settle_steps
@@ -25,9 +25,7 @@ def probe_and_inpaint(net, data, x: torch.Tensor, y: torch.Tensor, ev: DictConfi
     accuracy = lambda pred: round((pred == y).float().mean().item(), 5)
     readout = probe_layers(lambda b: net.hidden_codes(b, steps), (x_train, y_train), (x, y), ev.batch_size)
     say(f"each hidden layer's linear read-out {readout}")
-    known = occlusion_mask(len(x), ev.occlude, data.image_shape, device)
-    filled = torch.cat([inpainted(net, xb, kb, ev) for xb, kb in zip(batches(x), batches(known))])
-    knn = knn_fill(x, known[0], x_train)
+    known, filled, knn = fills(net, x, x_train, ev)
     occluded = ~known  # the pixels to fill
     mse = lambda fill: round((fill - x)[occluded].square().mean().item(), 6)
     return {

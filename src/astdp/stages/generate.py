@@ -10,7 +10,7 @@ from astdp.stages._cli import cli, output_dir, progress
 from astdp.tracking import model_artifact_name, used, wandb_logger
 
 PARAMS = ["name", "seed", "ckpt_path", "data", "evaluate.occlude", "evaluate.settle_steps", "evaluate.inpaint_beta",
-          "evaluate.inpaint_from", "judge.path", "generate", "logger"]  # as dvc.yaml declares
+          "evaluate.inpaint_from", "evaluate.batch_size", "judge.path", "generate", "logger"]  # as dvc.yaml declares
 
 
 def draw(net, labels: torch.Tensor, g: DictConfig, generator: torch.Generator, noise: float | None = None
@@ -66,7 +66,7 @@ def generate(cfg: DictConfig) -> dict:
     cfg = sections(cfg, PARAMS)
     from hydra.utils import instantiate
 
-    from astdp.measure.inpaint import inpainted, occlusion_mask
+    from astdp.measure.inpaint import fills, inpainted, occlusion_mask
     from astdp.images import save_grid
     from astdp.io import write_metrics
     from astdp.measure.samples import frechet_distance, precision_recall, variety
@@ -131,6 +131,12 @@ def generate(cfg: DictConfig) -> dict:
         say(f"measured against the {split} images: Frechet distance {metrics[f'fid{suffix}']}")
         if split == "test":
             metrics["variety_per_class"] = {data.classes[c]: round(v, 4) for c, v in spread.items()}
+        # The judge's verdict on half-occluded images completed by the network and by memory (k-NN)
+        _, net_fill, knn = fills(net, x_real, x_train, cfg.evaluate)
+        judge_right = lambda fill: round((judge.predict(fill) == y_real).float().mean().item(), 4)
+        metrics |= {f"inpaint_judge_accuracy{suffix}": judge_right(net_fill),
+                    f"inpaint_judge_accuracy_knn{suffix}": judge_right(knn)}
+        say(f"half-occluded {split} images completed and judged")
     metrics["linear_judge_accuracy"] = round((linear(images).argmax(1) == labels).float().mean().item(), 4)
     shape = data.image_shape
     shown = torch.cat([images[labels == c][:10] for c in range(data.n_classes)])
