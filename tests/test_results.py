@@ -58,6 +58,20 @@ def record(name, hidden, accs, epochs=20, readouts=None):
             "summary": summarize(seeds)}
 
 
+def test_inpaint_table_sets_each_preset_beside_memory():
+    from astdp.results import inpaint_table
+
+    seeds = [{"seed": i, "metrics": {"eval": {"inpaint_mse": m, "inpaint_mse_knn": 0.04, "inpaint_mse_mean": 0.07,
+                                               "occluded_accuracy": 0.7, "occluded_accuracy_knn": 0.9},
+                                      "generate": {"inpaint_judge_accuracy": j, "inpaint_judge_accuracy_knn": 0.92}}}
+             for i, (m, j) in enumerate([(0.05, 0.86), (0.052, 0.88)])]
+    records = {"default": {"summary": summarize(seeds)}, "baseline": {"summary": summarize([])}}  # a twin has no fill
+    header, _, row = inpaint_table(records).splitlines()
+    assert header.count("|") == row.count("|") and "baseline" not in row
+    assert row.startswith("| aSTDP, default `dvc repro` | 0.0510 ± 0.0014 (2) | 0.0400 ± 0.0000 (2) | 0.0700 ± 0.0000 (2) "
+                          "| 87.0 ± 1.4 (2) | 92.0 ± 0.0 (2) | 70.0 ± 0.0 (2) | 90.0 ± 0.0 (2) |"), row
+
+
 def test_depth_table_pairs_each_size_with_its_twin():
     records = {("invariant", (10, 10)): record("invariant", [10, 10], [0.98, 0.96], readouts=[0.9, 0.2]),
                ("invariant_baseline", (10, 10)): record("invariant_baseline", [10, 10], [0.97]),
@@ -388,3 +402,22 @@ def test_a_run_folder_may_name_the_commit_it_was_made_at(tmp_path):
             (tmp_path / name / "commit").write_text(commit + "\n")
     named, unnamed = folder_runs([tmp_path / "named", tmp_path / "unnamed"], "head")
     assert (named.commit, unnamed.commit) == ("c0ffee", "head") and named.where == str(tmp_path / "named")
+
+
+def test_a_stage_rerun_in_a_folder_is_newer_than_the_experiment_it_came_from(tmp_path):
+    """collect keeps each seed's newest run: a folder is stamped by when its metrics were written,
+    in the experiments' own format, not by its path (which sorted before every experiment)."""
+    import os
+
+    import yaml
+
+    from astdp.results import Run, folder_runs
+
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"name": "default", "seed": 0}))
+    (tmp_path / "metrics" / "generate.json").write_text("{}")
+    os.utime(tmp_path / "metrics" / "generate.json", (1796000000, 1796000000))  # 2026-11-30T00:53:20Z
+    (run,) = folder_runs([tmp_path], "head")
+    assert run.stamp == "2026-11-30T00:53:20"
+    experiment = Run("2026-11-29T22:00:00", "head", "exp", "rev", {}, {})
+    assert sorted([run, experiment], key=lambda r: r.stamp)[-1] is run

@@ -24,6 +24,7 @@ import functools
 import json
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
@@ -32,6 +33,7 @@ from astdp.io import atomic_path, write_json
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 DEPTH_START, DEPTH_END = "<!-- depth:start -->", "<!-- depth:end -->"
+INPAINT_START, INPAINT_END = "<!-- inpaint:start -->", "<!-- inpaint:end -->"
 RESULTS = Path("results")
 BENCH = RESULTS / "bench.json"  # benchmarks/bench.py --out: epoch times of the depth table's sizes
 DEPTH = ("invariant", "invariant_baseline")  # presets whose sizes make the depth table: (aSTDP, its backprop twin)
@@ -212,7 +214,8 @@ def shown_runs(exp_show: list[dict], head: str, read=None) -> list[Run]:
 def folder_runs(folders: list[Path], commit: str) -> list[Run]:
     """The same for run folders that hold a ``params.yaml`` and the stages' ``metrics/*.json``
     (runs made by the stages outside DVC: a Hydra multirun job, another machine's runs), made
-    at ``commit`` unless a folder names its own in a file ``commit``."""
+    at ``commit`` unless a folder names its own in a file ``commit``, and stamped with the time
+    its metrics were written: a stage rerun in a folder is newer than the experiment it came from."""
     import yaml
 
     def made_at(f: Path) -> str:
@@ -222,7 +225,11 @@ def folder_runs(folders: list[Path], commit: str) -> list[Run]:
         found = {m.stem: json.loads(m.read_text()) for m in sorted((f / "metrics").glob("*.json"))}
         return {**found, "curve": json.loads((f / CURVE).read_text())} if (f / CURVE).exists() else found
 
-    return [Run(str(f), made_at(f), f.name, str(f), yaml.safe_load((f / "params.yaml").read_text()), metrics(f))
+    def written(f: Path) -> str:  # when its newest metrics were written, as `dvc exp show` stamps experiments
+        newest = max((m.stat().st_mtime for m in (f / "metrics").glob("*.json")), default=0.0)
+        return datetime.fromtimestamp(newest, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+    return [Run(written(f), made_at(f), f.name, str(f), yaml.safe_load((f / "params.yaml").read_text()), metrics(f))
             for f in folders]
 
 
@@ -492,6 +499,22 @@ def table(records: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def inpaint_table(records: dict[str, dict]) -> str:
+    """Markdown: each aSTDP preset's in-painting of half-occluded test images beside memory (the
+    10-NN fill): the error on the hidden pixels, and how often the judge and the network itself
+    read the completed images right (mean ± std (n) over seeds; ``-`` where a run has none)."""
+    lines = ["| run | in-painting MSE | 10-NN fill | mean image | the judge reads the fills right "
+             "| ... the 10-NN fill | the network classifies the occluded images | ... the 10-NN fill |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name in (n for n in presets() if n in records and "inpaint_mse" in records[n]["summary"]):
+        s = records[name]["summary"]
+        mse = [_stat(s, k, 1, 4) for k in ("inpaint_mse", "inpaint_mse_knn", "inpaint_mse_mean")]
+        read = [_stat(s, k, 100, 1) for k in ("inpaint_judge_accuracy", "inpaint_judge_accuracy_knn",
+                                              "occluded_accuracy", "occluded_accuracy_knn")]
+        lines.append(f"| {description(name)} | {' | '.join(mse)} | {' | '.join(read)} |")
+    return "\n".join(lines)
+
+
 def accuracy_figure(records: dict[str, dict], path: Path) -> Path:
     """``path`` (PNG): each measured preset's test accuracy, one dot per seed and a bar at the
     mean, each aSTDP preset beside its backprop twin (needs matplotlib, a dev dependency)."""
@@ -675,8 +698,8 @@ def main(argv: list[str] | None = None) -> None:
     depth = {(r["preset"], tuple(r["hidden"])): r
              for r in (json.loads(p.read_text()) for p in sorted((RESULTS / "depth").glob("*.json"))) if "seeds" in r}
     bench = json.loads(BENCH.read_text()) if BENCH.exists() else None
-    text, depth_text = table(records), depth_table(depth, bench)
-    print(text, depth_text, sep="\n\n")
+    text, depth_text, inpaint_text = table(records), depth_table(depth, bench), inpaint_table(records)
+    print(text, depth_text, inpaint_text, sep="\n\n")
     if args.figure:
         accuracy_figure(records, args.figure)
         curves_figure(records, args.figure.parent / "curves.png")
@@ -687,6 +710,8 @@ def main(argv: list[str] | None = None) -> None:
         write_into(page, text)
         if depth:
             write_into(page, depth_text, DEPTH_START, DEPTH_END)
+        if INPAINT_START in page.read_text():  # the results page's, not the README's
+            write_into(page, inpaint_text, INPAINT_START, INPAINT_END)
 
 
 if __name__ == "__main__":
