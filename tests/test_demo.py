@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from astdp.demo import Demo, serve
+from astdp.errors import StageError
 from astdp.training.checkpoints import load_model
 from tests.conftest import needs_chromium
 
@@ -101,6 +102,39 @@ def test_a_file_that_is_not_an_astdp_checkpoint_is_refused_and_the_model_kept(de
     status, out = post(f"{url}/api/load", {"ckpt": str(bad)})
     assert status == 400 and "not an astdp checkpoint" in out["error"]
     assert get(f"{url}/api/info") == before
+
+
+def test_beside_its_params_the_demo_samples_and_inpaints_as_the_runs_stages_do(finished_run, tmp_path):
+    """The pipeline's workspace holds params.yaml beside models/: the demo then draws with the
+    run's sampler (spikes, drive noise, beta, label strength) and fills as its evaluate stage."""
+    from omegaconf import OmegaConf
+
+    from astdp.measure.inpaint import inpainted
+    from astdp.stages.generate import chains
+    from tests.conftest import copy_run, tiny_config
+
+    folder, data, _ = finished_run
+    run = copy_run(folder, tmp_path)
+    cfg = tiny_config(data)
+    cfg.generate.noise, cfg.evaluate.inpaint_beta = 0.3, 0.8  # not what plain settling does
+    OmegaConf.save(cfg, run / "params.yaml")
+    demo, plain = Demo(run / "models/last.ckpt", data), Demo(run / "models/last.ckpt", data, params=None)
+    assert demo.info()["params"] == str(run / "params.yaml") and plain.info()["params"] is None
+    out = demo.generate({"label": 3, "steps": 5, "seed": 7})
+    expected = chains(demo.net, torch.tensor([3]), cfg.generate, 7, 5)[:, 0]
+    torch.testing.assert_close(torch.tensor(out["frames"]).flatten(1), expected.clamp(0, 1), atol=1e-4, rtol=0)
+    assert out == demo.generate({"label": 3, "steps": 5, "seed": 7}) != demo.generate({"label": 3, "steps": 5, "seed": 8})
+    image = demo.test_image(5)["image"]
+    mask = [[r < 14] * 28 for r in range(28)]
+    x, known = torch.tensor(image).view(1, -1), torch.tensor(mask).view(1, -1)
+    filled = torch.tensor(demo.inpaint({"image": image, "mask": mask})["image"]).view(1, -1)
+    torch.testing.assert_close(filled[~known], inpainted(demo.net, x, known, cfg.evaluate)[~known].clamp(0, 1),
+                               atol=1e-4, rtol=0)
+    plainly = torch.tensor(plain.inpaint({"image": image, "mask": mask})["image"]).view(1, -1)
+    assert (filled[~known] - plainly[~known]).abs().max() > 1e-3  # the run's temperature shows
+    (run / "bad.yaml").write_text("generate: {noise: -1}\n")
+    with pytest.raises(StageError, match="bad.yaml"):
+        Demo(run / "models/last.ckpt", data, params=run / "bad.yaml")
 
 
 def test_the_command_refuses_a_bad_checkpoint_in_one_line(tmp_path):

@@ -10,6 +10,11 @@ in-painted) over three JSON endpoints a script can call too:
 - ``POST /api/inpaint`` ``{"image": ..., "mask": same shape, true where the pixel is known}``
   -> ``{"image": ...}``
 
+Where the run's ``params.yaml`` sits beside its ``models/`` folder (the pipeline's workspace, a DVC
+experiment, a run folder), the demo samples and in-paints as that run's generate and evaluate
+stages do (``--params`` names another; ``--params ''`` settles plainly, at the temperature it
+trained at): the pictures on the page are the results' pictures.
+
 ``POST /api/load`` ``{"ckpt": path}`` swaps the checkpoint (read by the stages' safe loader);
 ``GET /api/test_image?index=n`` gives a test image when ``--data`` names the dataset. Bad
 input is a 400 whose ``error`` says what is wrong; the page shows it. Plain standard library:
@@ -43,21 +48,28 @@ class DemoError(ValueError):
 class Demo:
     """A trained aSTDP checkpoint behind the three calls (plain data in, plain data out)."""
 
-    def __init__(self, ckpt: str | Path, data: str | Path | None = None) -> None:
+    def __init__(self, ckpt: str | Path, data: str | Path | None = None, params: str | Path | None = "beside") -> None:
         self.lock = threading.Lock()  # one request at a time touches the model
         self.data, self._test = data, None
-        self.load(ckpt)
+        self.load(ckpt, params)
 
-    def load(self, ckpt: str | Path) -> None:
+    def load(self, ckpt: str | Path, params: str | Path | None = "beside") -> None:
+        """Load ``ckpt``, and the generate and evaluate settings of ``params`` (a run's params.yaml;
+        ``"beside"``: the one beside the checkpoint's ``models/`` folder, if there is one; None: none)."""
         from astdp.training.checkpoints import load_model
 
         module = load_model(ckpt, torch.device("cpu"))  # a StageError names a bad file
         if not hasattr(module, "net"):
             raise StageError(f"checkpoint {ckpt} is a backprop baseline: it classifies but does not "
                              "generate; load an aSTDP checkpoint")
+        if params == "beside":
+            beside = Path(ckpt).resolve().parent.parent / "params.yaml"
+            params = beside if beside.is_file() else None
+        stages = run_settings(params) if params else None
         with self.lock:
             self.module, self.net, self.ckpt = module, module.net, str(ckpt)
             self.steps = module.eval_steps
+            self.params, self.stages = (str(params) if params else None), stages
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -65,7 +77,8 @@ class Demo:
 
     def info(self) -> dict:
         return {"ckpt": self.ckpt, "network": type(self.net).__name__, "hidden": self.net.sizes[1:],
-                "image_shape": list(self.shape), "classes": self.net.n_labels, "test_images": self.data is not None}
+                "image_shape": list(self.shape), "classes": self.net.n_labels, "test_images": self.data is not None,
+                "params": self.params}
 
     # ------------------------------------------------------------------ input
     def image(self, request: dict, key: str = "image") -> torch.Tensor:
@@ -113,21 +126,35 @@ class Demo:
 
     @torch.no_grad()
     def generate(self, request: dict) -> dict:
+        """A sample of class ``label`` after 1..``steps`` settling steps: with the run's sampler,
+        each frame reruns the chain from ``seed``, so it is the same chain one step further."""
+        from astdp.stages.generate import chains
+
         k = self.label(request)
-        steps = request.get("steps", 8)
+        steps, seed = request.get("steps", 8), request.get("seed", 0)
         if not isinstance(steps, int) or not 1 <= steps <= 50:
             raise DemoError(f"steps must be an integer in 1..50, got {steps!r}")
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise DemoError(f"seed must be an integer, got {seed!r}")
         labels = torch.tensor([k])
-        with self.lock:  # settling is deterministic without spikes: k steps is the chain's k-th frame
-            frames = [self.net.generate(labels, n) for n in range(1, steps + 1)]
+        with self.lock:
+            if self.stages is None:  # plain settling is deterministic: k steps is the chain's k-th frame
+                frames = [self.net.generate(labels, n) for n in range(1, steps + 1)]
+            else:
+                frames = list(chains(self.net, labels, self.stages.generate, seed, steps))
         return {"image": self.as_image(frames[-1]), "frames": [self.as_image(f) for f in frames]}
 
     @torch.no_grad()
     def inpaint(self, request: dict) -> dict:
+        from astdp.measure.inpaint import inpainted
+
         x = self.image(request)
         known = self.image(request, "mask").bool()
         with self.lock:
-            filled = self.net.inpaint(x, known, self.steps)
+            if self.stages is None:
+                filled = self.net.inpaint(x, known, self.steps)
+            else:  # as the evaluate stage fills
+                filled = inpainted(self.net, x, known, self.stages.evaluate)
         return {"image": self.as_image(torch.where(known, x, filled))}
 
     def test_image(self, index: int) -> dict:
@@ -143,6 +170,23 @@ class Demo:
         images, labels = self._test
         index %= len(images)
         return {"image": self.as_image(images[index]), "label": int(labels[index]), "index": index}
+
+
+def run_settings(params: str | Path):
+    """The generate and evaluate sections of a run's ``params.yaml``, checked as the stages check
+    theirs (a StageError names a missing or unreadable file, or a bad value)."""
+    from omegaconf import OmegaConf
+
+    from astdp.config import sections
+
+    path = Path(params)
+    if not path.is_file():
+        raise StageError(f"params file {path} is missing; give a run's params.yaml (--params) or --params ''")
+    try:
+        return sections(OmegaConf.load(path), ["generate", "evaluate"])
+    except Exception as e:
+        raise StageError(f"cannot use {path} as a run's params.yaml ({type(e).__name__}: {e}); "
+                         "give another (--params) or --params ''") from None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -207,10 +251,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="astdp-demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--ckpt", default="models/last.ckpt", help="an aSTDP checkpoint (default: the pipeline's)")
     parser.add_argument("--data", default="data/mnist", help="the dataset's folder, for test images ('' for none)")
+    parser.add_argument("--params", default="beside",
+                        help="the run's params.yaml, whose sampler and in-painting the demo uses (default: the one "
+                             "beside the checkpoint's models/ folder, if any; '' for plain settling)")
     parser.add_argument("--port", type=int, default=7860)
     args = parser.parse_args(argv)
     try:
-        demo = Demo(args.ckpt, args.data if args.data and Path(args.data).is_dir() else None)
+        demo = Demo(args.ckpt, args.data if args.data and Path(args.data).is_dir() else None, args.params or None)
     except StageError as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         sys.exit(1)

@@ -29,13 +29,13 @@ def betas(g: DictConfig, steps: int) -> float | list[float]:
     return g.beta if g.beta_start is None else annealed(g.beta_start, g.beta, steps)
 
 
-def chains(net, n_classes: int, g: DictConfig, seed: int, steps: int = 8) -> torch.Tensor:
-    """One sample of each class after 1..``steps`` settling steps (rows: classes, columns: steps).
-    Each column reruns the chain from the same seed, so it is the same chain one step further."""
-    labels = torch.arange(n_classes, device=net.b[0].device)
-    frames = [net.generate(labels, k, g.noise, torch.Generator(device=labels.device).manual_seed(seed), sample=g.sample,
-                           beta=betas(g, k), label_strength=g.label_strength) for k in range(1, steps + 1)]
-    return torch.stack(frames, 1).flatten(0, 1)  # (classes * steps, pixels), row by row
+def chains(net, labels: torch.Tensor, g: DictConfig, seed: int, steps: int = 8) -> torch.Tensor:
+    """(steps, len(labels), pixels): a sample of each label after 1..``steps`` settling steps, as
+    the ``generate`` config ``g`` samples. Each step reruns the chain from the same seed, so it is
+    the same chain one step further."""
+    return torch.stack([net.generate(labels, k, g.noise, torch.Generator(device=labels.device).manual_seed(seed),
+                                     sample=g.sample, beta=betas(g, k), label_strength=g.label_strength)
+                        for k in range(1, steps + 1)])
 
 
 def nearest_training_images(fake: torch.Tensor, real: torch.Tensor, k: int = 5) -> torch.Tensor:
@@ -149,7 +149,8 @@ def generate(cfg: DictConfig) -> dict:
     # A chain of each class settling, and one sample of each class beside its 5 nearest training
     # images in the judge's features (a sample that is a copy would sit on its first neighbour).
     steps = max(8, g.settle_steps)
-    chain = save_grid(out / "samples" / "chains.png", chains(net, data.n_classes, g, cfg.seed, steps), steps, shape)
+    frames = chains(net, torch.arange(data.n_classes, device=device), g, cfg.seed, steps)
+    chain = save_grid(out / "samples" / "chains.png", frames.transpose(0, 1).flatten(0, 1), steps, shape)  # a class a row
     first = torch.stack([(labels == c).nonzero()[0, 0] for c in range(data.n_classes)])
     near = nearest_training_images(fake[first], judge.embed(x_train))
     nearest = save_grid(out / "samples" / "nearest.png",
