@@ -509,8 +509,9 @@ def inpaint_table(records: dict[str, dict]) -> str:
     for name in (n for n in presets() if n in records and "inpaint_mse" in records[n]["summary"]):
         s = records[name]["summary"]
         mse = [_stat(s, k, 1, 4) for k in ("inpaint_mse", "inpaint_mse_knn", "inpaint_mse_mean")]
-        read = [_stat(s, k, 100, 1) for k in ("inpaint_judge_accuracy", "inpaint_judge_accuracy_knn",
-                                              "occluded_accuracy", "occluded_accuracy_knn")]
+        read = [_stat(s, k, 100, 1) for k in ("inpaint_judge_accuracy", "inpaint_judge_accuracy_knn")]
+        read += ["-", "-"] if records[name].get("unsupervised") else [  # its label units never learned
+            _stat(s, k, 100, 1) for k in ("occluded_accuracy", "occluded_accuracy_knn")]
         lines.append(f"| {description(name)} | {' | '.join(mse)} | {' | '.join(read)} |")
     return "\n".join(lines)
 
