@@ -356,14 +356,13 @@ def test_over_seeds_a_requirement_holds_on_the_means_and_a_setting_on_fewer_seed
 def test_a_run_from_before_a_key_was_added_ran_at_its_old_value():
     """A run made before the completion play, the annealed sampler, in-painting's temperature and
     path and mirrored images existed played no completion, sampled and in-painted at one
-    temperature, from the labels, and saw no mirror image: the default and the invariant preset,
-    which now do some of that, do not count it; the fashion preset, which only in-paints at
-    another temperature, counts it but for that."""
+    temperature, from the labels, and saw no mirror image: the presets, which now do some of
+    that, do not count it."""
     from astdp.results import changed_keys
 
     for name, changed in (("default", {"model.plays.complete.scale", "generate.beta_start", "evaluate.inpaint_beta"}),
                           ("invariant", {"model.plays.complete.scale", "evaluate.inpaint_beta", "evaluate.inpaint_from"}),
-                          ("fashion", {"evaluate.inpaint_beta"})):
+                          ("fashion", {"model.plays.complete.scale", "evaluate.inpaint_beta", "evaluate.inpaint_from"})):
         params = OmegaConf.to_container(preset_config(name), resolve=True, enum_to_str=True)
         del params["model"]["plays"]["complete"], params["generate"]["beta_start"]
         del params["evaluate"]["inpaint_beta"], params["evaluate"]["inpaint_from"], params["data"]["flip"]
