@@ -178,3 +178,24 @@ def test_an_annealed_sampler_is_one_inverse_temperature_per_step(target):
 def test_annealing_rises_evenly_to_the_sampler_beta():
     assert annealed(1.0, 2.2, 1) == [2.2]
     assert annealed(0.5, 2.0, 4) == pytest.approx([0.5, 1.0, 1.5, 2.0])
+
+
+@pytest.mark.parametrize("target", LOCAL_NETS)
+def test_a_gibbs_sampler_spikes_its_pixels_between_steps_and_can_hold_the_label_first(target):
+    """``pixel_spikes``: the pixels fire binary spikes in every update but the last, so the chain
+    draws otherwise, shows rates at its end, and a seed still fixes every draw.
+    ``label_hold``: the label at its strength for that many steps, then at 1; a hold as long as
+    the chain is the plain clamp, one of 1 at strength 1 is no clamp change at all."""
+    net = trained(make_net([24, 16], _target_=target, **({"label_gain": 1.0} if target != LOCAL_NETS[0] else {})))
+    labels = torch.arange(10).repeat(3)
+
+    def draw(steps=4, **kw):
+        return net.generate(labels, steps, noise=0.3, generator=torch.Generator().manual_seed(1), sample=True, **kw)
+
+    spiking = draw(pixel_spikes=True)
+    assert torch.equal(spiking, draw(pixel_spikes=True)) and not torch.equal(spiking, draw())
+    assert ((spiking > 0) & (spiking < 1)).any()  # the last step shows rates, not spikes
+    torch.testing.assert_close(draw(label_strength=2.5, label_hold=4), draw(label_strength=2.5))
+    torch.testing.assert_close(draw(label_hold=1), draw())
+    held_first = draw(label_strength=2.5, label_hold=2)
+    assert not torch.allclose(held_first, draw(label_strength=2.5)) and not torch.allclose(held_first, draw())

@@ -15,7 +15,7 @@ class Prototypes:
     def __init__(self, protos: torch.Tensor):
         self.protos = protos
 
-    def generate(self, labels, steps, noise=0.0, generator=None, sample=False, beta=1.0, label_strength=1.0):
+    def generate(self, labels, steps, noise=0.0, generator=None, **sampler):
         x = self.protos[labels]
         return (x + noise * torch.randn(x.shape, generator=generator)).clamp(0, 1)
 
@@ -26,7 +26,7 @@ class Memory:
     def __init__(self, x: torch.Tensor, y: torch.Tensor):
         self.by_class = [x[y == c] for c in range(10)]
 
-    def generate(self, labels, steps, noise=0.0, generator=None, sample=False, beta=1.0, label_strength=1.0):
+    def generate(self, labels, steps, noise=0.0, generator=None, **sampler):
         return torch.stack([self.by_class[c][torch.randint(len(self.by_class[c]), (), generator=generator)]
                             for c in labels.tolist()])
 
@@ -40,7 +40,7 @@ def test_pixel_noise_on_a_fixed_prototype_is_not_variety():
     protos = torch.stack([x[y == c].mean(0) for c in range(10)])
     labels = torch.arange(10).repeat_interleave(20)
     g = OmegaConf.create({"settle_steps": 1, "sample": True, "window": 4, "noise": 0.6, "beta": 1.0, "beta_start": None,
-                            "label_strength": 1.0})
+                            "label_strength": 1.0, "label_hold": None, "pixel_spikes": False})
     gen = torch.Generator().manual_seed(0)
     noisy = draw(Prototypes(protos), labels, g, gen)
     fooled = variety(noisy, labels, x, y)  # what pixel spread calls variety: a lot

@@ -317,6 +317,8 @@ class GenerateConfig:
     beta: float = MISSING
     beta_start: Optional[float] = MISSING
     label_strength: float = MISSING
+    label_hold: Optional[int] = MISSING
+    pixel_spikes: bool = MISSING
     measure_on: str = MISSING
 
     def __post_init__(self) -> None:
@@ -331,6 +333,8 @@ class GenerateConfig:
         _check(self.beta_start is None or self.beta_start >= 0, "generate.beta_start", self.beta_start,
                "must be >= 0 or null (0: the first step ignores every drive, a chain from noise)")
         _check(self.label_strength > 0, "generate.label_strength", self.label_strength, "must be > 0")
+        _check(self.label_hold is None or self.label_hold >= 1, "generate.label_hold", self.label_hold,
+               "must be >= 1 or null (null: the label is held at label_strength in every step)")
 
 
 @dataclass

@@ -145,12 +145,15 @@ class LocalNet(nn.Module):
         raise NotImplementedError
 
     def generate(self, labels: Tensor, steps: int, noise: float = 0.0, generator: torch.Generator | None = None,
-                 sample: bool = False, beta: float | Sequence[float] = 1.0, label_strength: float = 1.0) -> Tensor:
+                 sample: bool = False, beta: float | Sequence[float] = 1.0, label_strength: float = 1.0,
+                 pixel_spikes: bool = False, label_hold: int | None = None) -> Tensor:
         """Images (B, n_pixels) for the given class indices: clamp the label, read the pixels.
         ``sample``: hidden units fire binary spikes; ``noise``: Gaussian noise on free drives;
         ``beta``: every settled drive times this (an inverse temperature), or one value per
         settling step (annealing, :func:`astdp.nets.rule.annealed`); ``label_strength``:
-        the value the label unit is clamped at (1 in training)."""
+        the value the label unit is clamped at (1 in training), for the first ``label_hold``
+        steps only if given (then 1); ``pixel_spikes``: the pixels fire binary spikes too, in
+        every step but the last (a Gibbs chain's binary image for the next step to read)."""
         raise NotImplementedError
 
     def inpaint(self, x: Tensor, known: Tensor, steps: int, beta: float = 1.0, from_code: bool = False) -> Tensor:

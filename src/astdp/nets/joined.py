@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from astdp.nets.family import LocalNet
-from astdp.nets.rule import State, per_step, stdp, synapses
+from astdp.nets.rule import State, held, per_step, stdp, synapses
 
 
 def kept(t: Tensor, p: float) -> Tensor:
@@ -114,7 +114,8 @@ class JoinedLabelNet(LocalNet):
 
     def settle(self, x: Tensor, y: Tensor, steps: int, clamp_labels: bool = False, inertia: float = 0.0,
                sample: bool = False, generator: torch.Generator | None = None,
-               keep: list[Tensor] | None = None, noise: float = 0.0, beta: float | Sequence[float] = 1.0) -> State:
+               keep: list[Tensor] | None = None, noise: float = 0.0, beta: float | Sequence[float] = 1.0,
+               pixel_spikes: bool = False, label_scale: Sequence[float] | None = None) -> State:
         """Settle ``steps`` sweeps with the pixels (if not ``clamp_labels``) clamped to ``x``, or
         the labels (if ``clamp_labels``) to ``y``.
 
@@ -126,7 +127,10 @@ class JoinedLabelNet(LocalNet):
         drives; ``inertia`` keeps that share of a unit's previous activity;
         ``keep`` (dropout, see :meth:`dropout_masks`) multiplies each hidden layer's activity;
         ``beta`` multiplies every settled drive (an inverse temperature), or each sweep's drives
-        in turn when it is one value per sweep (annealing).
+        in turn when it is one value per sweep (annealing). Sampling with the labels clamped:
+        ``pixel_spikes``: free pixels fire binary spikes too, in every sweep but the last (the
+        next sweep reads a binary image, as a deep belief net's Gibbs chain does); ``label_scale``:
+        one value per sweep that the clamped labels are multiplied by in that sweep.
         Returns drives and activities of ``x, h1..hL, y`` (index L+1 is the labels).
         """
         B, L = x.shape[0], self.depth
@@ -137,7 +141,10 @@ class JoinedLabelNet(LocalNet):
         live = {L + 1} if clamp_labels else {0}  # layers with activity: the clamped end, then each one settled
         hidden = range(1, L + 1)
         order = [*reversed(hidden), 0] if clamp_labels else [*hidden, L + 1]
-        for b in per_step(beta, steps):
+        betas = per_step(beta, steps)
+        for i, b in enumerate(betas):
+            if label_scale is not None:
+                a[L + 1] = y * label_scale[i]
             for l in order:
                 u[l] = self._drive(a, l, live)
                 rho = self.label_rho if l == L + 1 else self.rho
@@ -146,7 +153,7 @@ class JoinedLabelNet(LocalNet):
                     new = rho(drive + noise * torch.randn(u[l].shape, generator=generator, device=u[l].device))
                 else:
                     new = rho(drive)
-                if sample and 0 < l <= L:
+                if (sample and 0 < l <= L) or (pixel_spikes and l == 0 and i < len(betas) - 1):
                     new = torch.bernoulli(new, generator=generator)
                 if inertia > 0:
                     new = torch.lerp(new, a[l], inertia)
@@ -338,12 +345,16 @@ class JoinedLabelNet(LocalNet):
         return self.settle(x, self._no_labels(x), steps).a[-1]
 
     def generate(self, labels: Tensor, steps: int, noise: float = 0.0, generator: torch.Generator | None = None,
-                 sample: bool = False, beta: float | Sequence[float] = 1.0, label_strength: float = 1.0) -> Tensor:
-        """Images for the given class indices: clamp the label (at ``label_strength``), read the pixels."""
-        y = torch.nn.functional.one_hot(labels, self.n_labels).to(self.b[0].dtype) * label_strength
+                 sample: bool = False, beta: float | Sequence[float] = 1.0, label_strength: float = 1.0,
+                 pixel_spikes: bool = False, label_hold: int | None = None) -> Tensor:
+        """Images for the given class indices: clamp the label (at ``label_strength``; after
+        ``label_hold`` sweeps at 1, as in training), read the pixels."""
+        y = torch.nn.functional.one_hot(labels, self.n_labels).to(self.b[0].dtype)
+        scale = held(label_strength, label_hold, steps)
         x0 = y.new_zeros(len(labels), self.n_pixels)
-        return self.settle(x0, y, steps, clamp_labels=True, sample=sample, generator=generator, noise=noise,
-                           beta=beta).a[0]
+        return self.settle(x0, y * label_strength if scale is None else y, steps, clamp_labels=True, sample=sample,
+                           generator=generator, noise=noise, beta=beta, pixel_spikes=pixel_spikes,
+                           label_scale=scale).a[0]
 
     def predict_pixels(self, x: Tensor, steps: int) -> Tensor:
         """Top-down prediction of a clamped image from its settled hidden code."""

@@ -60,6 +60,13 @@ def annealed(start: float, end: float, steps: int) -> list[float]:
     return [end] if steps == 1 else [start + (end - start) * k / (steps - 1) for k in range(steps)]
 
 
+def held(strength: float, hold: int | None, steps: int) -> list[float] | None:
+    """The clamped label's value in each of ``steps`` settling steps: ``strength`` for the first
+    ``hold``, then 1 as in training (it picks the class, then lets the sample wander within it);
+    None without ``hold``: ``strength`` throughout, clamped once."""
+    return None if hold is None else [strength if k < hold else 1.0 for k in range(steps)]
+
+
 def per_step(beta: float | Sequence[float], steps: int) -> list[float]:
     """``beta`` for each settling step: one value for all, or one per step."""
     if isinstance(beta, (int, float)):

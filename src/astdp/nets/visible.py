@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from astdp.nets.family import LocalNet
-from astdp.nets.rule import State, per_step, stdp, synapses
+from astdp.nets.rule import State, held, per_step, stdp, synapses
 
 
 class VisibleLabelNet(LocalNet):
@@ -101,6 +101,8 @@ class VisibleLabelNet(LocalNet):
         data_drive: Tensor | None = None,
         beta: float | Sequence[float] = 1.0,
         code_only: bool = False,
+        pixel_spikes: bool = False,
+        clamp_scale: Sequence[float] | None = None,
     ) -> State:
         """Settle with the visible units outside ``free`` clamped to ``v``.
 
@@ -119,15 +121,25 @@ class VisibleLabelNet(LocalNet):
         ``data_drive`` (see :meth:`data_drive`), when the caller has it, saves a product.
         ``code_only``: the caller reads only the hidden layers; the closing visible update, which
         changes none of them, is skipped (the visible layer is then one step behind).
+        Sampling (``free`` a slice): ``pixel_spikes``: the free visible units fire binary spikes
+        in every update but the closing one (the hidden layers read a binary image, as in a deep
+        belief net's Gibbs chain); ``clamp_scale``: one value per step that the clamped units'
+        drive onto h1 is multiplied by in that step.
         """
         if isinstance(free, slice):
             # The clamped units' share of h1's drive is fixed while settling: compute it once.
             fixed = self._clamped_drive(v, free, data_drive)
+            share = None if clamp_scale is None else fixed - self.b[1]  # the clamped units' own
+            rescaled = lambda k: torch.add(self.b[1], share, alpha=clamp_scale[k])
+            fixed = fixed if share is None else rescaled(0)
             drive_h1 = lambda vis: torch.addmm(fixed, vis[:, free] * self.gain[free], self.W[0][free])
             vis = v.clone()
             if not warm:
                 vis[:, free] = 0.0
         else:
+            if clamp_scale is not None:
+                raise ValueError("clamp_scale needs the free visible units as a slice")
+            share = None
             drive_h1 = lambda vis: torch.addmm(self.b[1], vis * self.gain, self.W[0])
             vis = v.clone() if warm else torch.where(free, torch.zeros_like(v), v)
 
@@ -143,24 +155,27 @@ class VisibleLabelNet(LocalNet):
         up1 = u[1]
         betas = per_step(beta, steps)
 
-        def update(old: Tensor, drive: Tensor, hidden: bool, beta: float) -> Tensor:
+        def update(old: Tensor, drive: Tensor, spiking: bool, beta: float) -> Tensor:
             if noise > 0:
                 drive = drive + noise * torch.randn(drive.shape, generator=generator, device=drive.device)
             if beta != 1.0:
                 drive = drive * beta
-            new = spikes(self.rho(drive)) if sample and hidden else self.rho(drive)
+            new = spikes(self.rho(drive)) if spiking else self.rho(drive)
             return torch.lerp(new, old, inertia) if inertia > 0 else new
 
-        def visible_update(beta: float) -> None:
+        def visible_update(beta: float, closing: bool = False) -> None:
             drive = self._down(a, free)
+            spiking = pixel_spikes and not closing
             if isinstance(free, slice):  # in place: a[0] and u[0] are this call's own tensors
                 u[0][:, free] = drive
-                a[0][:, free] = update(a[0][:, free], drive, False, beta)
+                a[0][:, free] = update(a[0][:, free], drive, spiking, beta)
             else:
                 u[0] = drive
-                a[0] = torch.where(free, update(a[0], drive, False, beta), v)
+                a[0] = torch.where(free, update(a[0], drive, spiking, beta), v)
 
-        for b in betas:
+        for k, b in enumerate(betas):
+            if k and share is not None:
+                fixed = rescaled(k)
             visible_update(b)
             for l in range(1, self.depth + 1):
                 u[l] = bottom_up(a, l)
@@ -168,14 +183,14 @@ class VisibleLabelNet(LocalNet):
                     up1 = u[1]
                 if l < self.depth:
                     u[l] = torch.addmm(u[l], a[l + 1], self.V[l])
-                a[l] = update(a[l], u[l], True, b)
+                a[l] = update(a[l], u[l], sample, b)
         # End on the visible layer: each free visible activity is then the one that h1's final
         # state produced, so top-down synapses learn from matching (pre, post) pairs (without
         # it generation stays poor at a low generate-play weight: docs/findings.md). A warm
         # start (recirculation) keeps the visible layer one step behind, as in recirculation
         # proper, whose read-out code measured better so.
         if not warm and not code_only:
-            visible_update(betas[-1] if betas else beta)
+            visible_update(betas[-1] if betas else beta, closing=True)
         return State(u, a, up1)
 
     def settle_reference(self, v: Tensor, free: Tensor, steps: int, inertia: float = 0.0, warm: bool = False) -> State:
@@ -335,16 +350,21 @@ class VisibleLabelNet(LocalNet):
     def generate(
         self, labels: Tensor, steps: int, noise: float = 0.0, generator: torch.Generator | None = None,
         sample: bool = False, beta: float | Sequence[float] = 1.0, label_strength: float = 1.0,
+        pixel_spikes: bool = False, label_hold: int | None = None,
     ) -> Tensor:
         """Images for the given class indices: clamp the label, read the pixels.
 
         Deterministic by default (one image per class); ``sample`` (spiking hidden units)
-        or ``noise`` make every call draw different digits. ``beta``: see :meth:`settle`;
-        ``label_strength``: the value the label unit is clamped at (1: as in training).
+        or ``noise`` make every call draw different digits. ``beta``, ``pixel_spikes``: see
+        :meth:`settle`; ``label_strength``: the value the label unit is clamped at (1: as in
+        training), for the first ``label_hold`` steps only if given (then 1).
         """
         y = torch.nn.functional.one_hot(labels, self.n_labels).to(self.b[0].dtype)
-        v = self._visible(None, y * label_strength if label_strength != 1.0 else y, labels.shape[0])
-        s = self.settle(v, self.pixels, steps, noise=noise, generator=generator, sample=sample, beta=beta)
+        scale = held(label_strength, label_hold, steps)
+        strong = label_strength != 1.0 and scale is None
+        v = self._visible(None, y * label_strength if strong else y, labels.shape[0])
+        s = self.settle(v, self.pixels, steps, noise=noise, generator=generator, sample=sample, beta=beta,
+                        pixel_spikes=pixel_spikes, clamp_scale=scale)
         return s.a[0][:, self.pixels]
 
     def predict_pixels(self, x: Tensor, steps: int) -> Tensor:

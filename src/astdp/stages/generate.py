@@ -19,14 +19,17 @@ def draw(net, labels: torch.Tensor, g: DictConfig, generator: torch.Generator, n
     mean rate over ``g.window`` independent spike draws of the hidden layers (drive noise
     ``g.noise`` unless ``noise`` says otherwise)."""
     noise = g.noise if noise is None else noise
-    return torch.stack([net.generate(labels, g.settle_steps, noise, generator, sample=g.sample,
-                                     beta=betas(g, g.settle_steps), label_strength=g.label_strength)
+    return torch.stack([net.generate(labels, g.settle_steps, noise, generator, **sampler(g, g.settle_steps))
                         for _ in range(g.window)]).mean(0)
 
 
-def betas(g: DictConfig, steps: int) -> float | list[float]:
-    """The sampler's inverse temperature: ``g.beta`` at every step, or annealed from ``g.beta_start``."""
-    return g.beta if g.beta_start is None else annealed(g.beta_start, g.beta, steps)
+def sampler(g: DictConfig, steps: int) -> dict:
+    """What the ``generate`` config ``g`` asks of a network's ``generate`` for a chain of ``steps``
+    (besides the noise): spikes, the inverse temperature (``g.beta`` at every step, or annealed
+    from ``g.beta_start``) and the label's clamp."""
+    beta = g.beta if g.beta_start is None else annealed(g.beta_start, g.beta, steps)
+    return dict(sample=g.sample, beta=beta, label_strength=g.label_strength, label_hold=g.label_hold,
+                pixel_spikes=g.pixel_spikes)
 
 
 def chains(net, labels: torch.Tensor, g: DictConfig, seed: int, steps: int = 8) -> torch.Tensor:
@@ -34,8 +37,7 @@ def chains(net, labels: torch.Tensor, g: DictConfig, seed: int, steps: int = 8) 
     the ``generate`` config ``g`` samples. Each step reruns the chain from the same seed, so it is
     the same chain one step further."""
     return torch.stack([net.generate(labels, k, g.noise, torch.Generator(device=labels.device).manual_seed(seed),
-                                     sample=g.sample, beta=betas(g, k), label_strength=g.label_strength)
-                        for k in range(1, steps + 1)])
+                                     **sampler(g, k)) for k in range(1, steps + 1)])
 
 
 def nearest_training_images(fake: torch.Tensor, real: torch.Tensor, k: int = 5) -> torch.Tensor:
