@@ -94,6 +94,7 @@ def test_composition_itself_rejects_unknown_keys_wrong_types_and_choices(overrid
     ("generate.window=0", "generate.window"), ("generate.sample=false generate.window=2", "generate.window"),
     ("generate.beta_start=-1", "generate.beta_start"), ("evaluate.measure_on=train", "evaluate.measure_on"),
     ("evaluate.inpaint_beta=0", "evaluate.inpaint_beta"), ("generate.label_hold=0", "generate.label_hold"),
+    ("evaluate.inpaint_rounds=0", "evaluate.inpaint_rounds"), ("evaluate.inpaint_rounds=2", "evaluate.inpaint_rounds"),
     ("evaluate.inpaint_from=pixels", "evaluate.inpaint_from"),
     ("optim.momentum=1", "optim.momentum"), ("optim=adam optim.betas=[0.9,1]", "optim.betas"),
     ("optim=adam +optim.momentum=0.9", "optim.momentum"), ("optim._target_=torch.optim.RMSprop", "optim._target_"),

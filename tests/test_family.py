@@ -141,9 +141,10 @@ def test_the_completion_play_teaches_the_pixels_to_be_drawn_from_half_an_images_
     assert_only_the_drawing_learned(net, alone, both, code, x, 0.5)
 
 
-def test_the_joined_network_in_paints_from_the_code_of_the_known_half_in_one_draw():
+def test_the_joined_network_in_paints_from_the_code_of_the_known_half_then_of_its_completion():
     """evaluate.inpaint_from=code: one sweep up from the known pixels (the rest 0) to h1, one draw
-    down, the known pixels kept; the default path reads the labels and draws what they stand for.
+    down, the known pixels kept (then, with more rounds, from the code of the completed image);
+    the default path reads the labels and draws what they stand for.
     The visible-label network draws from its settled code either way."""
     net = trained(make_net([24, 16], _target_=LOCAL_NETS[1], label_gain=1.0))
     x, _ = data(16)
@@ -153,6 +154,11 @@ def test_the_joined_network_in_paints_from_the_code_of_the_known_half_in_one_dra
     filled = net.inpaint(x, known, 3, beta=0.8, from_code=True)
     torch.testing.assert_close(filled, torch.where(known, x, net.rho((net.b[0] + code @ net.V[0]) * 0.8)))
     assert not torch.equal(filled, net.inpaint(x, known, 3, beta=0.8))
+    # more rounds: each encodes the completed image and draws it again; the fill is the draws' mean
+    again = net.settle(filled, net._no_labels(x), 1, beta=0.8).a[1]
+    second = torch.where(known, x, net.rho((net.b[0] + again @ net.V[0]) * 0.8))
+    torch.testing.assert_close(net.inpaint(x, known, 3, beta=0.8, from_code=True, rounds=2), (filled + second) / 2)
+    assert torch.equal(net.inpaint(x, known, 3, beta=0.8, from_code=True, rounds=1), filled)
     visible = trained(make_net([24, 16]))
     assert torch.equal(visible.inpaint(x, known, 3, 0.8, from_code=True), visible.inpaint(x, known, 3, 0.8))
 

@@ -282,6 +282,7 @@ class EvaluateConfig:
     occlude: Occlusion = MISSING
     inpaint_beta: float = MISSING
     inpaint_from: str = MISSING
+    inpaint_rounds: int = MISSING
     measure_on: str = MISSING
 
     def __post_init__(self) -> None:
@@ -290,6 +291,9 @@ class EvaluateConfig:
         _check(self.batch_size > 0, "evaluate.batch_size", self.batch_size, "must be > 0")
         _check(self.inpaint_beta > 0, "evaluate.inpaint_beta", self.inpaint_beta, "must be > 0")
         _check(self.inpaint_from in ("labels", "code"), "evaluate.inpaint_from", self.inpaint_from, "must be labels or code")
+        _check(self.inpaint_rounds >= 1, "evaluate.inpaint_rounds", self.inpaint_rounds, "must be >= 1")
+        _check(self.inpaint_rounds == 1 or self.inpaint_from == "code", "evaluate.inpaint_rounds", self.inpaint_rounds,
+               "needs evaluate.inpaint_from=code (from the labels, evaluate.settle_steps sets the rounds)")
 
 
 @dataclass

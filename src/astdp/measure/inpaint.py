@@ -18,8 +18,9 @@ def occlusion_mask(n: int, side: str, image_shape: Sequence[int], device=None) -
 
 def inpainted(net, x: torch.Tensor, known: torch.Tensor, ev) -> torch.Tensor:
     """``x`` with the pixels where ``known`` is False filled in by the network, as the evaluate
-    stage's ``ev`` (``settle_steps`` + 2 rounds, ``inpaint_beta``, ``inpaint_from``) says."""
-    return net.inpaint(x, known, ev.settle_steps + 2, ev.inpaint_beta, from_code=ev.inpaint_from == "code")
+    stage's ``ev`` (``settle_steps`` + 2 rounds, ``inpaint_beta``, ``inpaint_from``, ``inpaint_rounds``) says."""
+    return net.inpaint(x, known, ev.settle_steps + 2, ev.inpaint_beta, from_code=ev.inpaint_from == "code",
+                       rounds=ev.inpaint_rounds)
 
 
 def fills(net, x: torch.Tensor, x_train: torch.Tensor, ev) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

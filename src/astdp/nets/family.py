@@ -156,10 +156,12 @@ class LocalNet(nn.Module):
         every step but the last (a Gibbs chain's binary image for the next step to read)."""
         raise NotImplementedError
 
-    def inpaint(self, x: Tensor, known: Tensor, steps: int, beta: float = 1.0, from_code: bool = False) -> Tensor:
+    def inpaint(self, x: Tensor, known: Tensor, steps: int, beta: float = 1.0, from_code: bool = False,
+                rounds: int = 1) -> Tensor:
         """Fill in the pixels where ``known`` is False; the known ones stay clamped. ``beta``:
         every settled drive times this (as in :meth:`generate`); ``from_code``: draw them from
-        the hidden code of the known pixels, as the completion play teaches."""
+        the hidden code of the known pixels, as the completion play teaches, then ``rounds`` - 1
+        times from the code of the completed image (the fill: the mean of the draws)."""
         raise NotImplementedError
 
     def predict_pixels(self, x: Tensor, steps: int) -> Tensor:

@@ -315,7 +315,8 @@ class JoinedLabelNet(LocalNet):
     def _no_labels(self, x: Tensor) -> Tensor:
         return x.new_zeros(x.shape[0], self.n_labels)
 
-    def inpaint(self, x: Tensor, known: Tensor, steps: int, beta: float = 1.0, from_code: bool = False) -> Tensor:
+    def inpaint(self, x: Tensor, known: Tensor, steps: int, beta: float = 1.0, from_code: bool = False,
+                rounds: int = 1) -> Tensor:
         """Fill in the pixels where ``known`` is False; the known ones stay clamped.
 
         Each of the ``steps`` rounds reads the labels from the known pixels and the current
@@ -323,11 +324,17 @@ class JoinedLabelNet(LocalNet):
         that activity) into the unknown pixels: without the completion play the top-down path
         learns from label-driven codes and whole images only, so it is fed a label, not the
         bottom-up code of a half-blank image. ``from_code``: one sweep up from the known pixels
-        (the others 0) to h1's code, and one draw down from it, as the completion play teaches.
+        (the others 0) to h1's code, and one draw down from it, as the completion play teaches;
+        each further of ``rounds`` encodes the completed image and draws it again, as the redraw
+        play teaches for whole images, and the fill is the mean of the rounds' draws.
         """
         if from_code:
-            code = self.settle(torch.where(known, x, 0.0), self._no_labels(x), 1, beta=beta).a[1]
-            return torch.where(known, x, self.draw(code, beta))
+            filled, draws = torch.where(known, x, 0.0), []
+            for _ in range(rounds):
+                code = self.settle(filled, self._no_labels(x), 1, beta=beta).a[1]
+                filled = torch.where(known, x, self.draw(code, beta))
+                draws.append(filled)
+            return filled if rounds == 1 else torch.stack(draws).mean(0)
         filled = torch.where(known, x, 0.0)
         for _ in range(steps):
             labels = self.settle(filled, self._no_labels(x), 1, beta=beta).a[-1]

@@ -342,9 +342,11 @@ class VisibleLabelNet(LocalNet):
     def label_activity(self, x: Tensor, steps: int) -> Tensor:
         return self._partial(x, None, steps).a[0][:, self.labels]
 
-    def inpaint(self, x: Tensor, known: Tensor, steps: int, beta: float = 1.0, from_code: bool = False) -> Tensor:
+    def inpaint(self, x: Tensor, known: Tensor, steps: int, beta: float = 1.0, from_code: bool = False,
+                rounds: int = 1) -> Tensor:
         """Fill in the pixels where ``known`` is False; the known ones stay clamped. The settling
-        draws them from h1's code at every step, so ``from_code`` changes nothing here."""
+        draws them from h1's code at every one of its ``steps``, so ``from_code`` and ``rounds``
+        change nothing here."""
         return self._partial(x, known, steps, beta).a[0][:, self.pixels]
 
     def generate(

@@ -10,7 +10,8 @@ from astdp.stages._cli import cli, output_dir, progress
 from astdp.tracking import model_artifact_name, used, wandb_logger
 
 PARAMS = ["name", "seed", "ckpt_path", "data", "evaluate.occlude", "evaluate.settle_steps", "evaluate.inpaint_beta",
-          "evaluate.inpaint_from", "evaluate.batch_size", "judge.path", "generate", "logger"]  # as dvc.yaml declares
+          "evaluate.inpaint_from", "evaluate.inpaint_rounds", "evaluate.batch_size", "judge.path", "generate",
+          "logger"]  # as dvc.yaml declares
 
 
 def draw(net, labels: torch.Tensor, g: DictConfig, generator: torch.Generator, noise: float | None = None
