@@ -1,14 +1,17 @@
 """The family of local networks: one interface, one learning step, and each network's fast
 settling equal to its plainly written reference."""
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
-from hydra.utils import get_class
+from hydra.utils import get_class, instantiate
+from omegaconf import OmegaConf
 
 from astdp.config import LOCAL_NETS
 from astdp.nets.family import LocalNet
 from astdp.nets.rule import annealed, learning_step, stdp
-from tests.conftest import make_digits, make_net
+from tests.conftest import compose_config, make_digits, make_net
 
 INTERFACE = ("learn", "settle", "settle_reference", "classify", "label_activity", "generate", "inpaint", "predict_pixels", "hidden_codes")
 
@@ -205,3 +208,22 @@ def test_a_gibbs_sampler_spikes_its_pixels_between_steps_and_can_hold_the_label_
     torch.testing.assert_close(draw(label_hold=1), draw())
     held_first = draw(label_strength=2.5, label_hold=2)
     assert not torch.allclose(held_first, draw(label_strength=2.5)) and not torch.allclose(held_first, draw())
+
+
+@pytest.mark.parametrize("preset", sorted(p.stem for p in (Path(__file__).parents[1] / "conf" / "optim").glob("*.yaml")))
+def test_each_optimizer_presets_speed_options_leave_the_bits_of_training_unchanged(preset):
+    """conf/optim/ asks for torch's fused or batched updates only where they round as its plain loop does."""
+    optim = OmegaConf.to_container(compose_config([f"optim={preset}", "optim.lr=0.05"]).optim)
+    plain = {k: v for k, v in optim.items() if k not in ("fused", "foreach")}
+    nets = []
+    for conf in (optim, plain):
+        torch.manual_seed(0)
+        net = make_net([24, 16])
+        opt = instantiate(conf)(net.parameters())
+        x, y = data()
+        for _ in range(4):
+            changes, _ = net.weight_changes(x, y, {"classify": (1.0, 2), "generate": (0.1, 2)})
+            learning_step(opt, net.named_parameters(), changes)
+        nets.append(net)
+    for (n, p), q in zip(nets[0].named_parameters(), nets[1].parameters()):
+        assert torch.equal(p, q), n

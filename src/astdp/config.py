@@ -259,6 +259,7 @@ class SGDConfig(OptimConfig):
 @dataclass
 class AdamConfig(OptimConfig):
     betas: list[float] = MISSING
+    foreach: Optional[bool] = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
