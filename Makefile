@@ -46,8 +46,8 @@ share: $(STAMP)            ## the commits, every experiment and their outputs to
 	git push origin HEAD
 	dvc exp push --all-commits origin
 
-test: $(STAMP)             ## the fast suite (a few minutes on 2 cores)
-	$(PY) -m pytest
+test: $(STAMP)             ## the fast suite on two workers (pytest-xdist; a plain `pytest` runs it in one process)
+	$(PY) -m pytest -n 2
 
 test-slow: $(STAMP)        ## real-MNIST and sweep tests
 	$(PY) -m pytest -m slow

@@ -1,6 +1,12 @@
 """Shared fixtures: small synthetic MNIST-shaped data the tests make themselves, composed configs."""
 from __future__ import annotations
 
+import os
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs two workers: one thread each (and each run they start),
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # or four threads spin on two cores and every kernel waits
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 import astdp.stages  # noqa: F401  first: pins the CPU kernels as the stages run them, before torch runs any
 import functools
 import shutil
