@@ -168,6 +168,24 @@ def test_evaluate_reports_the_checkpoints_model_whatever_conf_says(cfg_tiny, tmp
     assert module.hparams.net["hidden"] == [128]  # the checkpoint carries the config that built it
 
 
+def test_evaluate_classifies_whole_and_half_images_with_the_keys_steps(cfg_tiny, tmp_path, finished_run, monkeypatch):
+    """Whole images settle evaluate.settle_steps (not what the checkpoint validated with: 3 here),
+    half-hidden ones evaluate.occluded_steps."""
+    from astdp.nets.visible import VisibleLabelNet
+
+    copy_run(finished_run[0], tmp_path)
+    calls, classify = [], VisibleLabelNet.classify
+
+    def spy(net, x, steps, known=None):
+        calls.append((steps, known is not None))
+        return classify(net, x, steps, known)
+
+    monkeypatch.setattr(VisibleLabelNet, "classify", spy)
+    cfg_tiny.evaluate.settle_steps, cfg_tiny.evaluate.occluded_steps = 2, 5
+    evaluate(cfg_tiny)
+    assert {steps for steps, half in calls if not half} == {2} and {steps for steps, half in calls if half} == {5}
+
+
 def test_training_the_judge_and_the_benchmarks_never_read_the_test_images(cfg_tiny, tiny_mnist, monkeypatch):
     """The test split is read once, at the end: by the evaluate and generate stages only."""
     import astdp.data.datamodule

@@ -279,6 +279,7 @@ class ScheduleConfig:
 @dataclass
 class EvaluateConfig:
     settle_steps: int = MISSING
+    occluded_steps: int = MISSING
     batch_size: int = MISSING
     occlude: Occlusion = MISSING
     inpaint_beta: float = MISSING
@@ -289,6 +290,7 @@ class EvaluateConfig:
     def __post_init__(self) -> None:
         _check(self.measure_on in ("test", "val"), "evaluate.measure_on", self.measure_on, "must be test or val")
         _check(self.settle_steps >= 0, "evaluate.settle_steps", self.settle_steps, "must be >= 0")
+        _check(self.occluded_steps >= 0, "evaluate.occluded_steps", self.occluded_steps, "must be >= 0")
         _check(self.batch_size > 0, "evaluate.batch_size", self.batch_size, "must be > 0")
         _check(self.inpaint_beta > 0, "evaluate.inpaint_beta", self.inpaint_beta, "must be > 0")
         _check(self.inpaint_from in ("labels", "code"), "evaluate.inpaint_from", self.inpaint_from, "must be labels or code")

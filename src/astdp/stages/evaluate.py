@@ -38,7 +38,8 @@ def probe_and_inpaint(net, data, x: torch.Tensor, y: torch.Tensor, ev: DictConfi
         "inpaint_mse_mean": mse(x_train.mean(0).expand_as(x)),
         "inpaint_mse_knn": mse(knn),
         # the network's labels for the occluded images (it fills them in first), and for the k-NN fill
-        "occluded_accuracy": accuracy(torch.cat([net.classify(xb, steps, kb) for xb, kb in zip(batches(x), batches(known))])),
+        "occluded_accuracy": accuracy(torch.cat([net.classify(xb, ev.occluded_steps, kb)
+                                                 for xb, kb in zip(batches(x), batches(known))])),
         "occluded_accuracy_knn": accuracy(torch.cat([net.classify(b, steps) for b in batches(knn)])),
     }
 
@@ -70,7 +71,11 @@ def evaluate(cfg: DictConfig) -> dict:
         x, y = (torch.cat(t).to(device) for t in zip(*data.test_dataloader()))
     else:
         x, y = (t.to(device) for t in data.train_val()["val"])
-    pred = torch.cat([module.predict_labels(xb) for xb in x.split(cfg.evaluate.batch_size)])
+    if isinstance(module, ASTDPModule):  # as the key says, whatever the checkpoint validated with
+        predict = lambda b: module.net.classify(b, cfg.evaluate.settle_steps)
+    else:
+        predict = module.predict_labels
+    pred = torch.cat([predict(xb) for xb in x.split(cfg.evaluate.batch_size)])
     from torchmetrics.functional.classification import multiclass_accuracy, multiclass_confusion_matrix
 
     n = data.n_classes
