@@ -65,8 +65,8 @@ def test_each_twin_is_its_preset_trained_by_backprop(preset):
 
 def test_joined_label_presets_classify_a_whole_image_as_they_train():
     """The joined-label network classifies in its classify play's sweeps, in validation and in
-    evaluate: more sweeps let the labels' feedback into h1 and cost points (0.28.0 to 0.29.0,
-    Fashion-MNIST validated at 3 and lost 2.7). The visible-label network's free label units
+    evaluate: more sweeps let the labels' feedback into h1 and cost points (Fashion-MNIST
+    validated at 3 in 0.28.0-0.29.0). The visible-label network's free label units
     settle over several steps, so it is not held to this."""
     joined = [cfg for p in sorted((ROOT / "conf/experiment").glob("*.yaml"))
               if (cfg := compose_config([f"experiment={p.stem}"])).model.get("net", {}).get("_target_")
