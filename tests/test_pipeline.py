@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from omegaconf import open_dict
+from omegaconf import OmegaConf, open_dict
 
 from astdp.errors import StageError
 
@@ -210,6 +210,11 @@ def test_training_the_judge_and_the_benchmarks_never_read_the_test_images(cfg_ti
     bench.load_data(str(tiny_mnist), "cpu")
     monkeypatch.setattr(sys, "argv", ["feedback.py", "--feedback", "rule", "--hidden", "16", "--epochs", "1", "--data-root", str(tiny_mnist)])
     feedback.main()
+    import inpaint_ceiling
+
+    OmegaConf.save(cfg_tiny, "params.yaml")  # the run folder, as dvc repro leaves it
+    ceiling = inpaint_ceiling.ceilings(Path.cwd(), str(tiny_mnist), train_size=200)
+    assert all(0 < ceiling[k] < 1 for k in ("net", "knn", "code_any_side", "code_and_visible"))
     with open_dict(cfg_tiny):  # searches of sampling and in-painting settings: measured on validation only
         cfg_tiny.generate.measure_on = cfg_tiny.evaluate.measure_on = "val"
     assert "fid_val" in generate(cfg_tiny) and set(read) == {"train"}
