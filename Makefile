@@ -11,7 +11,9 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c requirements.lock -e '.[dev]'
+	$(PY) -m pip install -q --require-hashes -r requirements.lock  # every file checked against the lock's sha256
+	PYTHONWARNINGS=ignore $(PY) -m pip install -q --no-deps -e '.[dev]'  # setuptools warns at any editable install
+	@out=$$($(PY) -m pip check) || { echo "$$out"; exit 1; }  # the lock holds everything the package needs
 	touch $(STAMP)
 
 repro: $(STAMP)            ## download -> train -> evaluate -> generate, tracked by DVC

@@ -1,12 +1,13 @@
 """What `pip install astdp` promises: every package the code imports is declared with a range, and
-the lock's exact versions lie inside those ranges (``make floors`` installs the lowest ones)."""
+the lock's exact versions lie inside those ranges (``make floors`` installs the lowest ones); the
+lock pins every package the environment needs, each with the sha256 of its files."""
 from __future__ import annotations
 
 import ast
 import re
 import sys
 import tomllib
-from importlib.metadata import packages_distributions
+from importlib.metadata import PackageNotFoundError, distribution, packages_distributions
 
 from packaging.requirements import Requirement
 
@@ -14,6 +15,8 @@ from tests.conftest import ROOT
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 canonical = lambda name: re.sub(r"[-_.]+", "-", name).lower()
+LOCK_TEXT = (ROOT / "requirements.lock").read_text()
+LOCK = {canonical(name): version for name, version in re.findall(r"^([\w.-]+)==(\S+)", LOCK_TEXT, re.M)}
 
 
 def imported_packages() -> set[str]:
@@ -41,9 +44,7 @@ def test_every_package_the_code_imports_is_a_declared_dependency():
 def test_every_dependency_is_a_range_that_admits_the_locked_version():
     """pyproject.toml states compatible ranges (installable beside other packages), the lock the
     exact versions a result was made with; the two must agree."""
-    lock = dict(line.split("==") for line in (ROOT / "requirements.lock").read_text().split()
-                if "==" in line and not line.startswith("#"))
-    lock = {canonical(name): version for name, version in lock.items()}
+    lock = LOCK
     requirements = [Requirement(r) for r in PYPROJECT["dependencies"] + PYPROJECT["optional-dependencies"]["dev"]]
     for req in requirements:
         if canonical(req.name) == "astdp":
@@ -51,3 +52,31 @@ def test_every_dependency_is_a_range_that_admits_the_locked_version():
         assert any(s.operator == ">=" for s in req.specifier), f"{req}: no lower bound"
         assert not any(s.operator == "==" for s in req.specifier), f"{req}: an exact pin belongs in requirements.lock"
         assert req.specifier.contains(lock[canonical(req.name)]), f"{req} excludes the locked {lock[canonical(req.name)]}"
+
+
+def test_every_pin_of_the_lock_carries_the_sha256_of_its_files():
+    """`make` installs the lock with --require-hashes: a pin without a hash would stop it, and a
+    file changed on the index or a mirror is refused."""
+    entries = re.split(r"\n(?=[\w.-]+==)", LOCK_TEXT.strip())
+    assert len(entries) == len(LOCK) > 100
+    unhashed = [e.split()[0] for e in entries if not re.search(r"--hash=sha256:[0-9a-f]{64}", e)]
+    assert not unhashed, f"pins without a hash (scripts/lock_hashes.py writes them): {unhashed}"
+
+
+def test_the_lock_pins_what_every_locked_package_requires():
+    """With --require-hashes pip refuses a dependency the lock does not pin (W&B 0.31's cwevals and
+    torch's setuptools were missing once); read from the installed packages' own metadata."""
+    from packaging.markers import default_environment
+
+    missing = set()
+    for name in LOCK:
+        try:
+            requires = distribution(name).requires or []
+        except PackageNotFoundError:
+            continue  # a package of another platform's lock: nothing installed to read
+        for line in requires:
+            req = Requirement(line)
+            if req.marker is None or req.marker.evaluate(default_environment() | {"extra": ""}):
+                if canonical(req.name) not in LOCK:
+                    missing.add(f"{req.name} (for {name})")
+    assert not missing, f"required but not in requirements.lock: {sorted(missing)}"
