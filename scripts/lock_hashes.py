@@ -44,6 +44,7 @@ def version_of(filename: str, name: str) -> Version | None:
 
 
 def index_hashes(name: str, version: str) -> set[str]:
+    """The sha256 of every file of this version on the index (each platform's wheels, the sdist)."""
     request = urllib.request.Request(f"{INDEX}/{canonicalize_name(name)}/",
                                      headers={"Accept": "application/vnd.pypi.simple.v1+json"})
     with urllib.request.urlopen(request, timeout=60) as response:
@@ -52,19 +53,23 @@ def index_hashes(name: str, version: str) -> set[str]:
             if "sha256" in f["hashes"] and version_of(f["filename"], name) == Version(version)}
 
 
-def local_hashes(name: str, version: str) -> set[str]:
-    """Files of this version in pip's find-links folders (a local build such as torch ``+cpu``)."""
+def find_links() -> list[Path]:
+    """pip's find-links folders on this machine (where a local build such as torch ``+cpu`` lies)."""
     config = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True).stdout
-    folders = {Path(f) for f in re.findall(r"find-links='([^']+)'", config)}
-    return {hashlib.sha256(f.read_bytes()).hexdigest() for d in folders if d.is_dir() for f in d.iterdir()
+    return [Path(f) for f in sorted(set(re.findall(r"find-links='([^']+)'", config))) if Path(f).is_dir()]
+
+
+def local_hashes(name: str, version: str, folders: list[Path]) -> set[str]:
+    """The sha256 of every file of this version in ``folders``."""
+    return {hashlib.sha256(f.read_bytes()).hexdigest() for d in folders for f in d.iterdir()
             if version_of(f.name, name) == Version(version)}
 
 
 def main() -> None:
     lock = Path(sys.argv[1] if len(sys.argv) > 1 else "requirements.lock")
-    lines = []
+    lines, folders = [], find_links()
     for name, version in pins(lock):
-        hashes = sorted(index_hashes(name, version) | local_hashes(name, version))
+        hashes = sorted(index_hashes(name, version) | local_hashes(name, version, folders))
         if not hashes:
             raise SystemExit(f"error: no file of {name}=={version} on {INDEX} or in find-links")
         lines.append(f"{name}=={version} \\\n" + " \\\n".join(f"    --hash=sha256:{h}" for h in hashes))

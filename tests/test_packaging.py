@@ -82,3 +82,19 @@ def test_the_lock_pins_what_every_locked_package_requires():
                 if canonical(req.name) not in LOCK:
                     missing.add(f"{req.name} (for {name})")
     assert not missing, f"required but not in requirements.lock: {sorted(missing)}"
+
+
+def test_the_hash_writer_reads_its_own_lock_and_hashes_only_files_of_the_pinned_version(tmp_path, monkeypatch):
+    """scripts/lock_hashes.py (offline part): the pins come back from a hashed lock, and a
+    find-links folder gives the hash of the pinned version's file, not of another version's."""
+    import hashlib
+
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    import lock_hashes
+
+    assert {canonical(n): v for n, v in lock_hashes.pins(ROOT / "requirements.lock")} == LOCK
+    wheel = lambda version, body: (tmp_path / f"torch-{version}-cp311-cp311-manylinux_2_28_x86_64.whl").write_bytes(body)
+    wheel("2.13.0+cpu", b"cpu build"), wheel("2.13.0", b"cuda build"), wheel("2.14.0+cpu", b"newer")
+    assert lock_hashes.local_hashes("torch", "2.13.0+cpu", [tmp_path]) == {hashlib.sha256(b"cpu build").hexdigest()}
+    assert lock_hashes.version_of("six-1.16.0.tar.gz", "six") is not None
+    assert lock_hashes.version_of("six-1.16.0.tar.gz", "sixx") is None
