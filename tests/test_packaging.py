@@ -10,11 +10,11 @@ import tomllib
 from importlib.metadata import PackageNotFoundError, distribution, packages_distributions
 
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name as canonical
 
 from tests.conftest import ROOT
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-canonical = lambda name: re.sub(r"[-_.]+", "-", name).lower()
 LOCK_TEXT = (ROOT / "requirements.lock").read_text()
 LOCK = {canonical(name): version for name, version in re.findall(r"^([\w.-]+)==(\S+)", LOCK_TEXT, re.M)}
 
