@@ -6,7 +6,7 @@ from omegaconf import OmegaConf
 from astdp.measure.inpaint import knn_fill
 from astdp.measure.samples import precision_recall, variety
 from astdp.stages.generate import draw, shape_features
-from tests.conftest import data
+from tests.conftest import ROOT, data
 
 
 class Prototypes:
@@ -61,6 +61,24 @@ def test_precision_and_recall_tell_faithful_from_collapsed_and_from_far():
     assert faithful[0] > 0.8 and faithful[1] > 0.8, faithful
     assert collapsed[0] > 0.9 and collapsed[1] < 0.1, collapsed
     assert far == (0.0, 0.0)
+
+
+def test_sample_variety_tells_real_style_from_variety_in_other_directions(monkeypatch):
+    """benchmarks/sample_variety.py: samples spread as the reals reach their share along the reals'
+    principal directions; samples that vary only across them reach none; a narrow sampler shows
+    as a small spread."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from sample_variety import shares
+
+    g = torch.Generator().manual_seed(0)
+    style = torch.tensor([4.0, 2.0, 1.0, 0.1, 0.1, 0.1])  # real images vary mostly along three axes
+    real = torch.randn(2000, 6, generator=g) * style
+    alike = shares(real, torch.randn(2000, 6, generator=g) * style, k=3)
+    across = shares(real, torch.randn(2000, 6, generator=g) * torch.tensor([0.0, 0, 0, 1, 1, 1]), k=3)
+    narrow = shares(real, 0.3 * torch.randn(2000, 6, generator=g) * style, k=3)
+    assert alike["real_style_share"] > 0.99 and abs(alike["style_share"] - alike["real_style_share"]) < 0.01
+    assert 0.9 < alike["spread"] < 1.1 and across["style_share"] < 0.01
+    assert 0.07 < narrow["spread"] < 0.11 and narrow["style_share"] > 0.99
 
 
 def test_knn_fill_takes_the_mean_of_the_nearest_on_the_known_pixels():

@@ -215,6 +215,10 @@ def test_training_the_judge_and_the_benchmarks_never_read_the_test_images(cfg_ti
     OmegaConf.save(cfg_tiny, "params.yaml")  # the run folder, as dvc repro leaves it
     ceiling = inpaint_ceiling.ceilings(Path.cwd(), str(tiny_mnist), train_size=200)
     assert all(0 < ceiling[k] < 1 for k in ("net", "knn", "code_any_side", "code_and_visible"))
+    import sample_variety
+
+    spread = sample_variety.variety(Path.cwd(), str(tiny_mnist), per_class=5, k=2)
+    assert spread["spread"] > 0 and 0 <= spread["style_share"] <= 1 + 1e-6
     with open_dict(cfg_tiny):  # searches of sampling and in-painting settings: measured on validation only
         cfg_tiny.generate.measure_on = cfg_tiny.evaluate.measure_on = "val"
     assert "fid_val" in generate(cfg_tiny) and set(read) == {"train"}
