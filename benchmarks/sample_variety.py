@@ -15,7 +15,9 @@ and reads the validation images (never the test split). Per class, averaged over
   varies as real images do would reach);
 - ``chance_share``: ``k`` over the feature dimension (variance in random directions).
 
-    python benchmarks/sample_variety.py RUN [RUN ...] [--data-root data/mnist] [--out F.json]
+    python benchmarks/sample_variety.py RUN [RUN ...] [--data-root data/mnist] [--set generate.KEY=V ...] [--out F.json]
+
+``--set`` changes the run's sampler (``generate.settle_steps=5 generate.pixel_spikes=true``).
 """
 from __future__ import annotations
 
@@ -43,8 +45,8 @@ def shares(real: torch.Tensor, fake: torch.Tensor, k: int) -> dict[str, float]:
 
 
 @torch.no_grad()
-def variety(run: Path, data_root: str | None, per_class: int, k: int) -> dict:
-    cfg = OmegaConf.load(run / "params.yaml")
+def variety(run: Path, data_root: str | None, per_class: int, k: int, overrides: list[str] = ()) -> dict:
+    cfg = OmegaConf.merge(OmegaConf.load(run / "params.yaml"), OmegaConf.from_dotlist(list(overrides)))
     data_root = data_root or str(run / cfg.data.root)  # the run's own copy, as the stages read it
     net = load_model(run / "models" / "last.ckpt").net.cpu().eval()
     judge, _ = load_judge(run / "models" / "judge.pt")
@@ -54,7 +56,7 @@ def variety(run: Path, data_root: str | None, per_class: int, k: int) -> dict:
     real = judge.embed(x_val)
     per = [shares(real[y_val == c], fake[labels == c], k) for c in range(net.n_labels)]
     out = {key: round(statistics.mean(p[key] for p in per), 4) for key in per[0]}
-    return {"run": str(run), "preset": cfg.name, "seed": cfg.seed, **out, "chance_share": round(k / real.shape[1], 4)}
+    return {"run": str(run), "preset": cfg.name, "seed": cfg.seed, "set": list(overrides), **out, "chance_share": round(k / real.shape[1], 4)}
 
 
 def main() -> None:
@@ -63,9 +65,10 @@ def main() -> None:
     ap.add_argument("--data-root", help="the dataset's folder (default: each run's own data.root)")
     ap.add_argument("--per-class", type=int, default=100)
     ap.add_argument("--k", type=int, default=10, help="real images' principal directions per class (default 10)")
+    ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="sampler overrides, e.g. generate.noise=0")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    rows = [variety(run, args.data_root, args.per_class, args.k) for run in args.runs]
+    rows = [variety(run, args.data_root, args.per_class, args.k, args.set) for run in args.runs]
     for row in rows:
         print(json.dumps(row))
     if args.out:
