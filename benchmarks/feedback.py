@@ -14,6 +14,7 @@ not local and is not a config option: it measures where the gap is, it does not 
     python benchmarks/feedback.py --feedback rule --hidden 1000 --epochs 12
     python benchmarks/feedback.py --feedback dream --hidden 1000 --epochs 12
     python benchmarks/feedback.py --feedback transpose --hidden 1000 --epochs 12
+    python benchmarks/feedback.py --feedback dream --experiment fashion --data-root data/fashion_mnist --epochs 20
 """
 from __future__ import annotations
 
@@ -72,22 +73,25 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-root", default="data/mnist")
+    ap.add_argument("--experiment", default="invariant", help="a preset of the joined-label network (default invariant)")
     args = ap.parse_args()
 
-    from bench import INVARIANT, build_module  # the invariant preset, composed and built as the train stage does
+    from bench import build_module, composed
+
+    preset = composed(f"experiment={args.experiment}")  # composed and built as the train stage does
 
     hidden = [int(h) for h in args.hidden.split(",")]
-    module = build_module(hidden, INVARIANT)  # its plays, settling settings and optimizer groups
+    module = build_module(hidden, preset)  # its plays, settling settings and optimizer groups
     torch.manual_seed(args.seed)
-    data = instantiate(INVARIANT.data, root=args.data_root)
+    data = instantiate(preset.data, root=args.data_root)
     (x, y), (xv, yv) = data.train_val().values()  # as the pipeline: the test images stay unread
     order = torch.Generator().manual_seed(args.seed)
 
-    module.net = net = build_net(INVARIANT, hidden, args.feedback, args.dream_noise)  # built after the seed: every variant starts alike
-    batch = INVARIANT.data.batch_size
+    module.net = net = build_net(preset, hidden, args.feedback, args.dream_noise)  # built after the seed: every variant starts alike
+    batch = preset.data.batch_size
     steps = args.epochs * math.ceil(len(x) / batch)
-    opt = instantiate(INVARIANT.optim)(module.param_groups())
-    schedule = instantiate(INVARIANT.lr_schedule)(opt, total_steps=steps)
+    opt = instantiate(preset.optim)(module.param_groups())
+    schedule = instantiate(preset.lr_schedule)(opt, total_steps=steps)
     params = dict(net.named_parameters())
     for epoch in range(1, args.epochs + 1):
         start, hits = time.time(), torch.zeros((), dtype=torch.long)
@@ -96,11 +100,11 @@ def main() -> None:
             hits += (labels.argmax(1) == y[b]).sum()
             learning_step(opt, params.items(), changes)
             schedule.step()
-        val = (net.classify(xv, INVARIANT.evaluate.settle_steps) == yv).float().mean().item()
+        val = (net.classify(xv, preset.evaluate.settle_steps) == yv).float().mean().item()
         aligned = [round(c, 2) for c in alignment(net, xv[:2000], F.one_hot(yv[:2000], net.n_labels).float())]
         print(f"{args.feedback} {hidden} epoch {epoch}: train {hits.item() / len(x):.4f} validation {val:.4f} "
               f"feedback aligned {aligned} {time.time() - start:.0f}s", flush=True)
-    print(json.dumps({"feedback": args.feedback, "hidden": hidden, "epochs": args.epochs, "seed": args.seed,
+    print(json.dumps({"feedback": args.feedback, "experiment": args.experiment, "hidden": hidden, "epochs": args.epochs, "seed": args.seed,
                       "train_accuracy": round(hits.item() / len(x), 4), "val_accuracy": round(val, 4), "alignment": aligned}))
 
 
