@@ -207,6 +207,14 @@ def test_training_the_judge_and_the_benchmarks_never_read_the_test_images(cfg_ti
     for conf in (bench.CONF, bench.INVARIANT):  # the synthetic digits: no checksums, a smaller validation draw
         monkeypatch.setattr(conf.data, "verify", False)
         monkeypatch.setattr(conf.data, "val_size", 100)
+    composed = bench.composed
+
+    def unverified(*overrides):  # feedback.py composes its preset itself
+        conf = composed(*overrides)
+        conf.data.verify, conf.data.val_size = False, 100
+        return conf
+
+    monkeypatch.setattr(bench, "composed", unverified)
     bench.load_data(str(tiny_mnist), "cpu")
     monkeypatch.setattr(sys, "argv", ["feedback.py", "--feedback", "rule", "--hidden", "16", "--epochs", "1", "--data-root", str(tiny_mnist)])
     feedback.main()

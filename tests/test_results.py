@@ -123,7 +123,8 @@ def test_a_run_with_overrides_its_row_would_not_name_is_not_collected():
     def run(name, timestamp, **optim):
         params = {"name": name, "seed": 0, "model": {"net": {"hidden": preset_hidden(name)}, "plays": plays(name)},
                   "data": {"name": "mnist", "max_shift": preset_config(name).data.max_shift},
-                  "optim": {**preset_config(name).optim, **optim}, "evaluate": dict(preset_config(name).evaluate)}
+                  "optim": {**preset_config(name).optim, **optim}, "evaluate": dict(preset_config(name).evaluate),
+                  "generate": dict(preset_config(name).generate)}
         return {"name": f"exp-{timestamp}", "data": {"timestamp": timestamp, "params": {"params.yaml": {"data": params}},
                                                    "metrics": {"metrics/eval.json": {"data": {"test_accuracy": 0.9}}}}}
 
@@ -156,7 +157,8 @@ def test_an_experiment_still_running_is_not_collected():
     def exp(name, timestamp, state):
         params = {"name": "invariant", "seed": 0, "model": {"net": {"hidden": [10]}, "plays": plays("invariant")},
                   "optim": dict(preset_config("invariant").optim),
-                  "data": {"name": "mnist", "max_shift": 0}, "evaluate": dict(preset_config("invariant").evaluate)}
+                  "data": {"name": "mnist", "max_shift": 0}, "evaluate": dict(preset_config("invariant").evaluate),
+                  "generate": dict(preset_config("invariant").generate)}
         rev = {"name": name, "data": {"timestamp": timestamp, "params": {"params.yaml": {"data": params}},
                                       "metrics": {"metrics/eval.json": {"data": {"test_accuracy": 0.9}}}}}
         return {"name": name, "revs": [rev], "executor": {"state": state} if state else None}
@@ -196,7 +198,8 @@ def test_every_seed_of_a_preset_is_collected_into_one_record():
     def run(seed, timestamp, name="invariant"):
         params = {"name": name, "seed": seed, "model": {"net": {"hidden": preset_hidden("invariant")}, "plays": plays("invariant")},
                   "data": {"name": "mnist", "max_shift": 0, "seed": seed},  # data.seed follows the seed
-                  "optim": dict(preset_config("invariant").optim), "evaluate": dict(preset_config("invariant").evaluate)}
+                  "optim": dict(preset_config("invariant").optim), "evaluate": dict(preset_config("invariant").evaluate),
+                  "generate": dict(preset_config("invariant").generate)}
         return {"name": f"s{seed}", "data": {"timestamp": timestamp, "params": {"params.yaml": {"data": params}},
                                              "metrics": {"metrics/eval.json": {"data": {"test_accuracy": 0.98 + seed / 100}}}}}
 
