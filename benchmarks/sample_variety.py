@@ -30,6 +30,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from astdp.io import write_json
 from astdp.measure.judge import load_judge
 from astdp.stages.generate import draw
 from astdp.training.checkpoints import load_model
@@ -56,7 +57,8 @@ def variety(run: Path, data_root: str | None, per_class: int, k: int, overrides:
     real = judge.embed(x_val)
     per = [shares(real[y_val == c], fake[labels == c], k) for c in range(net.n_labels)]
     out = {key: round(statistics.mean(p[key] for p in per), 4) for key in per[0]}
-    return {"run": str(run), "preset": cfg.name, "seed": cfg.seed, "set": list(overrides), **out, "chance_share": round(k / real.shape[1], 4)}
+    return {"run": str(run), "preset": cfg.name, "seed": cfg.seed, "set": list(overrides), **out,
+            "chance_share": round(k / real.shape[1], 4)}
 
 
 def main() -> None:
@@ -64,7 +66,7 @@ def main() -> None:
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--data-root", help="the dataset's folder (default: each run's own data.root)")
     ap.add_argument("--per-class", type=int, default=100)
-    ap.add_argument("--k", type=int, default=10, help="real images' principal directions per class (default 10)")
+    ap.add_argument("--k", type=int, default=3, help="real images' principal directions per class (default 3)")
     ap.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", help="sampler overrides, e.g. generate.noise=0")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
@@ -72,7 +74,7 @@ def main() -> None:
     for row in rows:
         print(json.dumps(row))
     if args.out:
-        args.out.write_text(json.dumps({"k": args.k, "per_class": args.per_class, "runs": rows}, indent=1) + "\n")
+        write_json(args.out, {"k": args.k, "per_class": args.per_class, "runs": rows})
 
 
 if __name__ == "__main__":
