@@ -104,8 +104,8 @@ def main() -> None:
         aligned = [round(c, 2) for c in alignment(net, xv[:2000], F.one_hot(yv[:2000], net.n_labels).float())]
         print(f"{args.feedback} {hidden} epoch {epoch}: train {hits.item() / len(x):.4f} validation {val:.4f} "
               f"feedback aligned {aligned} {time.time() - start:.0f}s", flush=True)
-    print(json.dumps({"feedback": args.feedback, "experiment": args.experiment, "hidden": hidden, "epochs": args.epochs, "seed": args.seed,
-                      "train_accuracy": round(hits.item() / len(x), 4), "val_accuracy": round(val, 4), "alignment": aligned}))
+    print(json.dumps({"feedback": args.feedback, "experiment": args.experiment, "hidden": hidden, "epochs": args.epochs,
+                      "seed": args.seed, "train_accuracy": round(hits.item() / len(x), 4), "val_accuracy": round(val, 4), "alignment": aligned}))
 
 
 if __name__ == "__main__":

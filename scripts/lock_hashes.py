@@ -24,6 +24,8 @@ from packaging.utils import (InvalidSdistFilename, InvalidWheelFilename, canonic
                              parse_wheel_filename)
 from packaging.version import InvalidVersion, Version
 
+from astdp.io import write_bytes
+
 INDEX = "https://pypi.org/simple"
 
 
@@ -73,7 +75,7 @@ def main() -> None:
         if not hashes:
             raise SystemExit(f"error: no file of {name}=={version} on {INDEX} or in find-links")
         lines.append(f"{name}=={version} \\\n" + " \\\n".join(f"    --hash=sha256:{h}" for h in hashes))
-    lock.write_text("\n".join(lines) + "\n")
+    write_bytes(lock, ("\n".join(lines) + "\n").encode())  # all or nothing: a lock is never half written
     print(f"{len(lines)} pins, their hashes written to {lock}")
 
 

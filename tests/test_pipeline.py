@@ -204,12 +204,11 @@ def test_training_the_judge_and_the_benchmarks_never_read_the_test_images(cfg_ti
     import bench
     import feedback
 
-    for conf in (bench.CONF, bench.INVARIANT):  # the synthetic digits: no checksums, a smaller validation draw
-        monkeypatch.setattr(conf.data, "verify", False)
-        monkeypatch.setattr(conf.data, "val_size", 100)
+    monkeypatch.setattr(bench.CONF.data, "verify", False)  # the synthetic digits: no checksums,
+    monkeypatch.setattr(bench.CONF.data, "val_size", 100)  # a smaller validation draw
     composed = bench.composed
 
-    def unverified(*overrides):  # feedback.py composes its preset itself
+    def unverified(*overrides):  # the same for the preset feedback.py composes
         conf = composed(*overrides)
         conf.data.verify, conf.data.val_size = False, 100
         return conf
