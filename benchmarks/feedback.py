@@ -58,8 +58,8 @@ def alignment(net: JoinedLabelNet, x: torch.Tensor, y: torch.Tensor) -> list[flo
     return cosines
 
 
-def build_net(conf, hidden: list[int], feedback: str, dream_noise: float) -> JoinedLabelNet:
-    net = {"hidden": hidden, "dream_noise": dream_noise if feedback == "dream" else 0.0}
+def build_net(conf, hidden: list[int], feedback: str, dream_noise: float, dream_on: str = "drives") -> JoinedLabelNet:
+    net = {"hidden": hidden, "dream_noise": dream_noise if feedback == "dream" else 0.0, "dream_on": dream_on}
     kwargs = OmegaConf.to_container(OmegaConf.merge(conf.model.net, net), resolve=True)
     kwargs.pop("_target_")
     return (TransposedFeedback if feedback == "transpose" else JoinedLabelNet)(**kwargs)
@@ -74,6 +74,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-root", default="data/mnist")
     ap.add_argument("--experiment", default="invariant", help="a preset of the joined-label network (default invariant)")
+    ap.add_argument("--dream-on", choices=["drives", "rates"], default="drives",
+                    help="with --feedback dream: what the dream's noise disturbs (model.net.dream_on)")
+    ap.add_argument("--feedback-lr", type=float, default=None, metavar="LR",
+                    help="with --feedback dream: the feedback synapses Fy step by plain SGD at LR under the schedule "
+                         "(model.feedback_lr; default: by the preset's optimizer)")
     args = ap.parse_args()
 
     from bench import build_module, composed
@@ -87,9 +92,11 @@ def main() -> None:
     (x, y), (xv, yv) = data.train_val().values()  # as the pipeline: the test images stay unread
     order = torch.Generator().manual_seed(args.seed)
 
-    module.net = net = build_net(preset, hidden, args.feedback, args.dream_noise)  # built after the seed: every variant starts alike
+    module.net = net = build_net(preset, hidden, args.feedback, args.dream_noise, args.dream_on)  # built after the seed: every variant starts alike
     batch = preset.data.batch_size
     steps = args.epochs * math.ceil(len(x) / batch)
+    module.feedback_lr = args.feedback_lr  # as the train stage's module, with model.feedback_lr
+    module.feedback_names = [n for n, _ in net.named_parameters() if n.startswith("Fy.")] if args.feedback_lr else []
     opt = instantiate(preset.optim)(module.param_groups())
     schedule = instantiate(preset.lr_schedule)(opt, total_steps=steps)
     params = dict(net.named_parameters())
@@ -98,14 +105,16 @@ def main() -> None:
         for b in torch.randperm(len(x), generator=order).split(batch):
             changes, labels = net.weight_changes(x[b], F.one_hot(y[b], net.n_labels).float(), module.plays, **module.train_kw)
             hits += (labels.argmax(1) == y[b]).sum()
-            learning_step(opt, params.items(), changes)
+            plain = dict.fromkeys(module.feedback_names, (args.feedback_lr or 0) * schedule.get_last_lr()[0] / preset.optim.lr)
+            learning_step(opt, params.items(), changes, plain)
             schedule.step()
         val = (net.classify(xv, preset.evaluate.settle_steps) == yv).float().mean().item()
         aligned = [round(c, 2) for c in alignment(net, xv[:2000], F.one_hot(yv[:2000], net.n_labels).float())]
         print(f"{args.feedback} {hidden} epoch {epoch}: train {hits.item() / len(x):.4f} validation {val:.4f} "
               f"feedback aligned {aligned} {time.time() - start:.0f}s", flush=True)
     print(json.dumps({"feedback": args.feedback, "experiment": args.experiment, "hidden": hidden, "epochs": args.epochs,
-                      "seed": args.seed, "train_accuracy": round(hits.item() / len(x), 4), "val_accuracy": round(val, 4), "alignment": aligned}))
+                      "seed": args.seed, "dream_noise": args.dream_noise if args.feedback == "dream" else None,
+                      "dream_on": args.dream_on, "feedback_lr": args.feedback_lr, "train_accuracy": round(hits.item() / len(x), 4), "val_accuracy": round(val, 4), "alignment": aligned}))
 
 
 if __name__ == "__main__":

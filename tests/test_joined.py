@@ -166,6 +166,81 @@ def test_the_dream_turns_the_feedback_synapses_towards_the_readout_transpose():
     assert all(c > 0.8 for c in cosine()), cosine()
 
 
+def test_the_rates_dream_disturbs_the_rates_and_takes_the_noise_away():
+    """model.net.dream_on=rates: the noise is added to the hidden units' rates, the labels answer
+    the disturbed code, and each hidden unit's target is its undisturbed rate."""
+    torch.manual_seed(0)
+    net = joined([24, 16], dream_noise=0.2, dream_on="rates")
+    x, y = data(32)
+    s = net.settle(x, torch.zeros(len(x), 10), 1)
+    torch.manual_seed(1)
+    acc = {}
+    net.dream(s, 1.0, acc)
+    torch.manual_seed(1)
+    noise = [0.2 * torch.randn_like(s.u[l]) for l in (1, 2)]
+    expected = [0, 0]
+    for sign in (1, -1):
+        a = [s.a[l + 1] + sign * noise[l] for l in range(2)]
+        answer = torch.sigmoid(net.b[3] + a[0] @ net.Wy[0] + a[1] @ net.Wy[1])
+        for l in range(2):
+            expected[l] = expected[l] - stdp(answer, a[l], s.a[l + 1])
+    for l in range(2):
+        torch.testing.assert_close(acc[f"Fy.{l}"], expected[l])
+
+
+def test_the_rates_dream_mirrors_the_readout_closer_than_the_drives_dream():
+    """With the noise on the drives, a unit's slope weights its column of Fy's mean change twice;
+    on the rates it does not, so the same dreams (plain steps, every other synapse fixed) point
+    Fy closer to the read-out's transpose."""
+    x, y = data(256)
+    cosines = {}
+    for on, noise in (("drives", 1.0), ("rates", 0.25)):
+        torch.manual_seed(0)
+        net = joined([64], dream_noise=noise, dream_on=on)
+        with torch.no_grad():
+            net.Wy[0].mul_(5)  # a read-out strong enough that the labels answer the noise clearly
+            net.W[0].mul_(3)  # drives spread over the sigmoid: the units' slopes differ
+            net.Fy[0].zero_()
+        s = net.settle(x, torch.zeros(len(x), 10), 1)
+        for _ in range(300):
+            acc = {}
+            net.dream(s, 1.0, acc)
+            net.Fy[0].data.add_(acc["Fy.0"])
+        cosines[on] = F.cosine_similarity(net.Fy[0].flatten(), net.Wy[0].T.flatten(), 0).item()
+    assert cosines["rates"] > max(0.9, cosines["drives"] + 0.015), cosines  # seeded: the same margin every run
+
+
+def test_feedback_lr_steps_the_feedback_synapses_by_plain_sgd_outside_the_optimizer():
+    """model.feedback_lr: in the Lightning module's step, Fy moves by exactly feedback_lr times the
+    rule's change (under the schedule), is none of the optimizer's, and every other synapse takes
+    the optimizer's step."""
+    import pytorch_lightning as pl
+    from hydra.utils import instantiate
+    from torch.utils.data import DataLoader, TensorDataset
+
+    cfg = compose_config(["model=joined_dream", "optim=adam", "lr_schedule=constant", "model.net.hidden=[16]",
+                          "model.feedback_lr=3"])
+    torch.manual_seed(0)
+    module = instantiate(cfg.model, optim=cfg.optim, lr_schedule=cfg.lr_schedule, _recursive_=False)
+    before = {n: p.clone() for n, p in module.net.named_parameters()}
+    seen = []
+
+    def recording(*args, **kw):
+        changes, labels = module.net.weight_changes(*args, **kw)
+        seen.append(changes["Fy.0"].clone())
+        return changes, labels
+
+    module._weight_changes = recording
+    x, y = data(32)
+    trainer = pl.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, limit_val_batches=0, accelerator="cpu")
+    trainer.fit(module, DataLoader(TensorDataset(x, y), batch_size=32))
+    torch.testing.assert_close(module.net.Fy[0] - before["Fy.0"], 3 * seen[0])
+    optimized = [p for group in trainer.optimizers[0].param_groups for p in group["params"]]
+    assert all(p is not module.net.Fy[0] for p in optimized) and len(optimized) == len(before) - 1
+    assert all(not torch.equal(p, before[n]) for n, p in module.net.named_parameters())
+
+
 def test_dropped_unit_neither_fires_nor_learns():
     """Dropout (model.net.dropout, classify play only): a dropped hidden unit is silent and none of
     its synapses change; every change is still pre * (target - post) of its own two neurons."""
@@ -291,7 +366,9 @@ def test_the_twins_dropout_drops_hidden_units_and_their_votes_in_training_only(h
     ("model=joined model.net.input_dropout=0.2", True), ("model=joined model.net.input_dropout=1", False),
     ("model=joined model.hidden_lr_scale=0.2", True), ("model.hidden_lr_scale=0", False),
     ("model=joined model.net.dream_noise=1", True), ("model=joined model.net.dream_noise=-1", False),
-    ("+model.net.dream_noise=1", False)])
+    ("+model.net.dream_noise=1", False), ("model=joined_dream model.net.dream_on=rates", True),
+    ("model=joined_dream model.feedback_lr=10", True), ("model=joined_dream model.feedback_lr=0", False),
+    ("model=joined model.feedback_lr=10", False), ("+model.feedback_lr=10", False)])
 def test_dropout_smoothing_and_input_dropout_config(override, ok):
     """Only a network that uses a regulariser has its key; each is a share in [0, 1)."""
     from astdp.config import validate

@@ -43,6 +43,13 @@ class Occlusion(str, Enum):
     right = "right"
 
 
+class DreamOn(str, Enum):
+    """What the dream's noise disturbs (:meth:`astdp.nets.joined.JoinedLabelNet.dream`)."""
+
+    drives = "drives"
+    rates = "rates"
+
+
 class MatmulPrecision(str, Enum):
     highest = "highest"
     high = "high"
@@ -134,6 +141,7 @@ class JoinedNetConfig(NetConfig):
 
     softmax_labels: bool = MISSING
     dream_noise: float = MISSING
+    dream_on: DreamOn = MISSING
     dropout: float = MISSING
     label_smoothing: float = MISSING
     input_dropout: float = MISSING
@@ -224,13 +232,23 @@ class BackpropModelConfig:
 
 @dataclass
 class JoinedModelConfig(ASTDPModelConfig):
-    """``model=joined``: :class:`ASTDPModelConfig` whose network takes :class:`JoinedNetConfig`."""
+    """``model=joined``: :class:`ASTDPModelConfig` whose network takes :class:`JoinedNetConfig`, and
+    how its feedback synapses step."""
 
     net: JoinedNetConfig = MISSING
+    feedback_lr: Optional[float] = MISSING
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.feedback_lr is None or (self.feedback_lr > 0 and self.net.dream_noise > 0), "model.feedback_lr",
+               self.feedback_lr, "must be null, or > 0 with the dream's feedback synapses (model.net.dream_noise > 0)")
 
 
 MODEL_SCHEMAS = {"astdp.training.modules.ASTDPModule": ASTDPModelConfig,
                  "astdp.training.modules.BackpropModule": BackpropModelConfig}
+# The aSTDP module's settings by the network it drives (the joined network's module has its own).
+ASTDP_MODEL_SCHEMAS = {"astdp.nets.visible.VisibleLabelNet": ASTDPModelConfig,
+                       "astdp.nets.joined.JoinedLabelNet": JoinedModelConfig}
 
 
 @dataclass
@@ -391,6 +409,7 @@ def _schema_for(cfg: DictConfig) -> DictConfig:
     schema = OmegaConf.structured(Config)
     schema.model = _typed_by_target(cfg, "model", MODEL_SCHEMAS)
     if OmegaConf.get_type(schema.model) is ASTDPModelConfig:
+        schema.model = _typed_by_target(cfg, "model.net", ASTDP_MODEL_SCHEMAS)
         schema.model.net = _typed_by_target(cfg, "model.net", NET_SCHEMAS)
     schema.optim = _typed_by_target(cfg, "optim", OPTIM_SCHEMAS)
     return schema

@@ -43,7 +43,8 @@ class JoinedLabelNet(LocalNet):
     with the efficacy gain ``label_gain``). Biases ``b[0..L]`` for the chain, ``b[L+1]`` for the
     labels. It takes :class:`astdp.nets.visible.VisibleLabelNet`'s arguments and its own:
     ``softmax_labels`` and ``dream_noise`` (0: the labels' correction comes down ``Vy``; else
-    down ``Fy[l]``, labels to ``h(l+1)``, taught by the dream with drive noise of that std),
+    down ``Fy[l]``, labels to ``h(l+1)``, taught by the dream with noise of that std on the hidden
+    units' drives, or with ``dream_on="rates"`` on their rates),
     and the classify play's regularisers (each 0: off):
     ``dropout``: that share of hidden units, drawn afresh for each example, sits out.
     ``label_smoothing``: the label targets move that share of the way from one-hot to
@@ -65,6 +66,7 @@ class JoinedLabelNet(LocalNet):
         n_labels: int,
         softmax_labels: bool = False,
         dream_noise: float = 0.0,
+        dream_on: str = "drives",
         dropout: float = 0.0,
         label_smoothing: float = 0.0,
         input_dropout: float = 0.0,
@@ -86,7 +88,7 @@ class JoinedLabelNet(LocalNet):
         self.Wy = nn.ParameterList(init(n, n_labels) for n in hidden)
         self.Vy = nn.ParameterList(init(n_labels, n) for n in hidden)
         self.b = nn.ParameterList(nn.Parameter(torch.zeros(n), requires_grad=False) for n in [*sizes, n_labels])
-        self.dream_noise = dream_noise
+        self.dream_noise, self.dream_on = dream_noise, dream_on
         if dream_noise:  # drawn last: every other synapse starts as it does without them
             self.Fy = nn.ParameterList(init(n_labels, n) for n in hidden)
 
@@ -258,19 +260,27 @@ class JoinedLabelNet(LocalNet):
         two neurons carries it, so ``Fy`` comes to mirror ``Wy``'s transpose. Each noise draw is
         dreamt twice, with opposite signs: the labels' undisturbed answer, the same in both,
         cancels from the sum, and what is left is their response to the noise.
+
+        With ``dream_on="rates"`` the noise disturbs the rates themselves (target ``a_noisy -
+        noise``): a drive's noise reaches the labels and the target through the unit's slope
+        twice, so each ``Fy`` column would mirror ``Wy`` scaled by its unit's mean squared slope.
         """
         L = self.depth
-        slope = [self.rho_prime(s.u[l]) for l in range(1, L + 1)]
         noise = [torch.randn_like(s.u[l]).mul_(self.dream_noise) for l in range(1, L + 1)]
+        on_rates = self.dream_on == "rates"
+        # what the target phase takes away: the noise as the undisturbed unit's rate felt it
+        felt = noise if on_rates else [self.rho_prime(s.u[l + 1]) * noise[l] for l in range(L)]
         for sign in (1.0, -1.0):
-            u = [s.u[l + 1] + sign * noise[l] for l in range(L)]  # [B, n_l] each
-            a = [self.rho(v) for v in u]
+            if on_rates:
+                a = [s.a[l + 1] + sign * noise[l] for l in range(L)]  # [B, n_l] each
+            else:
+                a = [self.rho(s.u[l + 1] + sign * noise[l]) for l in range(L)]
             uy = self.b[L + 1].expand(len(a[0]), -1)
             for l in range(L):
                 uy = torch.addmm(uy, a[l], self.Wy[l])
             answer = self.label_rho(uy)  # [B, n_labels]
             for l in range(L):
-                target = a[l] - slope[l] * (sign * noise[l])
+                target = a[l] - sign * felt[l]
                 acc[f"Fy.{l}"] = stdp(answer, a[l], target, -scale, acc.get(f"Fy.{l}"))
 
     def dropout_masks(self, batch: int, p: float, like: Tensor) -> list[Tensor]:

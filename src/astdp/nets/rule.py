@@ -39,12 +39,18 @@ def stdp(pre: Tensor, post: Tensor, target: Tensor, scale: float = 1.0, out: Ten
 
 
 def learning_step(optimizer: torch.optim.Optimizer, params: Iterable[tuple[str, nn.Parameter]],
-                  changes: Mapping[str, Tensor]) -> None:
+                  changes: Mapping[str, Tensor], plain: Mapping[str, float] | None = None) -> None:
     """Apply the rule's changes ``dw`` (by parameter name) through ``optimizer``, as the
     pseudo-gradient ``grad = -dw``: plain SGD adds ``lr * dw``; momentum or Adam rescale each
-    synapse's step by its own history only, so the step stays local. Consumes ``changes``."""
+    synapse's step by its own history only, so the step stays local. The parameters named in
+    ``plain`` (name: learning rate; not in ``optimizer``) step by plain SGD instead. Consumes
+    ``changes``."""
+    plain = plain or {}
     for name, p in params:
-        p.grad = changes[name].view_as(p).neg_()
+        if name in plain:
+            p.add_(changes[name].view_as(p), alpha=plain[name])
+        else:
+            p.grad = changes[name].view_as(p).neg_()
     optimizer.step()
 
 

@@ -52,7 +52,8 @@ class ASTDPModule(_Optimized):
     """
 
     def __init__(self, net: dict, plays: dict, settle_inertia: float, eval_settle_steps: int,
-                 check_finite_every: int, optim: dict, lr_schedule: dict, hidden_lr_scale: float = 1.0):
+                 check_finite_every: int, optim: dict, lr_schedule: dict, hidden_lr_scale: float = 1.0,
+                 feedback_lr: float | None = None):
         super().__init__()
         check_targets({"net": net, "optim": optim, "lr_schedule": lr_schedule})
         self.save_hyperparameters()
@@ -62,6 +63,10 @@ class ASTDPModule(_Optimized):
         self.train_kw = {"inertia": settle_inertia}
         self.eval_steps = eval_settle_steps
         self.check_finite_every = check_finite_every
+        # feedback_lr: the feedback synapses step by plain SGD, outside the optimizer. Adam would
+        # rescale each one's step by its own history and bend the mirror of the read-out they learn.
+        self.feedback_lr = feedback_lr
+        self.feedback_names = [n for n, _ in self.net.named_parameters() if n.startswith("Fy.")] if feedback_lr else []
         self._weight_changes = self.net.weight_changes  # compile_step() swaps in a compiled one
 
     def param_groups(self) -> list[dict[str, Any]] | Any:
@@ -69,14 +74,14 @@ class ASTDPModule(_Optimized):
         times ``hidden_lr_scale``. Adam moves every synapse by about its learning rate whatever the
         change's size, so a neuron's drive moves by that times the summed activity of its inputs:
         a dense hidden layer sums several times what the mostly dark pixels do, and the layer above
-        it saturates (the same activity for every image) within the first few hundred steps."""
+        it saturates (the same activity for every image) within the first few hundred steps.
+        With ``feedback_lr`` the feedback synapses are none of the optimizer's: they step by plain SGD."""
+        own = [p for n, p in self.net.named_parameters() if n not in self.feedback_names]
         scale = self.hparams.hidden_lr_scale
-        if scale == 1:
-            return self.parameters()  # one group: the earlier runs' optimizer, and their checkpoints resume
-        between = [*self.net.W[1:], *self.net.V[1:]]
-        if not between:  # one hidden layer: nothing between layers
-            return self.parameters()
-        rest = [p for p in self.net.parameters() if all(p is not q for q in between)]
+        between = [*self.net.W[1:], *self.net.V[1:]] if scale != 1 else []
+        if not between:  # one group (one hidden layer: nothing between layers): earlier runs' checkpoints resume
+            return own
+        rest = [p for p in own if all(p is not q for q in between)]
         return [{"params": rest}, {"params": between, "lr": self.hparams.optim["lr"] * scale}]
 
     def compile_step(self) -> None:
@@ -96,8 +101,12 @@ class ASTDPModule(_Optimized):
             flat = torch.cat([changes[n].flatten() for n in names])
             flat = self.trainer.strategy.reduce(flat, reduce_op="mean")
             changes = dict(zip(names, torch.split(flat, [changes[n].numel() for n in names])))
-        learning_step(self.optimizers(), params.items(), changes)
         schedule = self.lr_schedulers()
+        plain = None
+        if self.feedback_lr:  # under the optimizer's schedule: its rate now over its base rate (a float, no host sync)
+            now = self.feedback_lr * schedule.get_last_lr()[0] / self.hparams.optim["lr"]
+            plain = dict.fromkeys(self.feedback_names, now)
+        learning_step(self.optimizers(), params.items(), changes, plain)
         if self._logs_now(self.global_step):  # the optimizer has stepped
             self.log("lr", schedule.get_last_lr()[0], on_step=True, on_epoch=False)  # a float: no host sync
         schedule.step()
