@@ -72,7 +72,8 @@ KEYS_MOVED = {f"model.{k}": f"model.net.{k}" for k in INTO_NET}
 # Keys added since, at the value a run made before them ran with: a preset that sets another is another setting.
 KEYS_ADDED = {"model.plays.complete.scale": 0.0, "generate.beta_start": None, "evaluate.inpaint_beta": 1.0,
               "data.flip": False, "evaluate.inpaint_from": "labels", "generate.label_hold": None,
-              "generate.pixel_spikes": False, "evaluate.inpaint_rounds": 1}
+              "generate.pixel_spikes": False, "evaluate.inpaint_rounds": 1, "model.net.dream_on": "drives",
+              "model.feedback_lr": None}
 # Presets' old names: a run or search trial saved under one is the new name's (experiment=deep was renamed in
 # 0.23.0; from 0.24.0 the old name no longer composes).
 RENAMED = {"deep": "invariant", "deep_baseline": "invariant_baseline"}

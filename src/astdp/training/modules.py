@@ -56,7 +56,7 @@ class ASTDPModule(_Optimized):
                  feedback_lr: float | None = None):
         super().__init__()
         check_targets({"net": net, "optim": optim, "lr_schedule": lr_schedule})
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=[] if feedback_lr else ["feedback_lr"])  # off: checkpoints as before 0.33.0
         self.automatic_optimization = False
         self.net = instantiate(net)
         self.plays = {name: (p["scale"], p["steps"]) for name, p in plays.items()}
