@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The DVC stages call the console scripts (astdp-train, ...): they must come from this venv.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: repro mirror results share test test-slow floors docs plots params bench clean
+.PHONY: repro mirror results share test test-slow floors ceilings docs plots params bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -54,12 +54,13 @@ test: $(STAMP)             ## the fast suite on two workers (pytest-xdist; a pla
 test-slow: $(STAMP)        ## real-MNIST and sweep tests
 	$(PY) -m pytest -m slow
 
-floors:                    ## the fast suite in a fresh venv at the lowest versions pyproject.toml admits
-	rm -rf .venv-floors && python3.11 -m venv .venv-floors
-	.venv-floors/bin/python -m pip install -q --upgrade pip packaging
-	.venv-floors/bin/python scripts/floors.py > .venv-floors/floors.txt
-	.venv-floors/bin/python -m pip install -q -c .venv-floors/floors.txt '.[dev]'  # not editable: what a user's pip install makes
-	PATH=$(abspath .venv-floors)/bin:$$PATH .venv-floors/bin/python -m pytest -n 2
+floors ceilings:           ## the fast suite in a fresh venv at the lowest (floors) or newest (ceilings) versions pyproject.toml admits
+	rm -rf .venv-$@ && python3.11 -m venv .venv-$@
+	.venv-$@/bin/python -m pip install -q --upgrade pip packaging
+	.venv-$@/bin/python scripts/bounds.py $@ > .venv-$@/constraints.txt
+	.venv-$@/bin/python -m pip install -q -c .venv-$@/constraints.txt '.[dev]'  # not editable: what a user's pip install makes
+	.venv-$@/bin/python scripts/bounds.py --lock  # which versions differ from the lock's (ceilings: the newer releases)
+	PATH=$(abspath .venv-$@)/bin:$$PATH .venv-$@/bin/python -m pytest -n 2
 
 docs: $(STAMP)             ## the documentation site from docs/ (Material for MkDocs) into site/, warnings as errors
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet

@@ -75,7 +75,7 @@ def test_the_lock_pins_what_every_locked_package_requires():
         except PackageNotFoundError:
             continue
         if dist.version != version:
-            continue  # another version installed (make floors): its requirements are not the lock's
+            continue  # another version installed (make floors, make ceilings): its requirements are not the lock's
         for line in dist.requires or []:
             req = Requirement(line)
             if req.marker is None or req.marker.evaluate(default_environment() | {"extra": ""}):
