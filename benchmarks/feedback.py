@@ -96,7 +96,6 @@ def main() -> None:
     batch = preset.data.batch_size
     steps = args.epochs * math.ceil(len(x) / batch)
     module.feedback_lr = args.feedback_lr  # as the train stage's module, with model.feedback_lr
-    module.feedback_names = [n for n, _ in net.named_parameters() if n.startswith("Fy.")] if args.feedback_lr else []
     opt = instantiate(preset.optim)(module.param_groups())
     schedule = instantiate(preset.lr_schedule)(opt, total_steps=steps)
     params = dict(net.named_parameters())
@@ -105,8 +104,7 @@ def main() -> None:
         for b in torch.randperm(len(x), generator=order).split(batch):
             changes, labels = net.weight_changes(x[b], F.one_hot(y[b], net.n_labels).float(), module.plays, **module.train_kw)
             hits += (labels.argmax(1) == y[b]).sum()
-            plain = dict.fromkeys(module.feedback_names, (args.feedback_lr or 0) * schedule.get_last_lr()[0] / preset.optim.lr)
-            learning_step(opt, params.items(), changes, plain)
+            learning_step(opt, params.items(), changes, module.plain_rates(schedule.get_last_lr()[0]))
             schedule.step()
         val = (net.classify(xv, preset.evaluate.settle_steps) == yv).float().mean().item()
         aligned = [round(c, 2) for c in alignment(net, xv[:2000], F.one_hot(yv[:2000], net.n_labels).float())]

@@ -215,8 +215,10 @@ def test_training_the_judge_and_the_benchmarks_never_read_the_test_images(cfg_ti
 
     monkeypatch.setattr(bench, "composed", unverified)
     bench.load_data(str(tiny_mnist), "cpu")
-    monkeypatch.setattr(sys, "argv", ["feedback.py", "--feedback", "rule", "--hidden", "16", "--epochs", "1", "--data-root", str(tiny_mnist)])
-    feedback.main()
+    for options in (["rule"], ["dream", "--dream-on", "rates", "--feedback-lr", "10"]):  # the second: Fy by plain SGD
+        monkeypatch.setattr(sys, "argv", ["feedback.py", "--feedback", *options, "--hidden", "16", "--epochs", "1",
+                                          "--data-root", str(tiny_mnist)])
+        feedback.main()
     import inpaint_ceiling
 
     OmegaConf.save(cfg_tiny, "params.yaml")  # the run folder, as dvc repro leaves it

@@ -66,8 +66,20 @@ class ASTDPModule(_Optimized):
         # feedback_lr: the feedback synapses step by plain SGD, outside the optimizer. Adam would
         # rescale each one's step by its own history and bend the mirror of the read-out they learn.
         self.feedback_lr = feedback_lr
-        self.feedback_names = [n for n, _ in self.net.named_parameters() if n.startswith("Fy.")] if feedback_lr else []
         self._weight_changes = self.net.weight_changes  # compile_step() swaps in a compiled one
+
+    @property
+    def feedback_names(self) -> list[str]:
+        """The synapses that step by plain SGD outside the optimizer: the feedback synapses
+        ``Fy`` with ``feedback_lr``, none without."""
+        return [n for n, _ in self.net.named_parameters() if n.startswith("Fy.")] if self.feedback_lr else []
+
+    def plain_rates(self, lr_now: float) -> dict[str, float] | None:
+        """Each plain-SGD synapse's learning rate under the optimizer's schedule: ``feedback_lr``
+        times the optimizer's rate now over its base rate (a float: no host sync)."""
+        if not self.feedback_lr:
+            return None
+        return dict.fromkeys(self.feedback_names, self.feedback_lr * lr_now / self.hparams.optim["lr"])
 
     def param_groups(self) -> list[dict[str, Any]] | Any:
         """Synapses between two hidden layers (``W.l``, ``V.l`` with l >= 1) learn at ``optim.lr``
@@ -102,11 +114,7 @@ class ASTDPModule(_Optimized):
             flat = self.trainer.strategy.reduce(flat, reduce_op="mean")
             changes = dict(zip(names, torch.split(flat, [changes[n].numel() for n in names])))
         schedule = self.lr_schedulers()
-        plain = None
-        if self.feedback_lr:  # under the optimizer's schedule: its rate now over its base rate (a float, no host sync)
-            now = self.feedback_lr * schedule.get_last_lr()[0] / self.hparams.optim["lr"]
-            plain = dict.fromkeys(self.feedback_names, now)
-        learning_step(self.optimizers(), params.items(), changes, plain)
+        learning_step(self.optimizers(), params.items(), changes, self.plain_rates(schedule.get_last_lr()[0]))
         if self._logs_now(self.global_step):  # the optimizer has stepped
             self.log("lr", schedule.get_last_lr()[0], on_step=True, on_epoch=False)  # a float: no host sync
         schedule.step()
