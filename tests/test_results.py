@@ -323,6 +323,21 @@ def test_a_search_over_seeds_chooses_the_setting_with_the_best_mean(tmp_path):
     assert kept["chosen"]["overrides"] == ["optim.lr=0.2"]
 
 
+def test_a_bare_run_and_a_pipeline_run_of_one_setting_are_one_setting(tmp_path):
+    from astdp.results import search_record
+
+    # seed 0 a bare run (logger=none), seeds 1-2 pipeline runs logged to W&B: one setting over three seeds
+    runs = [(["trainer.max_epochs=60", "seed=0", "logger=none"], 0, 0.986), (["trainer.max_epochs=60", "seed=1"], 1, 0.984),
+            (["trainer.max_epochs=60", "seed=2"], 2, 0.985), (["trainer.max_epochs=20", "seed=0"], 0, 0.984),
+            (["trainer.max_epochs=20", "seed=1"], 1, 0.987), (["trainer.max_epochs=20", "seed=2"], 2, 0.984)]
+    for i, (overrides, seed, val) in enumerate(runs):
+        sweep_job(tmp_path / "sweep" / str(i), overrides, seed, train={"epochs": 20, "val_acc": val})
+    record = search_record("invariant", [tmp_path / "sweep"], keep=3)
+    assert [(s["overrides"], s["seeds"]) for s in record["settings"]] == [
+        (["trainer.max_epochs=60"], [0, 1, 2]), (["trainer.max_epochs=20"], [0, 1, 2])]
+    assert record["chosen"]["overrides"] == ["trainer.max_epochs=20"]  # 0.985 against 0.985: within a standard error
+
+
 def test_a_search_of_evaluation_settings_pairs_each_seed_with_its_own_checkpoint(tmp_path):
     from astdp.results import search_record
 

@@ -314,10 +314,11 @@ def search_record(name: str, sweeps: list[Path], metric: str = "train.val_acc", 
 
 def _setting(overrides: list[str]) -> list[str]:
     """A trial's setting: its overrides but the seed and that seed's own inputs (a search of
-    evaluation or sampling settings runs each seed on its own checkpoint and judge); a preset's
-    old name is its new one."""
+    evaluation or sampling settings runs each seed on its own checkpoint and judge), and where its
+    metrics went (``logger=``: a bare run's ``none`` beside a pipeline run's W&B); a preset's old
+    name is its new one."""
     renamed = {f"experiment={old}": f"experiment={new}" for old, new in RENAMED.items()}
-    return [renamed.get(o, o) for o in overrides if not o.startswith(("seed=", "ckpt_path=", "judge.path="))]
+    return [renamed.get(o, o) for o in overrides if not o.startswith(("seed=", "ckpt_path=", "judge.path=", "logger="))]
 
 
 def meets(trial: dict, conditions: list[tuple[str, str, str, float]]) -> bool:
