@@ -43,7 +43,8 @@ def composed(*overrides):
 
 CONF = composed()
 PAPER = composed("model=astdp")  # the default's network with the paper's two plays only (no redraw, no completion)
-INVARIANT = composed("experiment=invariant")  # astdp.nets.joined.JoinedLabelNet, its batch size, settling and optimizer
+# the depth table's recipe at every depth: the invariant preset without its memory (which takes one hidden layer)
+SHAPES = composed("experiment=invariant", "model=joined_redrawing", "generate.from_memory=false")
 BASELINE, INVARIANT_TWIN = composed("experiment=baseline"), composed("experiment=invariant_baseline")  # their backprop twins
 
 
@@ -223,10 +224,10 @@ def main() -> None:
         scaling = []
         print(f"\n{'network':>12s} {'hidden':>20s} {'batch':>5s} {'aSTDP s/epoch':>14s} {'backprop s/epoch':>17s} "
               f"{'ratio':>6s}")
-        width = INVARIANT.model.net.hidden[0]  # the invariant preset's width, one to three layers
+        width = SHAPES.model.net.hidden[0]  # the invariant preset's width, one to three layers
         rows = [(CONF, BASELINE, h) for h in ([250], [500], [1000], [2000], [500, 500], [500, 500, 500])]
-        rows += [(INVARIANT, INVARIANT_TWIN, [width] * n) for n in (1, 2, 3)]
-        rows += [(INVARIANT, INVARIANT_TWIN, [300] * n) for n in (1, 2, 3)]  # the depth table's narrow rows (README, "Depth")
+        rows += [(SHAPES, INVARIANT_TWIN, [width] * n) for n in (1, 2, 3)]
+        rows += [(SHAPES, INVARIANT_TWIN, [300] * n) for n in (1, 2, 3)]  # the depth table's narrow rows (README, "Depth")
         for conf, twin, h in rows:
             b = conf.data.batch_size
             epoch = -(-55000 // b)

@@ -145,10 +145,13 @@ class JoinedNetConfig(NetConfig):
     dropout: float = MISSING
     label_smoothing: float = MISSING
     input_dropout: float = MISSING
+    memory: bool = MISSING
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(self.dream_noise >= 0, "model.net.dream_noise", self.dream_noise, "must be >= 0 (0: off)")
+        _check(not self.memory or len(self.hidden) == 1, "model.net.memory", self.memory,
+               f"needs one hidden layer (model.net.hidden={list(self.hidden)}): set it false or the hidden sizes to [N]")
         _shares(self, "model.net", ("dropout", "label_smoothing", "input_dropout"))
 
 
@@ -237,9 +240,12 @@ class JoinedModelConfig(ASTDPModelConfig):
 
     net: JoinedNetConfig = MISSING
     feedback_lr: Optional[float] = MISSING
+    memory_lr: Optional[float] = MISSING
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check(self.memory_lr is None or (self.memory_lr > 0 and self.net.memory), "model.memory_lr", self.memory_lr,
+               "must be null, or > 0 with a memory (model.net.memory=true)")
         _check(self.feedback_lr is None or (self.feedback_lr > 0 and self.net.dream_noise > 0), "model.feedback_lr",
                self.feedback_lr, "must be null, or > 0 with the dream's feedback synapses (model.net.dream_noise > 0)")
 
@@ -344,6 +350,8 @@ class GenerateConfig:
     label_strength: float = MISSING
     label_hold: Optional[int] = MISSING
     pixel_spikes: bool = MISSING
+    from_memory: bool = MISSING
+    memory_beta: float = MISSING
     measure_on: str = MISSING
 
     def __post_init__(self) -> None:
@@ -360,6 +368,10 @@ class GenerateConfig:
         _check(self.label_strength > 0, "generate.label_strength", self.label_strength, "must be > 0")
         _check(self.label_hold is None or self.label_hold >= 1, "generate.label_hold", self.label_hold,
                "must be >= 1 or null (null: the label is held at label_strength in every step)")
+        _check(self.memory_beta > 0, "generate.memory_beta", self.memory_beta, "must be > 0")
+        for key in ("beta_start", "label_hold"):  # settling's schedules: a memory's chain has none
+            _check(not self.from_memory or getattr(self, key) is None, f"generate.{key}", getattr(self, key),
+                   "must be null with generate.from_memory=true")
 
 
 @dataclass
@@ -383,6 +395,11 @@ class Config:
     callbacks: dict[str, Any] = MISSING
     logger: Optional[Any] = None
     optimized_metric: Optional[str] = None  # set by hparams_search presets: what train returns
+
+    def __post_init__(self) -> None:
+        net = self.model.net if isinstance(self.model, ASTDPModelConfig) else None  # a backprop twin draws nothing
+        _check(not self.generate.from_memory or net is None or getattr(net, "memory", False), "generate.from_memory", True,
+               "needs a network with a memory (model.net.memory=true, model=joined and its presets)")
 
 
 def register() -> None:

@@ -73,7 +73,8 @@ KEYS_MOVED = {f"model.{k}": f"model.net.{k}" for k in INTO_NET}
 KEYS_ADDED = {"model.plays.complete.scale": 0.0, "generate.beta_start": None, "evaluate.inpaint_beta": 1.0,
               "data.flip": False, "evaluate.inpaint_from": "labels", "generate.label_hold": None,
               "generate.pixel_spikes": False, "evaluate.inpaint_rounds": 1, "model.net.dream_on": "drives",
-              "model.feedback_lr": None}
+              "model.feedback_lr": None, "model.net.memory": False, "model.memory_lr": None,
+              "generate.from_memory": False, "generate.memory_beta": 1.0}
 # Presets' old names: a run or search trial saved under one is the new name's (experiment=deep was renamed in
 # 0.23.0; from 0.24.0 the old name no longer composes).
 RENAMED = {"deep": "invariant", "deep_baseline": "invariant_baseline"}

@@ -19,6 +19,11 @@ synapses ``Fy`` of their own instead of ``Vy`` (which then serves generation onl
 dream teaches them (:meth:`JoinedLabelNet.dream`): the hidden drives are disturbed, the labels
 answer, and the rule, run with a negative scale, makes each ``Fy`` synapse mirror the
 read-out synapse of the same two neurons.
+
+With ``memory`` h1 also gets an associative memory, a deep belief net's top level in the rule's
+form (:meth:`JoinedLabelNet.remember`): lateral synapses ``M`` between h1's units, taught on
+every classify play to predict each unit's code from the others' spikes and the label, so that
+h1's codes can be sampled given a label (:meth:`JoinedLabelNet.recall`) and drawn by ``V``.
 """
 from __future__ import annotations
 
@@ -45,6 +50,7 @@ class JoinedLabelNet(LocalNet):
     ``softmax_labels`` and ``dream_noise`` (0: the labels' correction comes down ``Vy``; else
     down ``Fy[l]``, labels to ``h(l+1)``, taught by the dream with noise of that std on the hidden
     units' drives, or with ``dream_on="rates"`` on their rates),
+    ``memory`` (h1's associative memory: lateral synapses ``M``, biases ``bm``; one hidden layer only),
     and the classify play's regularisers (each 0: off):
     ``dropout``: that share of hidden units, drawn afresh for each example, sits out.
     ``label_smoothing``: the label targets move that share of the way from one-hot to
@@ -70,6 +76,7 @@ class JoinedLabelNet(LocalNet):
         dropout: float = 0.0,
         label_smoothing: float = 0.0,
         input_dropout: float = 0.0,
+        memory: bool = False,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__(activation, eps, homeostasis, target_rate, image_shape, n_labels)
@@ -91,6 +98,13 @@ class JoinedLabelNet(LocalNet):
         self.dream_noise, self.dream_on = dream_noise, dream_on
         if dream_noise:  # drawn last: every other synapse starts as it does without them
             self.Fy = nn.ParameterList(init(n_labels, n) for n in hidden)
+        self.memory = memory
+        if memory:  # zeros, not drawn: every other synapse starts as it does without them
+            if L != 1:
+                raise ValueError(f"model.net.memory needs one hidden layer (model.net.hidden={list(hidden)}): "
+                                 "set model.net.memory=false or model.net.hidden=[N]")
+            self.M = nn.Parameter(torch.zeros(hidden[0], hidden[0]), requires_grad=False)
+            self.bm = nn.Parameter(torch.zeros(hidden[0]), requires_grad=False)
 
     @property
     def feedback(self) -> Sequence[Tensor]:
@@ -283,6 +297,43 @@ class JoinedLabelNet(LocalNet):
                 target = a[l] - sign * felt[l]
                 acc[f"Fy.{l}"] = stdp(answer, a[l], target, -scale, acc.get(f"Fy.{l}"))
 
+    def remember(self, code: Tensor, y: Tensor, scale: float, acc: dict[str, Tensor]) -> None:
+        """Teach h1's associative memory from a classify play's code ``code`` (B, n) of images of
+        the classes ``y`` (B, n_labels, one-hot).
+
+        Each unit's memory drive sums the other units' spikes (the code thresholded at 1/2:
+        the binary states a sampling chain passes on) through ``M`` and the label through the
+        synapses that carry the labels' correction to h1 (``Fy``, the read-out's mirror, with the
+        dream; else ``Vy``), which this play does not change. Its rate is the post, the unit's own
+        code the target: pre x (target - post), a delta rule that fits each unit given the rest
+        (pseudo-likelihood). No unit learns from itself (``M``'s diagonal stays 0)."""
+        spikes = (code > 0.5).to(code.dtype)                              # (B, n)
+        post = self.rho(torch.addmm(self.bm + self.label_gain * (y @ self.feedback[0]), spikes, self.M))
+        dm = stdp(spikes, post, code, scale, acc.get("M"))               # (n, n)
+        acc["M"] = dm.fill_diagonal_(0.0)
+        acc["bm"] = (code - post).mean(0).mul_(scale)
+
+    def recall(self, y: Tensor, sweeps: int, beta: float = 1.0, noise: float = 0.0,
+               generator: torch.Generator | None = None) -> Tensor:
+        """h1's rates (B, n) sampled from the memory with the labels clamped to ``y`` (B, n_labels):
+        every unit starts silent, then each of ``sweeps`` Gibbs sweeps lets a random half of the
+        units spike given the rest, then the other half. Drives times ``beta``, plus Gaussian
+        ``noise`` of that std; the rates of the last state are returned for drawing."""
+        label = self.bm + self.label_gain * (y @ self.feedback[0])       # (B, n)
+
+        def rates(a: Tensor) -> Tensor:
+            u = torch.addmm(label, a, self.M) * beta
+            if noise > 0:
+                u = u + noise * torch.randn(u.shape, generator=generator, device=u.device)
+            return self.rho(u)
+
+        a = torch.zeros_like(label)
+        for _ in range(sweeps):
+            order = torch.rand(a.shape[1], generator=generator, device=a.device).argsort()  # a random permutation
+            for half in order.chunk(2):
+                a[:, half] = torch.bernoulli(rates(a)[:, half], generator=generator)
+        return rates(a)
+
     def dropout_masks(self, batch: int, p: float, like: Tensor) -> list[Tensor]:
         """Per hidden layer, ``[batch, n]``: 0 for a dropped unit, ``1 / (1 - p)`` for a kept one
         (so that a test-time unit, never dropped, sends what a kept one sends on average)."""
@@ -306,6 +357,8 @@ class JoinedLabelNet(LocalNet):
             s = self.play(seen, target, False, steps, scale, acc, keep=keep, **settle_kw)
             if self.dream_noise:
                 self.dream(s, scale, acc)
+            if self.memory:
+                self.remember(s.a[1], y, scale, acc)
             shared["code"] = s.a[1]
             return s.a[-1]
         if play == "redraw":  # h1's code of the image as the classify play saw it (dropout and all)
@@ -363,10 +416,17 @@ class JoinedLabelNet(LocalNet):
 
     def generate(self, labels: Tensor, steps: int, noise: float = 0.0, generator: torch.Generator | None = None,
                  sample: bool = False, beta: float | Sequence[float] = 1.0, label_strength: float = 1.0,
-                 pixel_spikes: bool = False, label_hold: int | None = None) -> Tensor:
+                 pixel_spikes: bool = False, label_hold: int | None = None, from_memory: bool = False,
+                 memory_beta: float = 1.0) -> Tensor:
         """Images for the given class indices: clamp the label (at ``label_strength``; after
-        ``label_hold`` sweeps at 1, as in training), read the pixels."""
+        ``label_hold`` sweeps at 1, as in training), read the pixels. ``from_memory``: h1's code
+        is sampled from the memory instead (``steps`` Gibbs sweeps at ``memory_beta``, the drive
+        ``noise``), and drawn with the pixels' drives times ``beta``."""
         y = torch.nn.functional.one_hot(labels, self.n_labels).to(self.b[0].dtype)
+        if from_memory:
+            if not self.memory:
+                raise ValueError("generate.from_memory=true needs a network with a memory (model.net.memory=true)")
+            return self.draw(self.recall(y * label_strength, steps, memory_beta, noise, generator), beta)
         scale = held(label_strength, label_hold, steps)
         x0 = y.new_zeros(len(labels), self.n_pixels)
         return self.settle(x0, y * label_strength if scale is None else y, steps, clamp_labels=True, sample=sample,

@@ -27,10 +27,11 @@ def draw(net, labels: torch.Tensor, g: DictConfig, generator: torch.Generator, n
 def sampler(g: DictConfig, steps: int) -> dict:
     """What the ``generate`` config ``g`` asks of a network's ``generate`` for a chain of ``steps``
     (besides the noise): spikes, the inverse temperature (``g.beta`` at every step, or annealed
-    from ``g.beta_start``) and the label's clamp."""
+    from ``g.beta_start``), the label's clamp, and whether h1's code comes from the memory."""
     beta = g.beta if g.beta_start is None else annealed(g.beta_start, g.beta, steps)
+    memory = dict(from_memory=True, memory_beta=g.memory_beta) if g.from_memory else {}  # only a joined net takes them
     return dict(sample=g.sample, beta=beta, label_strength=g.label_strength, label_hold=g.label_hold,
-                pixel_spikes=g.pixel_spikes)
+                pixel_spikes=g.pixel_spikes, **memory)
 
 
 def chains(net, labels: torch.Tensor, g: DictConfig, seed: int, steps: int = 8) -> torch.Tensor:

@@ -53,10 +53,11 @@ class ASTDPModule(_Optimized):
 
     def __init__(self, net: dict, plays: dict, settle_inertia: float, eval_settle_steps: int,
                  check_finite_every: int, optim: dict, lr_schedule: dict, hidden_lr_scale: float = 1.0,
-                 feedback_lr: float | None = None):
+                 feedback_lr: float | None = None, memory_lr: float | None = None):
         super().__init__()
         check_targets({"net": net, "optim": optim, "lr_schedule": lr_schedule})
-        self.save_hyperparameters(ignore=[] if feedback_lr else ["feedback_lr"])  # off: checkpoints as before 0.33.0
+        # off: checkpoints as before 0.33.0 (feedback_lr) and 0.36.0 (memory_lr)
+        self.save_hyperparameters(ignore=[k for k, v in (("feedback_lr", feedback_lr), ("memory_lr", memory_lr)) if not v])
         self.automatic_optimization = False
         self.net = instantiate(net)
         self.plays = {name: (p["scale"], p["steps"]) for name, p in plays.items()}
@@ -87,14 +88,17 @@ class ASTDPModule(_Optimized):
         change's size, so a neuron's drive moves by that times the summed activity of its inputs:
         a dense hidden layer sums several times what the mostly dark pixels do, and the layer above
         it saturates (the same activity for every image) within the first few hundred steps.
-        With ``feedback_lr`` the feedback synapses are none of the optimizer's: they step by plain SGD."""
+        With ``feedback_lr`` the feedback synapses are none of the optimizer's: they step by plain SGD.
+        With ``memory_lr`` the memory's synapses (``M``, ``bm``) learn at that rate."""
         own = [p for n, p in self.net.named_parameters() if n not in self.feedback_names]
-        scale = self.hparams.hidden_lr_scale
-        between = [*self.net.W[1:], *self.net.V[1:]] if scale != 1 else []
-        if not between:  # one group (one hidden layer: nothing between layers): earlier runs' checkpoints resume
+        scale, memory_lr = self.hparams.hidden_lr_scale, self.hparams.get("memory_lr")
+        groups = {"between": ([*self.net.W[1:], *self.net.V[1:]] if scale != 1 else [], self.hparams.optim["lr"] * scale),
+                  "memory": ([self.net.M, self.net.bm] if memory_lr else [], memory_lr)}
+        groups = [{"params": ps, "lr": lr} for ps, lr in groups.values() if ps]
+        if not groups:  # one group (one hidden layer: nothing between layers): earlier runs' checkpoints resume
             return own
-        rest = [p for p in own if all(p is not q for q in between)]
-        return [{"params": rest}, {"params": between, "lr": self.hparams.optim["lr"] * scale}]
+        rest = [p for p in own if all(p is not q for g in groups for q in g["params"])]
+        return [{"params": rest}, *groups]
 
     def compile_step(self) -> None:
         """Compile the core's weight-change computation (the whole per-batch aSTDP work)."""
