@@ -43,7 +43,7 @@ def composed(*overrides):
 
 CONF = composed()
 PAPER = composed("model=astdp")  # the default's network with the paper's two plays only (no redraw, no completion)
-# the depth table's recipe at every depth: the invariant preset without its memory (which takes one hidden layer)
+# the depth table's recipe at every depth: the invariant preset as it ran then, without its memory (0.36.0)
 SHAPES = composed("experiment=invariant", "model=joined_redrawing", "generate.from_memory=false")
 BASELINE, INVARIANT_TWIN = composed("experiment=baseline"), composed("experiment=invariant_baseline")  # their backprop twins
 

@@ -573,3 +573,97 @@ def test_a_regulariser_named_where_0_20_0_kept_it_is_moved_into_the_network():
     assert into_net(visible) == {"net": {"_target_": "astdp.nets.visible.VisibleLabelNet"}}
     with pytest.raises(ConfigError, match=r"model\.input_dropout: .*model\.net\.input_dropout"):
         validate(compose_config(["experiment=invariant", "+model.input_dropout=0.2"]))
+
+
+@pytest.mark.parametrize("dream_noise", [0.0, 1.0])
+def test_the_memory_is_taught_by_the_rule_from_the_classify_plays_code(dream_noise):
+    """model.net.memory: each h1 unit's memory synapses change by pre * (target - post) of their own
+    two neurons: pre the other unit's spike (its code over 1/2), post the unit's memory rate (the
+    others' spikes through M, the label through the synapses that carry the labels' correction),
+    target the unit's own code. No unit learns from itself, and every other change is the same."""
+    torch.manual_seed(0)
+    net, plain = joined([24], dream_noise=dream_noise, memory=True), joined([24], dream_noise=dream_noise)
+    plain.load_state_dict(net.state_dict(), strict=False)
+    with torch.no_grad():
+        net.M.normal_(0, 0.3), net.bm.normal_(0, 0.3)
+    x, y = data(32)
+    y = F.one_hot(y, 10).float()
+    torch.manual_seed(1)
+    changes, _ = net.weight_changes(x, y, {"classify": (0.5, 1)})
+    torch.manual_seed(1)
+    without, _ = plain.weight_changes(x, y, {"classify": (0.5, 1)})
+    assert changes.keys() == without.keys() | {"M", "bm"}
+    for name, change in without.items():
+        assert torch.equal(changes[name], change), name
+    code = net.settle(x, torch.zeros_like(y), 1).a[1]
+    spikes = (code > 0.5).float()
+    post = torch.sigmoid(net.bm + spikes @ net.M + net.label_gain * y @ net.feedback[0])
+    torch.testing.assert_close(changes["M"], stdp(spikes, post, code, 0.5).fill_diagonal_(0.0))
+    torch.testing.assert_close(changes["bm"], 0.5 * (code - post).mean(0))
+    assert changes["M"].any() and not changes["M"].diagonal().any()
+
+
+def test_the_memory_leaves_classification_bit_for_bit_and_learns_at_its_own_rate():
+    """The memory's synapses are drawn from no generator and feed no other change: a seeded
+    module's every other parameter is the same bits after training with or without it;
+    model.memory_lr gives them their own group of the optimizer."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    x, y = data(192)
+    y = F.one_hot(y, 10).float()
+
+    def trained(model, *overrides):  # six steps of the module's own updates, from the same seed
+        cfg = compose_config(["experiment=invariant", f"model={model}", "model.net.hidden=[24]", *overrides])
+        cfg = OmegaConf.to_container(cfg, resolve=True)
+        torch.manual_seed(0)
+        module = instantiate(cfg["model"], optim=cfg["optim"], lr_schedule=cfg["lr_schedule"], _recursive_=False,
+                             _convert_="all")
+        opt = instantiate(cfg["optim"])(module.param_groups())
+        params = dict(module.net.named_parameters())
+        for xb, yb in zip(x.split(32), y.split(32)):
+            learning_step(opt, params.items(), module.net.weight_changes(xb, yb, module.plays, **module.train_kw)[0])
+        return module.net.state_dict()
+
+    plain, memory = trained("joined_redrawing"), trained("joined_memory")
+    assert set(memory) - set(plain) == {"M", "bm"}
+    assert all(torch.equal(plain[k], memory[k]) for k in plain)
+    assert memory["M"].any() and not memory["M"].diagonal().any()
+    slow = trained("joined_memory", "model.memory_lr=1e-6")
+    assert all(torch.equal(plain[k], slow[k]) for k in plain)
+    assert slow["M"].abs().max() < memory["M"].abs().max() / 10
+
+
+def test_sampling_from_the_memory_keeps_the_label_and_varies_the_code():
+    """generate.from_memory: h1's code comes from Gibbs sweeps of the memory with the label
+    clamped; a seeded generator repeats a sample, another seed draws another, and a memory whose
+    label synapses favour one unit per class makes that unit fire."""
+    torch.manual_seed(0)
+    net = joined([20], memory=True)
+    with torch.no_grad():
+        net.Vy[0].zero_(), net.bm.fill_(-4.0)
+        net.Vy[0][torch.arange(10), torch.arange(10)] = 8.0  # label c drives unit c
+    labels = torch.arange(10).repeat(3)
+    y = F.one_hot(labels, 10).float()
+    g = lambda seed: torch.Generator().manual_seed(seed)
+    h = net.recall(y, 5, generator=g(0))
+    assert (h[torch.arange(30), labels] > 0.9).all() and (h[:, 10:] < 0.1).all()
+    same, other = net.generate(labels, 5, 0.5, g(1), from_memory=True), net.generate(labels, 5, 0.5, g(2), from_memory=True)
+    assert torch.equal(same, net.generate(labels, 5, 0.5, g(1), from_memory=True)) and not torch.equal(same, other)
+    with pytest.raises(ValueError, match="model.net.memory=true"):
+        joined([20]).generate(labels, 2, from_memory=True)
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (["experiment=invariant", "generate.label_hold=2"], "generate.label_hold"),
+    (["model=joined", "model.memory_lr=1e-3"], "model.memory_lr"),
+    (["generate.from_memory=true", "generate.beta_start=null"], "generate.from_memory"),
+    (["experiment=invariant", "generate.memory_beta=0"], "generate.memory_beta"),
+])
+def test_memory_settings_are_checked(overrides, key):
+    from astdp.config import validate
+    from astdp.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"invalid config value {key}="):
+        validate(compose_config(overrides))
+    validate(compose_config(["experiment=invariant_baseline"]))  # a twin draws nothing: the preset's sampler is moot

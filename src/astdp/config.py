@@ -150,8 +150,6 @@ class JoinedNetConfig(NetConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(self.dream_noise >= 0, "model.net.dream_noise", self.dream_noise, "must be >= 0 (0: off)")
-        _check(not self.memory or len(self.hidden) == 1, "model.net.memory", self.memory,
-               f"needs one hidden layer (model.net.hidden={list(self.hidden)}): set it false or the hidden sizes to [N]")
         _shares(self, "model.net", ("dropout", "label_smoothing", "input_dropout"))
 
 

@@ -23,7 +23,8 @@ read-out synapse of the same two neurons.
 With ``memory`` h1 also gets an associative memory, a deep belief net's top level in the rule's
 form (:meth:`JoinedLabelNet.remember`): lateral synapses ``M`` between h1's units, taught on
 every classify play to predict each unit's code from the others' spikes and the label, so that
-h1's codes can be sampled given a label (:meth:`JoinedLabelNet.recall`) and drawn by ``V``.
+h1's codes can be sampled given a label (:meth:`JoinedLabelNet.recall`) and drawn by ``V[0]``
+(h1 is the layer the pixels are drawn from, at any depth).
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ class JoinedLabelNet(LocalNet):
     ``softmax_labels`` and ``dream_noise`` (0: the labels' correction comes down ``Vy``; else
     down ``Fy[l]``, labels to ``h(l+1)``, taught by the dream with noise of that std on the hidden
     units' drives, or with ``dream_on="rates"`` on their rates),
-    ``memory`` (h1's associative memory: lateral synapses ``M``, biases ``bm``; one hidden layer only),
+    ``memory`` (h1's associative memory: lateral synapses ``M``, biases ``bm``),
     and the classify play's regularisers (each 0: off):
     ``dropout``: that share of hidden units, drawn afresh for each example, sits out.
     ``label_smoothing``: the label targets move that share of the way from one-hot to
@@ -100,9 +101,6 @@ class JoinedLabelNet(LocalNet):
             self.Fy = nn.ParameterList(init(n_labels, n) for n in hidden)
         self.memory = memory
         if memory:  # zeros, not drawn: every other synapse starts as it does without them
-            if L != 1:
-                raise ValueError(f"model.net.memory needs one hidden layer (model.net.hidden={list(hidden)}): "
-                                 "set model.net.memory=false or model.net.hidden=[N]")
             self.M = nn.Parameter(torch.zeros(hidden[0], hidden[0]), requires_grad=False)
             self.bm = nn.Parameter(torch.zeros(hidden[0]), requires_grad=False)
 
