@@ -40,7 +40,7 @@ def test_pixel_noise_on_a_fixed_prototype_is_not_variety():
     protos = torch.stack([x[y == c].mean(0) for c in range(10)])
     labels = torch.arange(10).repeat_interleave(20)
     g = OmegaConf.create({"settle_steps": 1, "sample": True, "window": 4, "noise": 0.6, "beta": 1.0, "beta_start": None,
-                            "label_strength": 1.0, "label_hold": None, "pixel_spikes": False})
+                            "label_strength": 1.0, "label_hold": None, "pixel_spikes": False, "from_memory": False})
     gen = torch.Generator().manual_seed(0)
     noisy = draw(Prototypes(protos), labels, g, gen)
     fooled = variety(noisy, labels, x, y)  # what pixel spread calls variety: a lot
