@@ -41,8 +41,8 @@ DEPTH_OVERRIDES = {"model.net.hidden", "optim.lr"}  # what their rows' commands 
 PUBLISHED = RESULTS / "published.yaml"  # the literature's rows: method, dataset, accuracy, source
 CURVE = "plots/train_curve.json"  # each epoch's metrics, as the train stage wrote them
 CURVE_KEYS = ("epoch", "train_acc", "val_acc")  # what a record keeps of it
-PICTURES = ("digits", "inpaint")  # samples/<name>.png of each preset's first seed on the results page
-ALL_PICTURES = ("digits", "chains", "nearest", "inpaint")  # the default's: all it draws
+PICTURES = ("digits", "inpaint")  # samples/<name>.png every run that draws has, on the results page
+ALL_PICTURES = ("digits", "chains", "nearest", "inpaint")  # and those a run since 0.25.0 has too
 HEADLINE = {"train": ["epochs", "val_acc", "val_readout_accuracy"],
             "eval": ["test_accuracy", "readout_accuracy", "inpaint_mse", "inpaint_mse_blank", "inpaint_mse_mean",
                      "inpaint_mse_knn", "occluded_accuracy", "occluded_accuracy_knn"],
@@ -608,20 +608,22 @@ def depth_figure(depth: dict[tuple[str, tuple[int, ...]], dict], path: Path) -> 
 
 
 def preset_pictures(records: dict[str, dict], folder: Path) -> list[Path]:
-    """Copy each preset's first seed's pictures (``samples/<picture>.png``: :data:`PICTURES`, the
-    default's all) into ``folder`` as ``<preset>-<picture>.png``: from the run's folder, or from
-    the DVC cache at its experiment's revision. Says which it cannot find."""
+    """Copy each preset's first seed's pictures (``samples/<picture>.png``: :data:`ALL_PICTURES`
+    that its run has) into ``folder`` as ``<preset>-<picture>.png``: from the run's folder, or from
+    the DVC cache at its experiment's revision. Says which of :data:`PICTURES` it cannot find
+    (the others came in 0.25.0: an older run has none)."""
     written = []
     for name, record in records.items():
         if record.get("unsupervised") or not record["seeds"] or \
                 record["seeds"][0]["metrics"].get("generate", {}).get("judge_accuracy") is None:  # it draws nothing
             continue
         where = record["seeds"][0].get("where")
-        for picture in ALL_PICTURES if name == "default" else PICTURES:
+        for picture in ALL_PICTURES:
             data = _picture(where, f"samples/{picture}.png") if where else None
-            if data is None:
+            if data is None and picture in PICTURES:
                 print(f"astdp-results: no samples/{picture}.png of {name} (seed {record['seeds'][0]['seed']}, "
                       f"{where or 'no recorded run'}): `dvc exp pull` its experiment, or rerun it", file=sys.stderr)
+            if data is None:
                 continue
             with atomic_path(folder / f"{name}-{picture}.png") as tmp:
                 tmp.write_bytes(data)
