@@ -121,7 +121,7 @@ def test_a_depth_run_with_its_own_learning_rate_says_so_in_its_command():
 
 def test_a_run_with_overrides_its_row_would_not_name_is_not_collected():
     def run(name, timestamp, **optim):
-        params = {"name": name, "seed": 0, "model": {"net": {"hidden": preset_hidden(name)}, "plays": plays(name)},
+        params = {"name": name, "seed": 0, "model": model(name, preset_hidden(name)),
                   "data": {"name": "mnist", "max_shift": preset_config(name).data.max_shift},
                   "optim": {**preset_config(name).optim, **optim}, "evaluate": dict(preset_config(name).evaluate),
                   "generate": dict(preset_config(name).generate)}
@@ -148,6 +148,14 @@ def plays(name: str) -> dict:
     return OmegaConf.to_container(preset_config(name).model.plays)
 
 
+def model(name: str, hidden: list[int]) -> dict:
+    """The preset's model at ``hidden`` as its runs' params.yaml holds it: its plays and its memory
+    (a run without the memory's keys had none)."""
+    m = preset_config(name).model
+    memory = {k: m[k] for k in ("memory_lr",) if k in m}
+    return {"net": {"hidden": hidden, **{k: m.net[k] for k in ("memory",) if k in m.net}}, "plays": plays(name), **memory}
+
+
 def experiments(shown):
     return [s["experiment"] for r in collect(shown_runs(shown, "head")).values() for s in r["seeds"]]
 
@@ -155,7 +163,7 @@ def experiments(shown):
 def test_an_experiment_still_running_is_not_collected():
     # a queued or running experiment shows the metrics of the workspace it was copied from
     def exp(name, timestamp, state):
-        params = {"name": "invariant", "seed": 0, "model": {"net": {"hidden": [10]}, "plays": plays("invariant")},
+        params = {"name": "invariant", "seed": 0, "model": model("invariant", [10]),
                   "optim": dict(preset_config("invariant").optim),
                   "data": {"name": "mnist", "max_shift": 0}, "evaluate": dict(preset_config("invariant").evaluate),
                   "generate": dict(preset_config("invariant").generate)}
@@ -196,7 +204,7 @@ def test_a_search_record_holds_every_finished_trial_its_budget_and_the_choice(tm
 def test_every_seed_of_a_preset_is_collected_into_one_record():
     """Seed 2 ran under the preset's old name (experiment=deep until 0.23.0): it is the same row."""
     def run(seed, timestamp, name="invariant"):
-        params = {"name": name, "seed": seed, "model": {"net": {"hidden": preset_hidden("invariant")}, "plays": plays("invariant")},
+        params = {"name": name, "seed": seed, "model": model("invariant", preset_hidden("invariant")),
                   "data": {"name": "mnist", "max_shift": 0, "seed": seed},  # data.seed follows the seed
                   "optim": dict(preset_config("invariant").optim), "evaluate": dict(preset_config("invariant").evaluate),
                   "generate": dict(preset_config("invariant").generate)}
@@ -395,7 +403,7 @@ def test_a_twin_run_sampled_otherwise_or_logged_more_often_is_still_its_presets(
     from astdp.results import changed_keys
 
     params = OmegaConf.to_container(preset_config("invariant_baseline"), resolve=True, enum_to_str=True)
-    params["generate"]["noise"] = 0.0
+    params["generate"]["noise"] = 0.3
     params["evaluate"]["inpaint_beta"] = 0.5
     params["trainer"]["log_every_n_steps"] = 1
     params["model"]["input_dropout"] = params["model"]["net"].pop("input_dropout")
@@ -403,7 +411,7 @@ def test_a_twin_run_sampled_otherwise_or_logged_more_often_is_still_its_presets(
     params["model"]["input_dropout"] = 0.1
     assert changed_keys(params, "invariant_baseline") == {"model.net.input_dropout"}
     ours = OmegaConf.to_container(preset_config("invariant"), resolve=True, enum_to_str=True)
-    ours["generate"]["noise"] = 0.0  # the aSTDP preset's samples and in-painting are part of its row
+    ours["generate"]["noise"] = 0.3  # the aSTDP preset's samples and in-painting are part of its row
     ours["evaluate"]["inpaint_beta"] = 0.5
     assert changed_keys(ours, "invariant") == {"generate.noise", "evaluate.inpaint_beta"}
 
