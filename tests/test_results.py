@@ -152,8 +152,9 @@ def model(name: str, hidden: list[int]) -> dict:
     """The preset's model at ``hidden`` as its runs' params.yaml holds it: its plays and its memory
     (a run without the memory's keys had none)."""
     m = preset_config(name).model
-    memory = {k: m[k] for k in ("memory_lr",) if k in m}
-    return {"net": {"hidden": hidden, **{k: m.net[k] for k in ("memory",) if k in m.net}}, "plays": plays(name), **memory}
+    if "memory" not in m.net:
+        return {"net": {"hidden": hidden}, "plays": plays(name)}
+    return {"net": {"hidden": hidden, "memory": m.net.memory}, "plays": plays(name), "memory_lr": m.memory_lr}
 
 
 def experiments(shown):

@@ -620,10 +620,10 @@ def preset_pictures(records: dict[str, dict], folder: Path) -> list[Path]:
         where = record["seeds"][0].get("where")
         for picture in ALL_PICTURES:
             data = _picture(where, f"samples/{picture}.png") if where else None
-            if data is None and picture in PICTURES:
-                print(f"astdp-results: no samples/{picture}.png of {name} (seed {record['seeds'][0]['seed']}, "
-                      f"{where or 'no recorded run'}): `dvc exp pull` its experiment, or rerun it", file=sys.stderr)
             if data is None:
+                if picture in PICTURES:
+                    print(f"astdp-results: no samples/{picture}.png of {name} (seed {record['seeds'][0]['seed']}, "
+                          f"{where or 'no recorded run'}): `dvc exp pull` its experiment, or rerun it", file=sys.stderr)
                 continue
             with atomic_path(folder / f"{name}-{picture}.png") as tmp:
                 tmp.write_bytes(data)
