@@ -126,3 +126,23 @@ def test_the_frechet_distance_is_torchmetrics_and_matches_the_formula():
     means = fake[:10].repeat_interleave(100, 0)
     assert frechet_distance(means, real) == pytest.approx(closed_form(means, real), rel=1e-7)
     assert frechet_distance(real[:1500], real[1500:]) < 0.25 * frechet_distance(fake, real)  # two halves of one set
+
+
+def test_flop_count_counts_each_product_of_a_step_the_rules_in_place_ones_too(monkeypatch):
+    """benchmarks/flops.py: the rule adds a play's change into the batch's in place (addmm_), which
+    torch's counter skips by itself; the twin's step is its two layers' products, forward and back;
+    the plays' shares add up to the step."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from bench import BASELINE, composed
+    from flops import flops, step_flops
+
+    from astdp.nets.rule import stdp
+
+    pre, post, out = torch.rand(8, 30), torch.rand(8, 20), torch.zeros(30, 20)
+    assert flops(lambda: stdp(pre, post, post + 1)) == flops(lambda: stdp(pre, post, post + 1, out=out)) == 2 * 8 * 30 * 20
+    row = step_flops(composed("model.net.hidden=[20]"), BASELINE)
+    b = row["batch"]
+    assert row["backprop_mflop"] == round(2 * b * (2 * 784 * 20 + 3 * 20 * 10) / 1e6, 2)  # W1 and W2 forward, their
+    assert abs(sum(row["plays_mflop"].values()) - row["astdp_mflop"]) < 0.05  # gradients, W2's input gradient
+    assert set(row["plays_mflop"]) == {"classify", "generate", "redraw", "complete"} and row["ratio"] > 1
+
