@@ -146,3 +146,22 @@ def test_flop_count_counts_each_product_of_a_step_the_rules_in_place_ones_too(mo
     assert abs(sum(row["plays_mflop"].values()) - row["astdp_mflop"]) < 0.05  # gradients, W2's input gradient
     assert set(row["plays_mflop"]) == {"classify", "generate", "redraw", "complete"} and row["ratio"] > 1
 
+
+def test_a_code_taught_for_completion_by_the_rule_learns_from_the_known_pixels_only(monkeypatch):
+    """benchmarks/completion_code.py's rule learner: a synapse from a pixel that every image hid
+    never changes (a free pixel is the network's own echo), the known pixels' do, and the fill of
+    the hidden half improves."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from completion_code import rule_learner
+
+    torch.manual_seed(0)
+    x, _ = data(512)
+    learn, fill, _, net = rule_learner(64, 1e-2, torch.Generator().manual_seed(0))
+    bottom = net.halves(torch.device("cpu"))[0]
+    error = lambda: ((fill(x, ~bottom) - x) ** 2)[:, bottom].mean().item()
+    before, w = error(), net.W[0][:784].clone()
+    for _ in range(5):
+        for xb in x.split(64):
+            learn(xb, bottom.expand(len(xb), -1))
+    assert torch.equal(net.W[0][:784][bottom], w[bottom]) and not torch.equal(net.W[0][:784][~bottom], w[~bottom])
+    assert error() < 0.7 * before, (before, error())
