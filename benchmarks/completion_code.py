@@ -13,7 +13,7 @@ training image hidden, as the completion play hides it), Adam at ``--lr`` on a c
   learn too (the known pixels' only: a free pixel is the network's own echo), so the code itself
   is taught to stand for the whole image. It never classifies.
 - ``backprop``: an autoencoder of the same shape, sigmoid units, the squared error of the hidden
-  half by autograd (the bound a code of this size taught for completion can reach here).
+  half by autograd (what gradient descent makes of a code of this size taught for completion).
 
 Printed per epoch: the mean squared error over the hidden bottom halves of 5,000 validation
 images; at the end, beside the 10-NN fill's, with the judge's reading of the completed images.
@@ -82,7 +82,6 @@ def backprop_learner(hidden: int, lr: float):
 
     fill = lambda x, known: torch.where(known, x, net(x.masked_fill(~known, 0.0)))
     return learn, fill, opt, net
-
 
 
 @torch.no_grad()

@@ -142,8 +142,9 @@ def test_flop_count_counts_each_product_of_a_step_the_rules_in_place_ones_too(mo
     assert flops(lambda: stdp(pre, post, post + 1)) == flops(lambda: stdp(pre, post, post + 1, out=out)) == 2 * 8 * 30 * 20
     row = step_flops(composed("model.net.hidden=[20]"), BASELINE)
     b = row["batch"]
-    assert row["backprop_mflop"] == round(2 * b * (2 * 784 * 20 + 3 * 20 * 10) / 1e6, 2)  # W1 and W2 forward, their
-    assert abs(sum(row["plays_mflop"].values()) - row["astdp_mflop"]) < 0.05  # gradients, W2's input gradient
+    # the twin: W1 forward and its gradient (784 x 20); W2 forward, its gradient and its input's gradient (20 x 10)
+    assert row["backprop_mflop"] == round(2 * b * (2 * 784 * 20 + 3 * 20 * 10) / 1e6, 2)
+    assert abs(sum(row["plays_mflop"].values()) - row["astdp_mflop"]) < 0.05
     assert set(row["plays_mflop"]) == {"classify", "generate", "redraw", "complete"} and row["ratio"] > 1
 
 
