@@ -284,6 +284,34 @@ def test_label_smoothing_softens_only_the_classify_play_label_targets():
         assert torch.equal(smooth[name], plain[name]) == name.startswith(("V", "b.0")), name
 
 
+def test_centred_pixels_reach_h1_less_their_mean_and_each_synapse_hears_its_own_pixel_so():
+    """model.net.center: a pixel's bottom-up synapses hear its rate less its own offset ``c``,
+    in settling and in the rule (pre = x - c, still pre * (target - post)); ``c`` follows the
+    images' mean at that rate per batch and steps outside the optimizer; 0 keeps the net as it was."""
+    torch.manual_seed(0)
+    net, plain = joined([24, 16], center=0.5), joined([24, 16])
+    assert set(dict(net.named_parameters())) - set(dict(plain.named_parameters())) == {"c"}
+    x, y = data(64)
+    y = F.one_hot(y, 10).float()
+    with torch.no_grad():
+        net.c.copy_(x.mean(0) + 0.1)
+        plain.load_state_dict({k: v for k, v in net.state_dict().items() if k != "c"})
+        plain.b[1].sub_(net.c @ net.W[0])  # the offset as a bias: the same drives
+    torch.testing.assert_close(net.settle(x, y, 2).u[1], plain.settle(x, y, 2).u[1])
+    torch.testing.assert_close(net.settle_reference(x, y, 2).u[1], net.settle(x, y, 2).u[1])
+    changes, _ = net.weight_changes(x, y, {"classify": (1.0, 1)})
+    s = net.settle(x, torch.zeros_like(y), 1)
+    t = net.targets(x, y, s, up=False)
+    torch.testing.assert_close(changes["W.0"], stdp(x - net.c, s.a[1], t[1]))
+    torch.testing.assert_close(changes["c"], 0.5 * (x.mean(0) - net.c))
+    assert all(c.grad_fn is None for c in changes.values())
+    # Stepped as handed (rate 1: the change holds its own), c settles on the images' mean.
+    opt = torch.optim.SGD([p for n, p in net.named_parameters() if n != "c"], lr=0.0)
+    for _ in range(20):
+        learning_step(opt, net.named_parameters(), net.weight_changes(x, y, {"classify": (1.0, 1)})[0], {"c": 1.0})
+    torch.testing.assert_close(net.c, x.mean(0), atol=1e-5, rtol=0)
+
+
 def test_input_dropout_is_the_classify_play_on_a_damaged_image():
     """model.net.input_dropout: the classify play sees the image with pixels blanked (the rest scaled
     up); its changes are those of the same play on that image, and the generate play's are untouched."""
@@ -326,6 +354,23 @@ def test_the_twins_input_dropout_damages_only_its_training_images():
     torch.testing.assert_close(loss, F.cross_entropy(twin.mlp(seen), y))
     assert not torch.allclose(loss, F.cross_entropy(twin.mlp(x), y))
     assert torch.equal(twin.predict_labels(x), twin.mlp(x).argmax(1))
+
+
+@pytest.mark.parametrize("every_layer_votes", [False, True])
+def test_the_twins_centred_pixels_follow_the_training_images_mean_and_enter_less_it(every_layer_votes):
+    """model.net.center on the backprop twin: each training batch moves the pixels' running mean
+    ``c`` towards its own by that rate; evaluation leaves it; the first layer sees ``x - c``."""
+    from astdp.nets.mlp import mlp
+
+    torch.manual_seed(0)
+    net, plain = mlp([16], [28, 28], 10, every_layer_votes, center=0.25), mlp([16], [28, 28], 10, every_layer_votes)
+    plain.load_state_dict({k: v for k, v in net.state_dict().items() if k != "c"})
+    x, _ = data(32)
+    net.train()(x)
+    torch.testing.assert_close(net.c, 0.25 * x.mean(0))
+    net.eval()(x)
+    torch.testing.assert_close(net.c, 0.25 * x.mean(0))
+    torch.testing.assert_close(net(x), plain.eval()(x - net.c))
 
 
 @pytest.mark.parametrize("hidden", [[16], [16, 8]])

@@ -146,11 +146,18 @@ class JoinedNetConfig(NetConfig):
     label_smoothing: float = MISSING
     input_dropout: float = MISSING
     memory: bool = MISSING
+    center: float = MISSING
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check_center(self.center)
         _check(self.dream_noise >= 0, "model.net.dream_noise", self.dream_noise, "must be >= 0 (0: off)")
         _shares(self, "model.net", ("dropout", "label_smoothing", "input_dropout"))
+
+
+def _check_center(center: float) -> None:
+    _check(0 <= center <= 1, "model.net.center", center,
+           "must be in [0, 1] (the rate at which each pixel's mean, taken off its input, follows the images'; 0: off)")
 
 
 def _shares(node: Any, prefix: str, keys: Sequence[str]) -> None:
@@ -216,11 +223,13 @@ class MLPConfig:
     every_layer_votes: bool = MISSING
     dropout: float = MISSING
     input_dropout: float = MISSING
+    center: float = MISSING
 
     def __post_init__(self) -> None:
         _check(len(self.hidden) > 0 and all(h > 0 for h in self.hidden), "model.net.hidden", list(self.hidden),
                "must be a non-empty list of positive sizes")
         _shares(self, "model.net", ("dropout", "input_dropout"))  # model=joined's, which its twin shares
+        _check_center(self.center)
 
 
 @dataclass

@@ -58,6 +58,10 @@ class JoinedLabelNet(LocalNet):
     uniform, so a label unit's drive stops growing once it is sure enough.
     ``input_dropout``: that share of pixels, drawn afresh for each example, is blanked (the
     others scaled by ``1 / (1 - p)``): it learns from a damaged image.
+    ``center``: each pixel reaches h1 as its rate minus its own mean rate ``c`` (the centering
+    trick of Boltzmann machines), which follows the training images' mean at this rate per batch.
+    Pixels are never negative, so uncentred every example moves all of a unit's bottom-up
+    synapses the same way; centred, only a pixel's departure from its usual value does.
     """
 
     def __init__(
@@ -78,6 +82,7 @@ class JoinedLabelNet(LocalNet):
         label_smoothing: float = 0.0,
         input_dropout: float = 0.0,
         memory: bool = False,
+        center: float = 0.0,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__(activation, eps, homeostasis, target_rate, image_shape, n_labels)
@@ -103,6 +108,9 @@ class JoinedLabelNet(LocalNet):
         if memory:  # zeros, not drawn: every other synapse starts as it does without them
             self.M = nn.Parameter(torch.zeros(hidden[0], hidden[0]), requires_grad=False)
             self.bm = nn.Parameter(torch.zeros(hidden[0]), requires_grad=False)
+        self.center = center
+        if center:  # zeros, not drawn; until it has followed the images' mean, the pixels are as uncentred
+            self.c = nn.Parameter(torch.zeros(self.n_pixels), requires_grad=False)
 
     @property
     def feedback(self) -> Sequence[Tensor]:
@@ -123,8 +131,13 @@ class JoinedLabelNet(LocalNet):
         u = self.b[l].expand(a[0].shape[0], -1)
         for k, w, gain in terms:
             if k in live:
-                u = torch.addmm(u, a[k], w, alpha=gain)
+                base = u - self.c @ w if k == 0 and self.center else u  # (a[0] - c) @ w without a (B, n_pixels) copy
+                u = torch.addmm(base, a[k], w, alpha=gain)
         return u
+
+    def pre(self, a: list[Tensor], l: int) -> Tensor:
+        """Layer ``l``'s activity as its synapses upward hear it: the pixels centred (``center``)."""
+        return a[0] - self.c if l == 0 and self.center else a[l]
 
     def settle(self, x: Tensor, y: Tensor, steps: int, clamp_labels: bool = False, inertia: float = 0.0,
                sample: bool = False, generator: torch.Generator | None = None,
@@ -193,7 +206,7 @@ class JoinedLabelNet(LocalNet):
                     u[l] = self.b[l] + sum(a[k] @ self.Wy[k - 1] for k in hidden)
                     rho = self.label_rho
                 else:  # from below, from above, and from the labels with their gain
-                    u[l] = self.b[l] + (a[l - 1] @ self.W[l - 1] if l > 0 else 0) + (a[l + 1] @ self.V[l] if l < L else 0)
+                    u[l] = self.b[l] + (self.pre(a, l - 1) @ self.W[l - 1] if l > 0 else 0) + (a[l + 1] @ self.V[l] if l < L else 0)
                     u[l] = u[l] + (self.label_gain * a[L + 1] @ self.Vy[l - 1] if l > 0 else 0)
                     rho = self.rho
                 a[l] = torch.lerp(rho(u[l]), a[l], inertia) if inertia > 0 else rho(u[l])
@@ -256,7 +269,7 @@ class JoinedLabelNet(LocalNet):
                 add(f"V.{l}", s.a[l + 1], l)
                 add(f"Vy.{l}", s.a[L + 1] / self.label_gain, l + 1)
             else:
-                add(f"W.{l}", s.a[l], l + 1)
+                add(f"W.{l}", self.pre(s.a, l), l + 1)
                 add(f"Wy.{l}", s.a[l + 1], L + 1)
         self.bias_changes(t, s_ex.a, scale, acc)
         return s_ex
@@ -353,6 +366,8 @@ class JoinedLabelNet(LocalNet):
             target = y.lerp(torch.full_like(y, 1 / self.n_labels), smoothing) if smoothing else y
             seen = x * kept(torch.empty_like(x), blanked) if blanked else x
             s = self.play(seen, target, False, steps, scale, acc, keep=keep, **settle_kw)
+            if self.center:  # each pixel's offset follows its mean rate (stepped as is: see ASTDPModule.plain_rates)
+                acc["c"] = (x.mean(0) - self.c).mul_(self.center)
             if self.dream_noise:
                 self.dream(s, scale, acc)
             if self.memory:

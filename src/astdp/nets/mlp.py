@@ -9,7 +9,7 @@ from torch import nn
 
 
 def mlp(hidden: list[int], image_shape: list[int], n_classes: int, every_layer_votes: bool = False,
-        dropout: float = 0.0, input_dropout: float = 0.0) -> nn.Module:
+        dropout: float = 0.0, input_dropout: float = 0.0, center: float = 0.0) -> nn.Module:
     """Sigmoid MLP ``pixels -> hidden... -> classes`` (logits): the baseline's network.
 
     ``every_layer_votes``: every hidden layer adds its own linear vote to the logits, as
@@ -19,19 +19,34 @@ def mlp(hidden: list[int], image_shape: list[int], n_classes: int, every_layer_v
     ``model=joined``'s classify play drops them (0: no dropout module, the same parameters).
     ``input_dropout``: that share of pixels is blanked in training, as ``model=joined``'s
     classify play sees its images (0: the random generator is not touched).
+    ``center``: each pixel enters less its running mean over the training images, which
+    follows each batch's at this rate, as ``model=joined``'s pixels reach h1 (0: off, no buffer).
     """
     sizes = [math.prod(image_shape), *hidden]
     layers: list[nn.Module] = []
     for a, b in zip(sizes, sizes[1:]):
         layers += [nn.Linear(a, b), nn.Sigmoid(), *([nn.Dropout(dropout)] if dropout else [])]
     if not every_layer_votes:
-        return MLP(*layers, nn.Linear(sizes[-1], n_classes), input_dropout=input_dropout)
-    votes = [nn.Linear(n, n_classes, bias=k == len(hidden) - 1) for k, n in enumerate(hidden)]
-    return LayerVotes(layers, votes, input_dropout)
+        net = MLP(*layers, nn.Linear(sizes[-1], n_classes), input_dropout=input_dropout)
+    else:
+        votes = [nn.Linear(n, n_classes, bias=k == len(hidden) - 1) for k, n in enumerate(hidden)]
+        net = LayerVotes(layers, votes, input_dropout)
+    if center:
+        net.center = center
+        net.register_buffer("c", torch.zeros(sizes[0]))
+    return net
 
 
-def _damaged(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    return F.dropout(x, p, training) if p and training else x
+def _seen(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The pixels as the first layer sees them: less their running mean ``c`` (with ``center``; in
+    training ``c`` first follows this batch's mean), dropped out in training (``input_dropout``)."""
+    if getattr(net, "center", 0):
+        if net.training:
+            with torch.no_grad():
+                net.c.lerp_(x.mean(0), net.center)
+        x = x - net.c
+    p = net.input_dropout
+    return F.dropout(x, p, net.training) if p and net.training else x
 
 
 class MLP(nn.Sequential):
@@ -42,7 +57,7 @@ class MLP(nn.Sequential):
         self.input_dropout = input_dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(_damaged(x, self.input_dropout, self.training))
+        return super().forward(_seen(self, x))
 
 
 class LayerVotes(nn.Module):
@@ -54,7 +69,7 @@ class LayerVotes(nn.Module):
         self.input_dropout = input_dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _damaged(x, self.input_dropout, self.training)
+        x = _seen(self, x)
         codes = []
         per_layer = len(self.layers) // len(self.votes)  # Linear, Sigmoid (, Dropout)
         for k in range(0, len(self.layers), per_layer):

@@ -75,12 +75,20 @@ class ASTDPModule(_Optimized):
         ``Fy`` with ``feedback_lr``, none without."""
         return [n for n, _ in self.net.named_parameters() if n.startswith("Fy.")] if self.feedback_lr else []
 
+    @property
+    def plain_names(self) -> list[str]:
+        """The parameters that step as the rule hands them, outside the optimizer: the feedback
+        synapses with ``feedback_lr``, and the pixels' mean rates ``c`` (``model.net.center``: a
+        running mean, not a synapse: the net's change already holds its rate)."""
+        return [*self.feedback_names, *(["c"] if getattr(self.net, "center", 0) else [])]
+
     def plain_rates(self, lr_now: float) -> dict[str, float] | None:
-        """Each plain-SGD synapse's learning rate under the optimizer's schedule: ``feedback_lr``
-        times the optimizer's rate now over its base rate (a float: no host sync)."""
-        if not self.feedback_lr:
-            return None
-        return dict.fromkeys(self.feedback_names, self.feedback_lr * lr_now / self.hparams.optim["lr"])
+        """Each plain-SGD parameter's learning rate: ``feedback_lr`` times the optimizer's rate now
+        over its base rate (a float: no host sync) for the feedback synapses, 1 for ``c``."""
+        rates = {"c": 1.0} if "c" in self.plain_names else {}
+        if self.feedback_lr:
+            rates.update(dict.fromkeys(self.feedback_names, self.feedback_lr * lr_now / self.hparams.optim["lr"]))
+        return rates or None
 
     def param_groups(self) -> list[dict[str, Any]] | Any:
         """Synapses between two hidden layers (``W.l``, ``V.l`` with l >= 1) learn at ``optim.lr``
@@ -90,7 +98,7 @@ class ASTDPModule(_Optimized):
         it saturates (the same activity for every image) within the first few hundred steps.
         With ``feedback_lr`` the feedback synapses are none of the optimizer's: they step by plain SGD.
         With ``memory_lr`` the memory's synapses (``M``, ``bm``) learn at that rate."""
-        own = [p for n, p in self.net.named_parameters() if n not in self.feedback_names]
+        own = [p for n, p in self.net.named_parameters() if n not in self.plain_names]
         scale, memory_lr = self.hparams.hidden_lr_scale, self.hparams.get("memory_lr")
         groups = {"between": ([*self.net.W[1:], *self.net.V[1:]] if scale != 1 else [], self.hparams.optim["lr"] * scale),
                   "memory": ([self.net.M, self.net.bm] if memory_lr else [], memory_lr)}
