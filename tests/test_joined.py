@@ -712,3 +712,15 @@ def test_memory_settings_are_checked(overrides, key):
     with pytest.raises(ConfigError, match=f"invalid config value {key}="):
         validate(compose_config(overrides))
     validate(compose_config(["experiment=invariant_baseline"]))  # a twin draws nothing: the preset's sampler is moot
+
+
+def test_every_switch_of_the_joined_network_beyond_the_paper_is_named_in_the_method_page():
+    """Item 4 of #36: each model.net / model key that model=joined_memory (every option of the
+    joined network) adds to the paper's neurons is named, as `model.net.<key>`, in docs/method.md."""
+    text = (ROOT / "docs" / "method.md").read_text()
+    model = compose_config(["model=joined_memory"]).model
+    paper = {"_target_", "hidden", "activation", "init_scale", "eps", "target_rate", "image_shape", "n_labels"}
+    unnamed = {k for k in model.net if f"`model.net.{k}" not in text and f"model.net.{k}`" not in text}
+    assert unnamed == paper, unnamed ^ paper
+    module = {"_target_", "settle_inertia", "hidden_lr_scale", "eval_settle_steps", "check_finite_every"}
+    assert {k for k in model if f"model.{k}" not in text} == module
