@@ -371,6 +371,14 @@ def test_the_twins_centred_pixels_follow_the_training_images_mean_and_enter_less
     net.eval()(x)
     torch.testing.assert_close(net.c, 0.25 * x.mean(0))
     torch.testing.assert_close(net(x), plain.eval()(x - net.c))
+    # With input dropout, a blanked pixel is silent and the offset is taken off it too, as
+    # model=joined's synapses hear x * mask / (1 - p) - c.
+    net.input_dropout = plain.input_dropout = 0.5
+    torch.manual_seed(3)
+    ours = net.train()(x)
+    torch.manual_seed(3)
+    seen = F.dropout(x, 0.5, True)
+    torch.testing.assert_close(ours, plain.eval()(seen - net.c))
 
 
 @pytest.mark.parametrize("hidden", [[16], [16, 8]])

@@ -38,15 +38,17 @@ def mlp(hidden: list[int], image_shape: list[int], n_classes: int, every_layer_v
 
 
 def _seen(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The pixels as the first layer sees them: less their running mean ``c`` (with ``center``; in
-    training ``c`` first follows this batch's mean), dropped out in training (``input_dropout``)."""
-    if getattr(net, "center", 0):
-        if net.training:
-            with torch.no_grad():
-                net.c.lerp_(x.mean(0), net.center)
-        x = x - net.c
+    """The pixels as the first layer sees them: dropped out in training (``input_dropout``), then
+    less their running mean ``c`` (with ``center``; in training ``c`` first follows this batch's
+    whole images), as ``model=joined``'s bottom-up synapses hear a damaged image."""
     p = net.input_dropout
-    return F.dropout(x, p, net.training) if p and net.training else x
+    seen = F.dropout(x, p, net.training) if p and net.training else x
+    if not getattr(net, "center", 0):
+        return seen
+    if net.training:
+        with torch.no_grad():
+            net.c.lerp_(x.mean(0), net.center)
+    return seen - net.c
 
 
 class MLP(nn.Sequential):
