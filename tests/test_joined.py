@@ -14,15 +14,25 @@ def joined(hidden, **kw):
     return make_net(hidden, _target_=JOINED, **kw)
 
 
-@pytest.mark.parametrize("target, dream_noise", [(LOCAL_NETS[0], 0.0), (JOINED, 0.0), (JOINED, 1.0)])
-def test_no_architecture_uses_autograd(target, dream_noise, monkeypatch):
+# the keys of model.net that the paper's own neurons have (the rest are switches beyond it)
+PAPER_NET_KEYS = {"_target_", "hidden", "activation", "init_scale", "eps", "target_rate", "image_shape", "n_labels"}
+# every switch of the joined network at once (item 4 of #36: no option brings autograd in)
+EVERY_OPTION = {"dream_noise": 1.0, "dream_on": "rates", "memory": True, "center": 0.1, "input_dropout": 0.2,
+                "dropout": 0.2, "label_smoothing": 0.1, "softmax_labels": True, "label_gain": 2.0, "homeostasis": 0.1}
+
+
+@pytest.mark.parametrize("target, options", [(LOCAL_NETS[0], {}), (JOINED, {}), (JOINED, {"dream_noise": 1.0}),
+                                             (JOINED, EVERY_OPTION)])
+def test_no_architecture_uses_autograd(target, options, monkeypatch):
     def forbidden(*a, **k):
         raise AssertionError("autograd backward was called")
 
     monkeypatch.setattr(torch.autograd, "backward", forbidden)
     monkeypatch.setattr(torch.Tensor, "backward", forbidden)
     torch.manual_seed(0)
-    net = make_net([32, 16, 8], _target_=target, **({"dream_noise": dream_noise} if target == JOINED else {}))
+    if options is EVERY_OPTION:  # a switch added to conf/ joins this list
+        assert set(compose_config(["model=joined_memory"]).model.net) - PAPER_NET_KEYS == EVERY_OPTION.keys()
+    net = make_net([32, 16, 8], _target_=target, **options)
     assert not any(p.requires_grad for p in net.parameters())
     x, y = data(64)
     changes, labels = net.weight_changes(x, F.one_hot(y, 10).float(), plays(recirculate=(0.0, 1)))
@@ -727,7 +737,7 @@ def test_every_switch_of_the_joined_network_beyond_the_paper_is_named_in_the_met
     joined network) adds to the paper's neurons is named, as `model.net.<key>`, in docs/method.md."""
     text = (ROOT / "docs" / "method.md").read_text()
     model = compose_config(["model=joined_memory"]).model
-    paper = {"_target_", "hidden", "activation", "init_scale", "eps", "target_rate", "image_shape", "n_labels"}
+    paper = PAPER_NET_KEYS
     unnamed = {k for k in model.net if f"`model.net.{k}" not in text and f"model.net.{k}`" not in text}
     assert unnamed == paper, unnamed ^ paper
     module = {"_target_", "settle_inertia", "hidden_lr_scale", "eval_settle_steps", "check_finite_every"}
