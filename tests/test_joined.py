@@ -30,8 +30,6 @@ def test_no_architecture_uses_autograd(target, options, monkeypatch):
     monkeypatch.setattr(torch.autograd, "backward", forbidden)
     monkeypatch.setattr(torch.Tensor, "backward", forbidden)
     torch.manual_seed(0)
-    if options is EVERY_OPTION:  # a switch added to conf/ joins this list
-        assert set(compose_config(["model=joined_memory"]).model.net) - PAPER_NET_KEYS == EVERY_OPTION.keys()
     net = make_net([32, 16, 8], _target_=target, **options)
     assert not any(p.requires_grad for p in net.parameters())
     x, y = data(64)
@@ -734,11 +732,12 @@ def test_memory_settings_are_checked(overrides, key):
 
 def test_every_switch_of_the_joined_network_beyond_the_paper_is_named_in_the_method_page():
     """Item 4 of #36: each model.net / model key that model=joined_memory (every option of the
-    joined network) adds to the paper's neurons is named, as `model.net.<key>`, in docs/method.md."""
+    joined network) adds to the paper's neurons is named, as `model.net.<key>`, in docs/method.md, and
+    each model.net one is in EVERY_OPTION, which the no-autograd test turns on."""
     text = (ROOT / "docs" / "method.md").read_text()
     model = compose_config(["model=joined_memory"]).model
-    paper = PAPER_NET_KEYS
     unnamed = {k for k in model.net if f"`model.net.{k}" not in text and f"model.net.{k}`" not in text}
-    assert unnamed == paper, unnamed ^ paper
+    assert unnamed == PAPER_NET_KEYS, unnamed ^ PAPER_NET_KEYS
+    assert set(model.net) - PAPER_NET_KEYS == EVERY_OPTION.keys()
     module = {"_target_", "settle_inertia", "hidden_lr_scale", "eval_settle_steps", "check_finite_every"}
     assert {k for k in model if f"model.{k}" not in text} == module
